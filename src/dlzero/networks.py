@@ -1,0 +1,364 @@
+"""Networks: an ordered list of layers, run forward to predict and in reverse to backpropagate.
+
+``Sequential`` is the whole idea of chapter 5 in a few short methods: ``predict`` runs the
+layers in order, ``gradient`` computes the loss and then runs ``backward`` through the loss layer
+and the reversed list. ``TwoLayerNet`` just builds one. ``FormulaTwoLayerNet`` is chapter 4's
+network with the gradient written out as matrix formulas, kept as a reference that the layered
+network is tested against.
+"""
+
+from __future__ import annotations
+
+import copy
+from collections.abc import Mapping, Sequence
+
+import numpy as np
+from numpy.typing import DTypeLike, NDArray
+
+from dlzero import gradient as _gradient
+from dlzero._rng import RngLike, as_rng
+from dlzero.functions import _as_batch, cross_entropy_error, sigmoid, sigmoid_grad, softmax
+from dlzero.layers import Affine, Layer, Relu, Sigmoid, SoftmaxWithLoss
+
+__all__ = ["ACTIVATIONS", "FormulaTwoLayerNet", "Sequential", "TwoLayerNet", "activation_layer"]
+
+# Activation names accepted by the network builders, and the layer each one makes.
+ACTIVATIONS: dict[str, type[Layer]] = {"relu": Relu, "sigmoid": Sigmoid}
+
+
+def activation_layer(name: str) -> Layer:
+    """Return a new activation layer for ``name`` (one of ``ACTIVATIONS``)."""
+    try:
+        return ACTIVATIONS[name]()
+    except (KeyError, TypeError):
+        expected = ", ".join(repr(k) for k in ACTIVATIONS)
+        raise ValueError(f"unknown activation {name!r}; expected one of {expected}") from None
+
+
+def _labels(t: NDArray) -> NDArray:
+    """Class labels from labels or one-hot targets."""
+    t = np.asarray(t)
+    return t.argmax(axis=1) if t.ndim == 2 else t
+
+
+class Sequential:
+    """A network made of layers kept in order, plus a last (loss) layer.
+
+    Parameters
+    ----------
+    layers : sequence of Layer, or mapping of name to Layer
+        The layers in forward order. A sequence is named as the book names its layers: the
+        class name and a count per class (``Affine1``, ``Relu1``, ``Affine2``).
+    last_layer : Layer, optional
+        The loss layer, ``SoftmaxWithLoss()`` by default.
+    weight_decay_lambda : float, default 0
+        L2 weight decay: ``0.5 * lambda * sum(W ** 2)`` over every parameter named ``W`` is
+        added to the loss, and ``lambda * W`` to its gradient.
+
+    Attributes
+    ----------
+    layers : dict of str to Layer
+        Ordered, as the book's ``OrderedDict``.
+    params : dict of str to ndarray
+        Every parameter, named by parameter and count (``W1``, ``b1``, ``W2``, ...). These are
+        the layers' own arrays, not copies: an in-place update such as
+        ``params["W1"] -= lr * grads["W1"]`` changes the layer, which is how optimizers train
+        the network. (Rebinding ``params["W1"] = new_array`` would not; update in place.)
+    eval_batch_size : int
+        ``accuracy`` runs ``predict`` on chunks of at most this many samples, so evaluating on
+        a whole data set keeps memory bounded.
+    """
+
+    eval_batch_size: int = 10_000
+
+    def __init__(
+        self,
+        layers: Sequence[Layer] | Mapping[str, Layer],
+        last_layer: Layer | None = None,
+        *,
+        weight_decay_lambda: float = 0.0,
+    ) -> None:
+        if isinstance(layers, Mapping):
+            self.layers: dict[str, Layer] = dict(layers)
+        else:
+            self.layers = {}
+            counts: dict[str, int] = {}
+            for layer in layers:
+                cls = type(layer).__name__
+                counts[cls] = counts.get(cls, 0) + 1
+                self.layers[f"{cls}{counts[cls]}"] = layer
+        if not self.layers:
+            raise ValueError("Sequential: at least one layer is needed")
+        self.last_layer = last_layer if last_layer is not None else SoftmaxWithLoss()
+        if weight_decay_lambda < 0:
+            raise ValueError(f"weight_decay_lambda must be >= 0, got {weight_decay_lambda}")
+        self.weight_decay_lambda = float(weight_decay_lambda)
+        self._collect_params()
+
+    # The book calls it ``lastLayer``; keep that name working for code written for the book.
+    @property
+    def lastLayer(self) -> Layer:
+        return self.last_layer
+
+    def _collect_params(self) -> None:
+        """Build ``params`` from the layers, remembering which layer attribute each key is."""
+        self.params: dict[str, NDArray] = {}
+        self._param_refs: dict[str, tuple[Layer, str]] = {}
+        counts: dict[str, int] = {}
+        for layer in self.layers.values():
+            for pname in layer.param_names:
+                counts[pname] = counts.get(pname, 0) + 1
+                key = f"{pname}{counts[pname]}"
+                self.params[key] = getattr(layer, pname)
+                self._param_refs[key] = (layer, pname)
+
+    @property
+    def dtype(self) -> np.dtype:
+        """The dtype of the parameters (float32 for training, float64 for checks)."""
+        return next(iter(self.params.values())).dtype
+
+    # -- the chapter-5 loop ------------------------------------------------------------------
+
+    def predict(self, x: NDArray, train_flg: bool = False) -> NDArray:
+        """Run the layers in order. x : ndarray, shape (N, ...) -> scores, shape (N, C)."""
+        for layer in self.layers.values():
+            x = layer.forward(x, train_flg) if layer.takes_train_flag else layer.forward(x)
+        return x
+
+    def loss(self, x: NDArray, t: NDArray, train_flg: bool = False) -> float:
+        """Mean loss of the batch (plus the weight-decay term, if any)."""
+        y = self.predict(x, train_flg)
+        return self.last_layer.forward(y, t) + self._weight_decay_loss()
+
+    def backward(self, dout: float = 1.0) -> NDArray:
+        """Backpropagate from the last ``loss``: loss layer, then the layers in reverse.
+
+        Returns dL/dx for the network's input; each layer keeps its parameter gradients.
+        """
+        dout = self.last_layer.backward(dout)
+        for layer in reversed(self.layers.values()):
+            dout = layer.backward(dout)
+        return dout
+
+    def gradient(self, x: NDArray, t: NDArray) -> dict[str, NDArray]:
+        """Gradients of the loss for every parameter, by backpropagation.
+
+        Parameters
+        ----------
+        x : ndarray, shape (N, ...)
+        t : ndarray, shape (N,) labels or (N, C) one-hot
+
+        Returns
+        -------
+        dict of str to ndarray
+            Same keys and shapes as ``params``.
+        """
+        self.loss(x, t, train_flg=True)
+        self.backward()
+        return self._collect_grads()
+
+    def _collect_grads(self) -> dict[str, NDArray]:
+        grads = {
+            key: getattr(layer, "d" + pname) for key, (layer, pname) in self._param_refs.items()
+        }
+        if self.weight_decay_lambda:
+            for key, (_, pname) in self._param_refs.items():
+                if pname == "W":
+                    grads[key] = grads[key] + self.weight_decay_lambda * self.params[key]
+        return grads
+
+    def _weight_decay_loss(self) -> float:
+        if not self.weight_decay_lambda:
+            return 0.0
+        total = sum(
+            float(np.sum(np.square(self.params[key], dtype=np.float64)))
+            for key, (_, pname) in self._param_refs.items()
+            if pname == "W"
+        )
+        return 0.5 * self.weight_decay_lambda * total
+
+    def numerical_gradient(self, x: NDArray, t: NDArray) -> dict[str, NDArray]:
+        """Gradients by central differences (slow: two loss evaluations per parameter element)."""
+
+        def loss_of_params(_: NDArray) -> float:
+            return self.loss(x, t, train_flg=True)
+
+        return {
+            key: _gradient.numerical_gradient(loss_of_params, p) for key, p in self.params.items()
+        }
+
+    def accuracy(self, x: NDArray, t: NDArray, batch_size: int | None = None) -> float:
+        """Share of samples whose highest score is the correct class.
+
+        Parameters
+        ----------
+        x : ndarray, shape (N, ...)
+        t : ndarray, shape (N,) labels or (N, C) one-hot
+        batch_size : int, optional
+            Predict in chunks of this many samples (default ``eval_batch_size``); every
+            sample counts, including those of a final partial chunk.
+        """
+        labels = _labels(t)
+        if labels.shape != (len(x),):
+            raise ValueError(
+                f"accuracy: expected {len(x)} labels (or one-hot rows) for {len(x)} samples, "
+                f"got t of shape {np.shape(t)}"
+            )
+        if len(x) == 0:
+            raise ValueError("accuracy: no samples given")
+        step = batch_size or self.eval_batch_size
+        correct = 0
+        for start in range(0, len(x), step):
+            scores = self.predict(x[start : start + step], train_flg=False)
+            correct += int(np.sum(scores.argmax(axis=1) == labels[start : start + step]))
+        return correct / len(x)
+
+    # -- copies ------------------------------------------------------------------------------
+
+    def astype(self, dtype: DTypeLike) -> Sequential:
+        """Return an independent copy of the network whose arrays have dtype ``dtype``."""
+        new = copy.deepcopy(self)
+        for layer in new.layers.values():
+            layer.cast(dtype)
+        new._collect_params()
+        return new
+
+    def __repr__(self) -> str:
+        inner = ", ".join(f"{name}={layer!r}" for name, layer in self.layers.items())
+        return f"{type(self).__name__}({inner}; last={type(self.last_layer).__name__})"
+
+
+def _check_sizes(**sizes: int) -> None:
+    for name, value in sizes.items():
+        if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 1:
+            raise ValueError(f"{name} must be a positive integer, got {value!r}")
+
+
+class TwoLayerNet(Sequential):
+    """The chapter-5 network: Affine - activation - Affine - SoftmaxWithLoss.
+
+    Parameters
+    ----------
+    input_size, hidden_size, output_size : int
+        784, 50 and 10 in the book's MNIST experiment.
+    weight_init_std : float, default 0.01
+        Weights are drawn from N(0, weight_init_std ** 2); biases start at 0.
+    activation : {"relu", "sigmoid"}, default "relu"
+    rng : Generator, int or None
+        Source of the initial weights; the same seed gives the same network.
+    dtype : dtype, default float32
+        float32 trains faster and in half the memory; use float64 for exact checks.
+    """
+
+    def __init__(
+        self,
+        input_size: int,
+        hidden_size: int,
+        output_size: int,
+        weight_init_std: float = 0.01,
+        activation: str = "relu",
+        *,
+        rng: RngLike = None,
+        dtype: DTypeLike = np.float32,
+    ) -> None:
+        _check_sizes(input_size=input_size, hidden_size=hidden_size, output_size=output_size)
+        act = activation_layer(activation)
+        gen = as_rng(rng)
+        W1 = (weight_init_std * gen.standard_normal((input_size, hidden_size))).astype(dtype)
+        W2 = (weight_init_std * gen.standard_normal((hidden_size, output_size))).astype(dtype)
+        super().__init__(
+            [
+                Affine(W1, np.zeros(hidden_size, dtype=dtype)),
+                act,
+                Affine(W2, np.zeros(output_size, dtype=dtype)),
+            ]
+        )
+        self.activation = activation
+
+
+class FormulaTwoLayerNet:
+    """Chapter 4's two-layer network, with the gradient written out as matrix formulas.
+
+    A reference, not a tool: it shows what backpropagation through ``Affine``, ``Sigmoid`` and
+    ``SoftmaxWithLoss`` layers amounts to, and the tests check that ``TwoLayerNet`` with
+    ``activation="sigmoid"`` and the same parameters gives the same gradients. ``predict``
+    returns probabilities (softmax applied), as in the book's chapter 4.
+
+    Parameters are as for :class:`TwoLayerNet`; the activation is always the sigmoid.
+    """
+
+    def __init__(
+        self,
+        input_size: int,
+        hidden_size: int,
+        output_size: int,
+        weight_init_std: float = 0.01,
+        *,
+        rng: RngLike = None,
+        dtype: DTypeLike = np.float64,
+    ) -> None:
+        _check_sizes(input_size=input_size, hidden_size=hidden_size, output_size=output_size)
+        gen = as_rng(rng)
+        self.params = {
+            "W1": (weight_init_std * gen.standard_normal((input_size, hidden_size))).astype(dtype),
+            "b1": np.zeros(hidden_size, dtype=dtype),
+            "W2": (weight_init_std * gen.standard_normal((hidden_size, output_size))).astype(dtype),
+            "b2": np.zeros(output_size, dtype=dtype),
+        }
+
+    def _one_hot(self, y: NDArray, t: NDArray) -> NDArray:
+        y, t = _as_batch(y, np.asarray(t), "FormulaTwoLayerNet")
+        if t.shape == y.shape:
+            return t
+        return np.eye(y.shape[1], dtype=y.dtype)[t]
+
+    def predict(self, x: NDArray) -> NDArray:
+        """x : ndarray, shape (N, D) -> probabilities, shape (N, C)."""
+        p = self.params
+        a1 = x @ p["W1"] + p["b1"]
+        z1 = sigmoid(a1)
+        a2 = z1 @ p["W2"] + p["b2"]
+        return softmax(a2)
+
+    def loss(self, x: NDArray, t: NDArray) -> float:
+        return cross_entropy_error(self.predict(x), t)
+
+    def accuracy(self, x: NDArray, t: NDArray) -> float:
+        return float(np.mean(self.predict(x).argmax(axis=1) == _labels(t)))
+
+    def gradient(self, x: NDArray, t: NDArray) -> dict[str, NDArray]:
+        """The gradient as the notes derive it on the computational graph.
+
+        With ``a1 = x W1 + b1``, ``z1 = sigmoid(a1)``, ``y = softmax(z1 W2 + b2)``::
+
+            dy  = (y - t) / batch_num       # softmax + cross entropy, per sample
+            dW2 = z1.T @ dy                 # dL/dW2
+            db2 = sum(dy, axis=0)           # the bias is broadcast over the batch
+            dz1 = dy @ W2.T                 # back through the second product
+            da1 = sigmoid_grad(a1) * dz1    # back through the sigmoid
+            dW1 = x.T @ da1
+            db1 = sum(da1, axis=0)
+        """
+        p = self.params
+        batch_num = x.shape[0]
+        a1 = x @ p["W1"] + p["b1"]
+        z1 = sigmoid(a1)
+        a2 = z1 @ p["W2"] + p["b2"]
+        y = softmax(a2)
+        t = self._one_hot(y, t)
+
+        dy = (y - t) / batch_num
+        grads = {"W2": z1.T @ dy, "b2": np.sum(dy, axis=0)}
+        dz1 = dy @ p["W2"].T
+        da1 = sigmoid_grad(a1) * dz1
+        grads["W1"] = x.T @ da1
+        grads["b1"] = np.sum(da1, axis=0)
+        return grads
+
+    def numerical_gradient(self, x: NDArray, t: NDArray) -> dict[str, NDArray]:
+        def loss_of_params(_: NDArray) -> float:
+            return self.loss(x, t)
+
+        return {
+            key: _gradient.numerical_gradient(loss_of_params, p) for key, p in self.params.items()
+        }
