@@ -1,0 +1,94 @@
+"""Tests of dlzero.gradient: numerical differentiation and the gradient-check reports."""
+
+import numpy as np
+import pytest
+
+from dlzero import TwoLayerNet
+from dlzero.gradient import directional_gradient_check, gradient_check, numerical_gradient
+
+
+def test_numerical_gradient_of_known_functions_any_shape():
+    x = np.array([[3.0, 4.0], [-1.0, 0.5]])
+    grad = numerical_gradient(lambda a: float(np.sum(a**2)), x)
+    np.testing.assert_allclose(grad, 2 * x, rtol=1e-8)
+    x3 = np.linspace(-1, 1, 24).reshape(2, 3, 4)
+    np.testing.assert_allclose(
+        numerical_gradient(lambda a: float(np.sum(np.sin(a))), x3), np.cos(x3), atol=1e-8
+    )
+
+
+def test_numerical_gradient_restores_x_exactly():
+    x = np.random.default_rng(0).standard_normal((3, 5))
+    before = x.copy()
+    numerical_gradient(lambda a: float(np.sum(np.exp(a))), x)
+    assert np.array_equal(x, before)  # bit for bit, not approximately
+
+
+def test_numerical_gradient_restores_x_when_f_raises():
+    x = np.array([0.1, 0.2, 0.3])
+    before = x.copy()
+    calls = []
+
+    def f(a):
+        calls.append(1)
+        if len(calls) == 4:  # fail while the second element is nudged
+            raise RuntimeError("boom")
+        return float(a.sum())
+
+    with pytest.raises(RuntimeError, match="boom"):
+        numerical_gradient(f, x)
+    assert np.array_equal(x, before)
+
+
+def test_numerical_gradient_rejects_integer_arrays():
+    with pytest.raises(ValueError, match="floating-point"):
+        numerical_gradient(lambda a: 0.0, np.arange(3))
+
+
+def _data(rng, n=4, d=6, c=3):
+    return rng.standard_normal((n, d)), rng.integers(0, c, n)
+
+
+def test_gradient_check_passes_and_report_is_complete():
+    rng = np.random.default_rng(1)
+    net = TwoLayerNet(6, 5, 3, weight_init_std=0.5, rng=2)
+    x, t = _data(rng)
+    report = gradient_check(net, x, t, include_input=True)
+    assert report.passed
+    assert [c.name for c in report.checks] == ["W1", "b1", "W2", "b2", "x"]
+    assert report["W1"].shape == (6, 5)
+    assert all(c.relative_error < 1e-6 for c in report.checks)
+    assert "PASS" in str(report)
+    # The user's network is left alone: still float32, same values.
+    assert net.dtype == np.float32
+
+
+def test_gradient_check_detects_a_wrong_backward(monkeypatch):
+    rng = np.random.default_rng(3)
+    net = TwoLayerNet(6, 5, 3, weight_init_std=0.5, rng=4)
+    x, t = _data(rng)
+    from dlzero.layers import Affine
+
+    original = Affine.backward
+
+    def broken(self, dout):
+        dx = original(self, dout)
+        self.db = self.db * 1.01  # a 1% error in every bias gradient
+        return dx
+
+    monkeypatch.setattr(Affine, "backward", broken)
+    report = gradient_check(net, x, t)
+    assert not report.passed
+    assert not report["b1"].passed and not report["b2"].passed
+    assert report["W1"].passed
+    assert "FAIL" in str(report)
+    assert not directional_gradient_check(net, x, t, rng=0).passed
+
+
+def test_directional_check_passes_on_correct_network():
+    rng = np.random.default_rng(5)
+    net = TwoLayerNet(30, 20, 4, weight_init_std=0.3, activation="sigmoid", rng=6)
+    x, t = _data(rng, n=8, d=30, c=4)
+    check = directional_gradient_check(net, x, t, rng=7)
+    assert check.passed, str(check)
+    assert check.analytic != 0
