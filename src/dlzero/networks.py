@@ -17,6 +17,7 @@ from numpy.typing import DTypeLike, NDArray
 
 from dlzero import gradient as _gradient
 from dlzero._rng import RngLike, as_rng
+from dlzero.fastpath import FusedMLP
 from dlzero.functions import _as_batch, cross_entropy_error, sigmoid, sigmoid_grad, softmax
 from dlzero.layers import Affine, Layer, Relu, Sigmoid, SoftmaxWithLoss
 
@@ -156,6 +157,34 @@ class Sequential:
         self.loss(x, t, train_flg=True)
         self.backward()
         return self._collect_grads()
+
+    def loss_and_gradient(self, x: NDArray, t: NDArray) -> tuple[float, dict[str, NDArray]]:
+        """The loss of the batch and its gradients from one forward and one backward pass.
+
+        This is what a training step needs. For a plain MLP (``Affine`` layers with ``Relu`` or
+        ``Sigmoid`` between them, ``SoftmaxWithLoss`` last) it runs the fused step of
+        :mod:`dlzero.fastpath`, which computes the same numbers with preallocated buffers and
+        no input gradient; any other network runs the layers as :meth:`gradient` does. The
+        returned arrays may be reused by the next call: copy them to keep them.
+        """
+        fused = self._fused_step()
+        if fused is not None:
+            return fused.loss_and_gradient(x, t)
+        loss = self.loss(x, t, train_flg=True)
+        self.backward()
+        return loss, self._collect_grads()
+
+    def _fused_step(self) -> FusedMLP | None:
+        # Rebuilt whenever the parameter arrays or the decay change (e.g. after astype).
+        signature = (self.weight_decay_lambda, *map(id, self.params.values()))
+        if getattr(self, "_fused_signature", None) != signature:
+            layers = list(self.layers.values())
+            keys = [(f"W{i + 1}", f"b{i + 1}") for i in range(len(self.params) // 2)]
+            self._fused = FusedMLP.from_layers(
+                layers, self.last_layer, keys, self.weight_decay_lambda
+            )
+            self._fused_signature = signature
+        return self._fused
 
     def _collect_grads(self) -> dict[str, NDArray]:
         grads = {

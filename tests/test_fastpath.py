@@ -1,0 +1,113 @@
+"""The fused MLP step gives the same loss and gradients as the layer-by-layer path."""
+
+import itertools
+
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from dlzero.fastpath import FusedMLP
+from dlzero.layers import Affine, MulLayer, Relu, Sigmoid
+from dlzero.networks import Sequential, TwoLayerNet
+
+
+def _mlp(rng, sizes, activations, dtype, decay=0.0):
+    layers = []
+    for i, (d_in, d_out) in enumerate(itertools.pairwise(sizes)):
+        W = (0.5 * rng.standard_normal((d_in, d_out))).astype(dtype)
+        layers.append(Affine(W, (0.1 * rng.standard_normal(d_out)).astype(dtype)))
+        if i < len(activations):
+            layers.append(activations[i]())
+    return Sequential(layers, weight_decay_lambda=decay)
+
+
+@given(
+    depth=st.integers(1, 3),
+    act=st.sampled_from([Relu, Sigmoid]),
+    one_hot=st.booleans(),
+    decay=st.sampled_from([0.0, 0.3]),
+    n=st.integers(1, 7),
+    seed=st.integers(0, 10_000),
+)
+@settings(max_examples=40, deadline=None)
+def test_fused_equals_layers_in_float64(depth, act, one_hot, decay, n, seed):
+    rng = np.random.default_rng(seed)
+    sizes = [*rng.integers(1, 6, depth + 1).tolist(), 4]
+    net = _mlp(rng, sizes, [act] * depth, np.float64, decay)
+    assert net._fused_step() is not None
+    x = rng.standard_normal((n, sizes[0]))
+    t = rng.integers(0, 4, n)
+    if one_hot:
+        t = np.eye(4)[t]
+    loss, grads = net.loss_and_gradient(x, t)
+    expected_grads = net.gradient(x, t)
+    assert loss == pytest.approx(net.loss(x, t, train_flg=True), rel=1e-12, abs=1e-12)
+    assert set(grads) == set(net.params)
+    for key in net.params:
+        np.testing.assert_allclose(grads[key], expected_grads[key], rtol=1e-9, atol=1e-12)
+
+
+def test_fused_float32_matches_textbook_on_the_chapter5_shapes():
+    rng = np.random.default_rng(0)
+    net = TwoLayerNet(784, 50, 10, rng=1)
+    x = rng.random((100, 784), dtype=np.float32)
+    t = rng.integers(0, 10, 100)
+    loss, grads = net.loss_and_gradient(x, t)
+    assert grads["W1"].dtype == np.float32
+    assert loss == pytest.approx(net.loss(x, t), rel=1e-5)
+    expected = net.gradient(x, t)
+    for key in net.params:
+        np.testing.assert_allclose(grads[key], expected[key], rtol=1e-4, atol=1e-7)
+
+
+def test_fused_sees_in_place_updates_and_rebuilds_after_astype():
+    rng = np.random.default_rng(2)
+    net = TwoLayerNet(6, 5, 3, weight_init_std=0.5, rng=3)
+    x, t = rng.random((4, 6), dtype=np.float32), rng.integers(0, 3, 4)
+    loss_before, _ = net.loss_and_gradient(x, t)
+    net.params["b2"][t[0]] += 10.0  # strongly favour the first sample's class
+    loss_after, _ = net.loss_and_gradient(x, t)
+    assert loss_after != loss_before
+    assert loss_after == pytest.approx(net.loss(x, t), rel=1e-5)
+    net64 = net.astype(np.float64)
+    _, g64 = net64.loss_and_gradient(x.astype(np.float64), t)
+    assert g64["W1"].dtype == np.float64
+
+
+def test_other_networks_fall_back_to_the_layers():
+    rng = np.random.default_rng(4)
+    W = rng.standard_normal((3, 2))
+    assert FusedMLP.from_layers([Affine(W, np.zeros(2)), Relu()], None, []) is None
+    net = Sequential(
+        [Affine(W, np.zeros(2)), MulLayerFree(), Affine(rng.standard_normal((2, 2)), np.zeros(2))]
+    )
+    assert net._fused_step() is None
+    x, t = rng.standard_normal((5, 3)), rng.integers(0, 2, 5)
+    loss, grads = net.loss_and_gradient(x, t)
+    assert loss == pytest.approx(net.loss(x, t))
+    np.testing.assert_allclose(grads["W1"], net.gradient(x, t)["W1"])
+
+
+class MulLayerFree(MulLayer):
+    """Multiply by 2: a layer the fused path does not know."""
+
+    def forward(self, x):
+        return 2 * x
+
+    def backward(self, dout):
+        return 2 * dout
+
+
+@pytest.mark.parametrize(
+    ("x_shape", "t", "match"),
+    [
+        ((4, 5), np.array([0, 1, 2, 0]), r"expected input of shape \(N, 6\)"),
+        ((4, 6), np.array([0, 1, 2]), r"labels of shape \(4,\)"),
+        ((4, 6), np.array([0, 1, 2, 3]), r"labels must lie in \[0, 2\]"),
+    ],
+)
+def test_fused_rejects_bad_input(x_shape, t, match):
+    net = TwoLayerNet(6, 5, 3, rng=0)
+    with pytest.raises(ValueError, match=match):
+        net.loss_and_gradient(np.zeros(x_shape, dtype=np.float32), t)
