@@ -2,18 +2,36 @@
 
 Each optimizer has the book's interface, ``update(params, grads)``, where both are dicts keyed
 by parameter name (``W1``, ``b1``, ...). The update is in place, so the network's layers, which
-hold the same arrays as ``params``, see it at once.
+hold the same arrays as ``params``, see it at once. Optimizers with a memory (velocities,
+squared-gradient sums, moments) keep one array per parameter name, created at the first update
+with the parameter's shape and dtype (chapter 6.1; the rules and defaults are the book's
+``common/optimizer.py``).
 """
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping
 from typing import Any
 
 import numpy as np
 from numpy.typing import NDArray
 
-__all__ = ["OPTIMIZERS", "SGD", "Optimizer", "get_optimizer"]
+__all__ = [
+    "OPTIMIZERS",
+    "SGD",
+    "AdaGrad",
+    "Adam",
+    "Momentum",
+    "Nesterov",
+    "Optimizer",
+    "RMSprop",
+    "get_optimizer",
+]
+
+# Added to the denominators of AdaGrad, RMSprop and Adam so that a zero gradient history does
+# not divide by zero (the book's 1e-7).
+EPSILON = 1e-7
 
 
 class Optimizer:
@@ -22,15 +40,63 @@ class Optimizer:
     def update(self, params: Mapping[str, NDArray], grads: Mapping[str, NDArray]) -> None:
         raise NotImplementedError
 
+    def _state(self, slots: dict[str, NDArray], key: str, p: NDArray) -> NDArray:
+        """The memory array of parameter ``key`` in ``slots``, zeros of ``p``'s shape at first."""
+        s = slots.get(key)
+        if s is None:
+            s = slots[key] = np.zeros_like(p)
+        elif s.shape != p.shape:
+            raise ValueError(
+                f"{type(self).__name__}: parameter {key!r} changed shape from {s.shape} to "
+                f"{p.shape} between updates; use a new optimizer for a new network"
+            )
+        return s
+
     def __repr__(self) -> str:
-        args = ", ".join(f"{k}={v!r}" for k, v in vars(self).items() if not k.startswith("_"))
+        # The hyperparameters only, not the per-parameter memory or the step count.
+        args = ", ".join(
+            f"{k}={v!r}"
+            for k, v in vars(self).items()
+            if not k.startswith("_") and not isinstance(v, dict) and k != "iter"
+        )
         return f"{type(self).__name__}({args})"
 
 
 def _check_lr(lr: float) -> float:
-    if not np.isfinite(lr) or lr <= 0:
+    if (
+        isinstance(lr, bool)
+        or not isinstance(lr, (int, float, np.integer, np.floating))
+        or not np.isfinite(lr)
+        or lr <= 0
+    ):
         raise ValueError(f"learning rate must be a positive finite number, got {lr!r}")
     return float(lr)
+
+
+def _check_unit(name: str, value: float) -> float:
+    """A decay factor in [0, 1): momentum, decay_rate, beta1, beta2."""
+    if isinstance(value, bool) or not isinstance(value, (int, float, np.integer, np.floating)):
+        raise ValueError(f"{name} must be a number in [0, 1), got {value!r}")
+    if not 0.0 <= float(value) < 1.0:
+        raise ValueError(f"{name} must be in [0, 1), got {value!r}")
+    return float(value)
+
+
+def _pairs(
+    params: Mapping[str, NDArray], grads: Mapping[str, NDArray]
+) -> list[tuple[str, NDArray, NDArray]]:
+    """(key, param, grad) for every parameter, checked before any parameter is changed."""
+    out = []
+    for key, p in params.items():
+        g = grads.get(key)
+        if g is None:
+            raise ValueError(f"no gradient for parameter {key!r} (grads has {list(grads)})")
+        if np.shape(g) != p.shape:
+            raise ValueError(
+                f"gradient of {key!r} has shape {np.shape(g)}, the parameter has {p.shape}"
+            )
+        out.append((key, p, g))
+    return out
 
 
 class SGD(Optimizer):
@@ -46,13 +112,163 @@ class SGD(Optimizer):
         self.lr = _check_lr(lr)
 
     def update(self, params: Mapping[str, NDArray], grads: Mapping[str, NDArray]) -> None:
-        for key, p in params.items():
+        for _, p, g in _pairs(params, grads):
             # ``p -= ...`` on the array (not ``params[key] = ...``) keeps the layers' arrays.
-            p -= self.lr * grads[key]
+            p -= self.lr * g
+
+
+class Momentum(Optimizer):
+    """SGD with momentum: ``v <- momentum * v - lr * dW``, then ``W <- W + v``.
+
+    The velocity ``v`` starts at zero; gradients that keep their sign build it up, and
+    gradients that flip sign cancel out, which damps the zigzag of plain SGD.
+
+    Parameters
+    ----------
+    lr : float, default 0.01
+    momentum : float, default 0.9
+        In [0, 1); 0 is plain SGD.
+    """
+
+    def __init__(self, lr: float = 0.01, momentum: float = 0.9) -> None:
+        self.lr = _check_lr(lr)
+        self.momentum = _check_unit("momentum", momentum)
+        self.v: dict[str, NDArray] = {}
+
+    def update(self, params: Mapping[str, NDArray], grads: Mapping[str, NDArray]) -> None:
+        for key, p, g in _pairs(params, grads):
+            v = self._state(self.v, key, p)
+            v *= self.momentum
+            v -= self.lr * g
+            p += v
+
+
+class Nesterov(Optimizer):
+    """Nesterov's accelerated gradient, in the book's form (it cites arXiv:1212.0901)::
+
+        v <- momentum * v - lr * dW
+        W <- W + momentum ** 2 * v - (1 + momentum) * lr * dW
+
+    This is the momentum step taken from the look-ahead point, rewritten so that only the
+    gradient at the current parameters is needed.
+
+    Parameters
+    ----------
+    lr : float, default 0.01
+    momentum : float, default 0.9
+    """
+
+    def __init__(self, lr: float = 0.01, momentum: float = 0.9) -> None:
+        self.lr = _check_lr(lr)
+        self.momentum = _check_unit("momentum", momentum)
+        self.v: dict[str, NDArray] = {}
+
+    def update(self, params: Mapping[str, NDArray], grads: Mapping[str, NDArray]) -> None:
+        for key, p, g in _pairs(params, grads):
+            v = self._state(self.v, key, p)
+            v *= self.momentum
+            v -= self.lr * g
+            p += self.momentum * self.momentum * v
+            p -= (1 + self.momentum) * self.lr * g
+
+
+class AdaGrad(Optimizer):
+    """AdaGrad: a learning rate per parameter element that shrinks with its gradient history::
+
+        h <- h + dW * dW
+        W <- W - lr * dW / (sqrt(h) + 1e-7)
+
+    Parameters
+    ----------
+    lr : float, default 0.01
+    """
+
+    def __init__(self, lr: float = 0.01) -> None:
+        self.lr = _check_lr(lr)
+        self.h: dict[str, NDArray] = {}
+
+    def update(self, params: Mapping[str, NDArray], grads: Mapping[str, NDArray]) -> None:
+        for key, p, g in _pairs(params, grads):
+            h = self._state(self.h, key, p)
+            h += g * g
+            p -= self.lr * g / (np.sqrt(h) + EPSILON)
+
+
+class RMSprop(Optimizer):
+    """RMSprop: AdaGrad with a moving average that forgets old gradients::
+
+        h <- decay_rate * h + (1 - decay_rate) * dW * dW
+        W <- W - lr * dW / (sqrt(h) + 1e-7)
+
+    Parameters
+    ----------
+    lr : float, default 0.01
+    decay_rate : float, default 0.99
+        In [0, 1).
+    """
+
+    def __init__(self, lr: float = 0.01, decay_rate: float = 0.99) -> None:
+        self.lr = _check_lr(lr)
+        self.decay_rate = _check_unit("decay_rate", decay_rate)
+        self.h: dict[str, NDArray] = {}
+
+    def update(self, params: Mapping[str, NDArray], grads: Mapping[str, NDArray]) -> None:
+        for key, p, g in _pairs(params, grads):
+            h = self._state(self.h, key, p)
+            h *= self.decay_rate
+            h += (1 - self.decay_rate) * g * g
+            p -= self.lr * g / (np.sqrt(h) + EPSILON)
+
+
+class Adam(Optimizer):
+    """Adam (Kingma and Ba, arXiv:1412.6980) in the book's form::
+
+        t    <- t + 1
+        lr_t  = lr * sqrt(1 - beta2 ** t) / (1 - beta1 ** t)    # bias correction
+        m    <- m + (1 - beta1) * (dW - m)                      # = beta1 m + (1 - beta1) dW
+        v    <- v + (1 - beta2) * (dW ** 2 - v)
+        W    <- W - lr_t * m / (sqrt(v) + 1e-7)
+
+    ``t`` counts ``update`` calls (one per mini-batch), shared by all parameters.
+
+    Parameters
+    ----------
+    lr : float, default 0.001
+    beta1 : float, default 0.9
+    beta2 : float, default 0.999
+        Both in [0, 1).
+    """
+
+    def __init__(self, lr: float = 0.001, beta1: float = 0.9, beta2: float = 0.999) -> None:
+        self.lr = _check_lr(lr)
+        self.beta1 = _check_unit("beta1", beta1)
+        self.beta2 = _check_unit("beta2", beta2)
+        self.iter = 0
+        self.m: dict[str, NDArray] = {}
+        self.v: dict[str, NDArray] = {}
+
+    def update(self, params: Mapping[str, NDArray], grads: Mapping[str, NDArray]) -> None:
+        pairs = _pairs(params, grads)
+        self.iter += 1
+        # math.sqrt gives a Python float, which keeps float32 arithmetic float32 (NumPy 2).
+        lr_t = self.lr * math.sqrt(1.0 - self.beta2**self.iter) / (1.0 - self.beta1**self.iter)
+        for key, p, g in pairs:
+            m = self._state(self.m, key, p)
+            v = self._state(self.v, key, p)
+            m += (1 - self.beta1) * (g - m)
+            v += (1 - self.beta2) * (g * g - v)
+            p -= lr_t * m / (np.sqrt(v) + EPSILON)
 
 
 # Optimizers by the name a user gives on the command line or to the trainer.
-OPTIMIZERS: dict[str, type[Optimizer]] = {"sgd": SGD}
+OPTIMIZERS: dict[str, type[Optimizer]] = {
+    "sgd": SGD,
+    "momentum": Momentum,
+    "nesterov": Nesterov,
+    "adagrad": AdaGrad,
+    "rmsprop": RMSprop,
+    "adam": Adam,
+}
 
 
 def get_optimizer(name: str | Optimizer, **kwargs: Any) -> Optimizer:
