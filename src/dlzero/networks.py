@@ -19,12 +19,35 @@ from dlzero import gradient as _gradient
 from dlzero._rng import RngLike, as_rng
 from dlzero.fastpath import FusedMLP
 from dlzero.functions import _as_batch, cross_entropy_error, sigmoid, sigmoid_grad, softmax
-from dlzero.layers import Affine, Layer, Relu, Sigmoid, SoftmaxWithLoss
+from dlzero.layers import (
+    Affine,
+    BatchNormalization,
+    Dropout,
+    Layer,
+    Relu,
+    Sigmoid,
+    SoftmaxWithLoss,
+    Tanh,
+    _check_ratio,
+)
 
-__all__ = ["ACTIVATIONS", "FormulaTwoLayerNet", "Sequential", "TwoLayerNet", "activation_layer"]
+__all__ = [
+    "ACTIVATIONS",
+    "WEIGHT_INITS",
+    "FormulaTwoLayerNet",
+    "MultiLayerNet",
+    "Sequential",
+    "TwoLayerNet",
+    "activation_layer",
+]
 
 # Activation names accepted by the network builders, and the layer each one makes.
-ACTIVATIONS: dict[str, type[Layer]] = {"relu": Relu, "sigmoid": Sigmoid}
+ACTIVATIONS: dict[str, type[Layer]] = {"relu": Relu, "sigmoid": Sigmoid, "tanh": Tanh}
+
+# Named weight initializations (chapter 6.2): a layer with n inputs draws its weights from
+# N(0, gain / n). He's gain 2 suits ReLU, which zeroes half its inputs; Xavier's 1 suits the
+# sigmoid and tanh.
+WEIGHT_INITS: dict[str, float] = {"relu": 2.0, "he": 2.0, "sigmoid": 1.0, "xavier": 1.0}
 
 
 def activation_layer(name: str) -> Layer:
@@ -303,6 +326,164 @@ class TwoLayerNet(Sequential):
             ]
         )
         self.activation = activation
+
+
+def _check_weight_init(weight_init_std: str | float) -> str | float:
+    if isinstance(weight_init_std, str):
+        name = weight_init_std.lower()
+        if name not in WEIGHT_INITS:
+            expected = ", ".join(repr(k) for k in WEIGHT_INITS)
+            raise ValueError(
+                f"unknown weight_init_std {weight_init_std!r}; expected one of {expected} "
+                "or a positive number"
+            )
+        return name
+    if (
+        isinstance(weight_init_std, bool)
+        or not isinstance(weight_init_std, (int, float, np.integer, np.floating))
+        or not np.isfinite(weight_init_std)
+        or weight_init_std <= 0
+    ):
+        raise ValueError(
+            "weight_init_std must be one of "
+            + ", ".join(repr(k) for k in WEIGHT_INITS)
+            + f" or a positive number, got {weight_init_std!r}"
+        )
+    return float(weight_init_std)
+
+
+class MultiLayerNet(Sequential):
+    """A fully connected network of any depth, with the chapter-6 options (the book's
+    ``MultiLayerNetExtend``).
+
+    For each hidden size the network has ``Affine`` - [``BatchNorm``] - activation -
+    [``Dropout``], then a last ``Affine`` and ``SoftmaxWithLoss``. Layers and parameters are
+    named as in the book: ``Affine1``, ``BatchNorm1``, ``Activation_function1``, ``Dropout1``,
+    ..., and ``W1, b1, gamma1, beta1, W2, ...``; with ``k`` hidden layers the weights run
+    ``W1 .. W(k+1)`` and the batch-norm parameters ``gamma1 .. gammak``. It is a
+    :class:`Sequential`, so prediction, loss and backpropagation are that class's loop.
+
+    Parameters
+    ----------
+    input_size : int
+        784 for flattened MNIST.
+    hidden_size_list : sequence of int
+        Sizes of the hidden layers, at least one, e.g. ``[100, 100, 100]``.
+    output_size : int
+        10 classes for MNIST.
+    activation : {"relu", "sigmoid", "tanh"}, default "relu"
+    weight_init_std : {"relu", "he", "sigmoid", "xavier"} or float, default "relu"
+        "relu" / "he": weights drawn from N(0, 2 / n_in), with n_in the layer's input size;
+        "sigmoid" / "xavier": N(0, 1 / n_in); a number: that standard deviation for every
+        layer. Biases start at 0, ``gamma`` at 1 and ``beta`` at 0.
+    weight_decay_lambda : float, default 0
+        L2 weight decay on every ``W`` (not on biases or ``gamma``/``beta``):
+        ``0.5 * lambda * sum(W ** 2)`` is added to the loss and ``lambda * W`` to the gradient.
+    use_dropout : bool, default False
+        Put a :class:`~dlzero.layers.Dropout` after every hidden activation.
+    dropout_ratio : float, default 0.5
+        In [0, 1). (The book spells this argument ``dropout_ration``.)
+    use_batchnorm : bool, default False
+        Put a :class:`~dlzero.layers.BatchNormalization` between every hidden ``Affine`` and
+        its activation. Training then needs batches of at least two samples.
+    rng : Generator, int or None
+        Source of the initial weights and of the dropout masks (the dropout layers share this
+        Generator, kept as ``self.rng``); the same seed gives the same network and run.
+    dtype : dtype, default float32
+
+    Attributes
+    ----------
+    config : dict
+        The constructor arguments as plain JSON-able values (and the current dtype's name), so
+        the architecture can be saved with the weights and rebuilt.
+    """
+
+    def __init__(
+        self,
+        input_size: int,
+        hidden_size_list: Sequence[int],
+        output_size: int,
+        activation: str = "relu",
+        weight_init_std: str | float = "relu",
+        weight_decay_lambda: float = 0.0,
+        use_dropout: bool = False,
+        dropout_ratio: float = 0.5,
+        use_batchnorm: bool = False,
+        *,
+        rng: RngLike = None,
+        dtype: DTypeLike = np.float32,
+    ) -> None:
+        # Everything is checked before the first random draw.
+        _check_sizes(input_size=input_size, output_size=output_size)
+        if not isinstance(hidden_size_list, (Sequence, np.ndarray)) or isinstance(
+            hidden_size_list, (str, bytes)
+        ):
+            raise ValueError(
+                f"hidden_size_list must be a list of positive integers, got {hidden_size_list!r}"
+            )
+        if len(hidden_size_list) == 0:
+            raise ValueError(
+                "hidden_size_list is empty: give at least one hidden layer size, e.g. [100]"
+            )
+        for i, size in enumerate(hidden_size_list):
+            _check_sizes(**{f"hidden_size_list[{i}]": size})
+        activation_layer(activation)
+        init = _check_weight_init(weight_init_std)
+        if (
+            isinstance(weight_decay_lambda, bool)
+            or not isinstance(weight_decay_lambda, (int, float, np.integer, np.floating))
+            or not np.isfinite(weight_decay_lambda)
+            or weight_decay_lambda < 0
+        ):
+            raise ValueError(
+                f"weight_decay_lambda must be a finite number >= 0, got {weight_decay_lambda!r}"
+            )
+        dropout_ratio = _check_ratio("dropout_ratio", dropout_ratio)
+        gen = as_rng(rng)
+
+        sizes = [int(input_size), *(int(h) for h in hidden_size_list), int(output_size)]
+        layers: dict[str, Layer] = {}
+        for idx in range(1, len(sizes)):
+            n_in, n_out = sizes[idx - 1], sizes[idx]
+            std = np.sqrt(WEIGHT_INITS[init] / n_in) if isinstance(init, str) else init
+            W = (std * gen.standard_normal((n_in, n_out))).astype(dtype)
+            layers[f"Affine{idx}"] = Affine(W, np.zeros(n_out, dtype=dtype))
+            if idx == len(sizes) - 1:
+                break
+            if use_batchnorm:
+                layers[f"BatchNorm{idx}"] = BatchNormalization(
+                    np.ones(n_out, dtype=dtype), np.zeros(n_out, dtype=dtype)
+                )
+            layers[f"Activation_function{idx}"] = activation_layer(activation)
+            if use_dropout:
+                layers[f"Dropout{idx}"] = Dropout(dropout_ratio, rng=gen)
+        super().__init__(layers, weight_decay_lambda=weight_decay_lambda)
+
+        self.rng = gen
+        self.input_size = sizes[0]
+        self.hidden_size_list = sizes[1:-1]
+        self.hidden_layer_num = len(self.hidden_size_list)
+        self.output_size = sizes[-1]
+        self.activation = activation
+        self.weight_init_std = init
+        self.use_dropout = bool(use_dropout)
+        self.dropout_ratio = dropout_ratio
+        self.use_batchnorm = bool(use_batchnorm)
+
+    @property
+    def config(self) -> dict[str, object]:
+        return {
+            "input_size": self.input_size,
+            "hidden_size_list": list(self.hidden_size_list),
+            "output_size": self.output_size,
+            "activation": self.activation,
+            "weight_init_std": self.weight_init_std,
+            "weight_decay_lambda": self.weight_decay_lambda,
+            "use_dropout": self.use_dropout,
+            "dropout_ratio": self.dropout_ratio,
+            "use_batchnorm": self.use_batchnorm,
+            "dtype": self.dtype.name,
+        }
 
 
 class FormulaTwoLayerNet:
