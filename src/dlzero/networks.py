@@ -325,7 +325,23 @@ class TwoLayerNet(Sequential):
                 Affine(W2, np.zeros(output_size, dtype=dtype)),
             ]
         )
+        self.input_size = int(input_size)
+        self.hidden_size = int(hidden_size)
+        self.output_size = int(output_size)
+        self.weight_init_std = float(weight_init_std)
         self.activation = activation
+
+    @property
+    def config(self) -> dict[str, object]:
+        """The constructor arguments that rebuild this architecture (saved with a model)."""
+        return {
+            "input_size": self.input_size,
+            "hidden_size": self.hidden_size,
+            "output_size": self.output_size,
+            "weight_init_std": self.weight_init_std,
+            "activation": self.activation,
+            "dtype": self.dtype.name,
+        }
 
 
 def _check_weight_init(weight_init_std: str | float) -> str | float:
