@@ -92,3 +92,12 @@ def test_directional_check_passes_on_correct_network():
     check = directional_gradient_check(net, x, t, rng=7)
     assert check.passed, str(check)
     assert check.analytic != 0
+
+
+def test_atol_passes_zero_gradients_only_when_asked():
+    from dlzero.gradient import _compare
+
+    tiny = _compare("b", np.array([1e-12, 0.0]), np.array([-1e-12, 0.0]), 1e-6)
+    assert not tiny.passed  # relative error 1: noise around zero
+    assert _compare("b", np.array([1e-12, 0.0]), np.array([-1e-12, 0.0]), 1e-6, atol=1e-9).passed
+    assert not _compare("b", np.array([1e-3, 0.0]), np.array([0.0, 0.0]), 1e-6, atol=1e-9).passed

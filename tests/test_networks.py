@@ -2,7 +2,7 @@
 
 import numpy as np
 import pytest
-from hypothesis import given, settings
+from hypothesis import assume, given, settings
 from hypothesis import strategies as st
 
 from dlzero.gradient import gradient_check
@@ -27,6 +27,10 @@ def test_two_layer_net_backprop_equals_numerical(activation, one_hot, n, d, h, c
     t = rng.integers(0, c, n)
     if one_hot:
         t = np.eye(c)[t]
+    # A hidden pre-activation within h = 1e-4 of ReLU's kink makes the central difference,
+    # not backprop, wrong there: such draws say nothing about the code.
+    pre = x @ net.params["W1"].astype(np.float64) + net.params["b1"]
+    assume(activation != "relu" or np.min(np.abs(pre)) > 1e-3)
     report = gradient_check(net, x, t, include_input=True)
     assert report.passed, str(report)
 

@@ -6,6 +6,7 @@ The public API, re-exported from the modules that define it::
     from dlzero.datasets import load_mnist
 """
 
+from dlzero.diagnostics import LayerDiagnostics, layer_diagnostics
 from dlzero.functions import (
     cross_entropy_error,
     identity_function,
@@ -18,23 +19,44 @@ from dlzero.functions import (
     sum_squared_error,
 )
 from dlzero.gradient import directional_gradient_check, gradient_check, numerical_gradient
-from dlzero.layers import AddLayer, Affine, Layer, MulLayer, Relu, Sigmoid, SoftmaxWithLoss
-from dlzero.networks import FormulaTwoLayerNet, Sequential, TwoLayerNet
-from dlzero.optimizers import SGD, get_optimizer
+from dlzero.layers import (
+    AddLayer,
+    Affine,
+    BatchNormalization,
+    Dropout,
+    Layer,
+    MulLayer,
+    Relu,
+    Sigmoid,
+    SoftmaxWithLoss,
+    Tanh,
+)
+from dlzero.networks import FormulaTwoLayerNet, MultiLayerNet, Sequential, TwoLayerNet
+from dlzero.optimizers import SGD, AdaGrad, Adam, Momentum, Nesterov, RMSprop, get_optimizer
 
 __version__ = "0.1.0"
 
 __all__ = [
     "SGD",
+    "AdaGrad",
+    "Adam",
     "AddLayer",
     "Affine",
+    "BatchNormalization",
+    "Dropout",
     "FormulaTwoLayerNet",
     "Layer",
+    "LayerDiagnostics",
+    "Momentum",
     "MulLayer",
+    "MultiLayerNet",
+    "Nesterov",
+    "RMSprop",
     "Relu",
     "Sequential",
     "Sigmoid",
     "SoftmaxWithLoss",
+    "Tanh",
     "TwoLayerNet",
     "__version__",
     "cross_entropy_error",
@@ -42,6 +64,7 @@ __all__ = [
     "get_optimizer",
     "gradient_check",
     "identity_function",
+    "layer_diagnostics",
     "numerical_gradient",
     "relu",
     "relu_grad",
