@@ -1,0 +1,718 @@
+"""Mini-batch training: the loop at the end of chapter 5, as a reusable ``Trainer``.
+
+The notes' loop, step by step::
+
+    for i in range(iters_num):
+        batch_mask = np.random.choice(train_size, batch_size)   # draw a mini-batch
+        grad = network.gradient(x_batch, t_batch)               # backpropagation
+        network.params[key] -= learning_rate * grad[key]        # SGD
+        train_loss_list.append(network.loss(x_batch, t_batch))  # record the loss
+        if i % iter_per_epoch == 0: ...                          # evaluate once per epoch
+
+``Trainer`` does the same with any network (anything with ``params``, ``gradient``, ``loss``,
+``accuracy``, e.g. a :class:`~dlzero.networks.Sequential`) and any optimizer
+(``update(params, grads)`` in place), with these differences, each for a reason:
+
+- **Epochs in integers.** One epoch is ``ceil(train_size / batch_size)`` iterations. The book's
+  trainer tests ``i % (train_size / batch_size) == 0`` with a float, which is never true when
+  the division is not exact, so epochs are silently skipped.
+- **Evaluation schedule.** Train and test accuracy are measured before the first step
+  (epoch 0, the untrained network) and after the last step of every epoch; a final partial
+  epoch is evaluated when training ends. The default run (60,000 images, batch 100, 10,000
+  iterations) has 600 iterations per epoch and 17 epochs, the last one 400 iterations long:
+  18 points, epoch 0 to 17. Evaluation runs in chunks (``eval_batch_size``), so memory stays
+  bounded whatever the size of the data.
+- **No extra forward pass.** The loss recorded for an iteration is the one the gradient step
+  computed (the notes run the network forward a second time, after the update, to get it).
+- **Sampling, named.** ``sampling="shuffle"`` (the default) draws a fresh permutation each
+  epoch and visits every sample exactly once per epoch, so an "epoch" means one pass over the
+  data, as the word says; the last mini-batch of an epoch is smaller when ``batch_size`` does
+  not divide ``train_size``. ``sampling="replacement"`` draws each mini-batch independently,
+  with replacement, as the notes' ``np.random.choice(train_size, batch_size)`` does: in one
+  "epoch" about 37% of the images are never seen and others twice. Both reach the same
+  accuracy on MNIST within noise; ``shuffle`` is the default because its epochs are real
+  passes over the data, and ``replacement`` is there to reproduce the notes exactly.
+- **Stops you can trust.** A NaN or infinite loss stops training at once
+  (:class:`TrainingDiverged`, naming the iteration); Ctrl-C stops after the current step
+  (:class:`TrainingInterrupted`). Both carry the :class:`History` so far.
+
+Every random choice comes from the Generator given as ``rng``: the same seed gives the same
+history, bit for bit, on the same machine.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import math
+import os
+import signal
+import sys
+import threading
+import time
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any, Protocol, TextIO
+
+import numpy as np
+from numpy.typing import NDArray
+
+from dlzero._io import atomic_write_text
+from dlzero._rng import RngLike, as_rng
+
+__all__ = [
+    "GRADIENT_METHODS",
+    "SAMPLING",
+    "Callback",
+    "History",
+    "Trainer",
+    "TrainingDiverged",
+    "TrainingInterrupted",
+    "iterations_per_epoch",
+    "train",
+]
+
+# Ways to draw mini-batches, and how to compute gradients. See the module docstring.
+SAMPLING = ("shuffle", "replacement")
+GRADIENT_METHODS = ("backprop", "numerical")
+
+HISTORY_FORMAT = "dlzero-history"
+HISTORY_VERSION = 1
+
+
+def iterations_per_epoch(train_size: int, batch_size: int) -> int:
+    """``ceil(train_size / batch_size)`` in integer arithmetic: the steps of one epoch."""
+    return -(-int(train_size) // int(batch_size))
+
+
+# -- history ---------------------------------------------------------------------------------
+
+
+def _finite_or_none(values: Sequence[float]) -> list[float | None]:
+    """JSON has no NaN or Infinity; a diverged loss is written as null."""
+    return [float(v) if math.isfinite(v) else None for v in values]
+
+
+@dataclass
+class History:
+    """What a training run recorded.
+
+    Attributes
+    ----------
+    loss : ndarray, shape (iterations_done,), float64
+        The mini-batch loss of every iteration, as the gradient step computed it.
+    epochs : list of int
+        The epoch of each evaluation: 0 (before training), 1, 2, ...
+    epoch_iterations : list of int
+        The number of gradient steps done at each evaluation (0, 600, 1200, ...).
+    accuracy : dict of str to list of float
+        Accuracy at each evaluation, by data set name (``"train"``, ``"test"``).
+    epoch_loss : list of float or None
+        Mean mini-batch loss over each epoch's iterations (None for epoch 0).
+    train_time, eval_time : list of float
+        Seconds spent in the gradient steps of each epoch, and in its evaluation.
+    config : dict
+        The settings of the run (batch size, sampling, optimizer, network, ...).
+    seed : int or None
+        The seed the run was started with, if the caller gave one.
+    iterations : int
+        Iterations planned; ``iterations_done`` tells how many ran.
+    iterations_per_epoch : int
+    stop_reason : {"running", "completed", "stopped", "diverged", "interrupted"}
+        ("stopped": a callback ended training early.)
+    message : str or None
+        Why training stopped early, in words.
+    """
+
+    iterations: int = 0
+    iterations_per_epoch: int = 1
+    config: dict[str, Any] = field(default_factory=dict)
+    seed: int | None = None
+    loss: NDArray = field(default_factory=lambda: np.zeros(0))
+    iterations_done: int = 0
+    epochs: list[int] = field(default_factory=list)
+    epoch_iterations: list[int] = field(default_factory=list)
+    accuracy: dict[str, list[float]] = field(default_factory=dict)
+    epoch_loss: list[float | None] = field(default_factory=list)
+    train_time: list[float] = field(default_factory=list)
+    eval_time: list[float] = field(default_factory=list)
+    stop_reason: str = "running"
+    message: str | None = None
+
+    # The notes' names for the lists, for code written for the book.
+    @property
+    def train_loss_list(self) -> list[float]:
+        return self.losses.tolist()
+
+    @property
+    def train_acc_list(self) -> list[float]:
+        return self.accuracy.get("train", [])
+
+    @property
+    def test_acc_list(self) -> list[float]:
+        return self.accuracy.get("test", [])
+
+    @property
+    def losses(self) -> NDArray:
+        """The losses of the iterations that ran (``loss`` may be preallocated longer)."""
+        return self.loss[: self.iterations_done]
+
+    @property
+    def num_epochs(self) -> int:
+        """Epochs planned: ``ceil(iterations / iterations_per_epoch)``."""
+        return iterations_per_epoch(self.iterations, self.iterations_per_epoch)
+
+    def final(self, name: str) -> float | None:
+        """The last accuracy measured on data set ``name`` (None if never measured)."""
+        values = self.accuracy.get(name)
+        return values[-1] if values else None
+
+    # -- saving ------------------------------------------------------------------------------
+
+    def to_dict(self) -> dict[str, Any]:
+        """A JSON-ready dict (non-finite losses become None)."""
+        return {
+            "format": HISTORY_FORMAT,
+            "version": HISTORY_VERSION,
+            "config": self.config,
+            "seed": self.seed,
+            "iterations": self.iterations,
+            "iterations_per_epoch": self.iterations_per_epoch,
+            "iterations_done": self.iterations_done,
+            "stop_reason": self.stop_reason,
+            "message": self.message,
+            "epochs": list(self.epochs),
+            "epoch_iterations": list(self.epoch_iterations),
+            "accuracy": {k: list(v) for k, v in self.accuracy.items()},
+            "epoch_loss": [None if v is None else float(v) for v in self.epoch_loss],
+            "train_time": list(self.train_time),
+            "eval_time": list(self.eval_time),
+            "loss": _finite_or_none(self.losses),
+        }
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> History:
+        """Inverse of :meth:`to_dict` (a None loss comes back as NaN)."""
+        if data.get("format") != HISTORY_FORMAT:
+            raise ValueError(
+                f"not a dlzero history: expected format {HISTORY_FORMAT!r}, "
+                f"got {data.get('format')!r}"
+            )
+        loss = np.array([np.nan if v is None else v for v in data["loss"]], dtype=np.float64)
+        return cls(
+            iterations=int(data["iterations"]),
+            iterations_per_epoch=int(data["iterations_per_epoch"]),
+            config=dict(data["config"]),
+            seed=data["seed"],
+            loss=loss,
+            iterations_done=int(data["iterations_done"]),
+            epochs=list(data["epochs"]),
+            epoch_iterations=list(data["epoch_iterations"]),
+            accuracy={k: list(v) for k, v in data["accuracy"].items()},
+            epoch_loss=list(data["epoch_loss"]),
+            train_time=list(data["train_time"]),
+            eval_time=list(data["eval_time"]),
+            stop_reason=data["stop_reason"],
+            message=data["message"],
+        )
+
+    def to_json(self) -> str:
+        return json.dumps(self.to_dict(), indent=1, allow_nan=False)
+
+    def to_csv(self) -> str:
+        """One row per evaluation: epoch, iteration, accuracies, mean loss, times."""
+        buf = io.StringIO()
+        writer = csv.writer(buf, lineterminator="\n")
+        names = list(self.accuracy)
+        writer.writerow(
+            ["epoch", "iteration", *(f"{n}_acc" for n in names), "loss", "train_s", "eval_s"]
+        )
+        for i, epoch in enumerate(self.epochs):
+            loss = self.epoch_loss[i]
+            writer.writerow(
+                [
+                    epoch,
+                    self.epoch_iterations[i],
+                    *(f"{self.accuracy[n][i]:.6f}" for n in names),
+                    "" if loss is None else f"{loss:.6f}",
+                    f"{self.train_time[i]:.4f}",
+                    f"{self.eval_time[i]:.4f}",
+                ]
+            )
+        return buf.getvalue()
+
+    def save(
+        self, path: str | os.PathLike[str], *, csv_path: str | os.PathLike[str] | None = None
+    ) -> None:
+        """Write the history as JSON to ``path`` (and the per-epoch table as CSV to ``csv_path``).
+
+        Both files are written atomically: a reader never sees a partial file.
+        """
+        atomic_write_text(path, self.to_json())
+        if csv_path is not None:
+            atomic_write_text(csv_path, self.to_csv())
+
+    @classmethod
+    def load(cls, path: str | os.PathLike[str]) -> History:
+        """Read a history written by :meth:`save`."""
+        with open(path, encoding="utf-8") as f:
+            return cls.from_dict(json.load(f))
+
+
+# -- stopping --------------------------------------------------------------------------------
+
+
+class TrainingDiverged(FloatingPointError):
+    """The loss became NaN or infinite. ``history`` holds the run up to that iteration."""
+
+    def __init__(self, message: str, history: History) -> None:
+        super().__init__(message)
+        self.history = history
+
+
+class TrainingInterrupted(KeyboardInterrupt):
+    """Ctrl-C stopped training after a complete step. ``history`` holds the run so far."""
+
+    def __init__(self, message: str, history: History) -> None:
+        super().__init__(message)
+        self.history = history
+
+
+class Callback(Protocol):
+    """Hooks called by :meth:`Trainer.fit`; every method is optional.
+
+    ``on_epoch_end(trainer, history)`` runs after each evaluation (epoch 0 included); returning
+    True stops training (as early stopping would). ``on_train_end(trainer, history)`` runs once
+    at the end, also after a divergence or an interrupt.
+    """
+
+    def on_epoch_end(self, trainer: Trainer, history: History) -> bool | None: ...
+
+
+# -- the trainer -----------------------------------------------------------------------------
+
+
+class Trainer:
+    """Train a network by mini-batch gradient descent, evaluating once per epoch.
+
+    Parameters
+    ----------
+    network : Sequential or alike
+        Needs ``params`` (dict of arrays updated in place), ``gradient(x, t)`` (or
+        ``loss_and_gradient(x, t) -> (loss, grads)``), ``loss(x, t)`` and
+        ``accuracy(x, t, batch_size=...)``.
+    optimizer : object with ``update(params, grads)``
+        E.g. ``dlzero.optimizers.get_optimizer("sgd", lr=0.1)``.
+    x_train : ndarray, shape (N, ...)
+    t_train : ndarray, shape (N,) labels or (N, C) one-hot
+    x_test, t_test : ndarray, optional
+        Evaluated at each epoch as ``"test"``.
+    eval_sets : mapping of str to (x, t), optional
+        More data sets to evaluate each epoch (e.g. a validation split), by name.
+    batch_size : int, default 100
+    iters : int, optional
+        Number of gradient steps (default 10,000, the notes' ``iters_num``).
+    epochs : int, optional
+        Alternatively, the number of epochs; ``iters = epochs * iterations_per_epoch``.
+    sampling : {"shuffle", "replacement"}, default "shuffle"
+        How mini-batches are drawn; see the module docstring for why shuffle is the default.
+    gradient : {"backprop", "numerical"}, default "backprop"
+        ``"numerical"`` uses ``network.numerical_gradient``: thousands of times slower, for
+        seeing why backpropagation matters.
+    rng : Generator, int or None
+        Source of the mini-batches.
+    eval_batch_size : int, default 10,000
+        Evaluate accuracy in chunks of this many samples.
+    evaluate_train : bool, default True
+        Also measure accuracy on the whole training set at each epoch, as the notes do.
+    verbose : bool, default True
+        Print one line per epoch to ``log``.
+    progress : bool or "auto", default "auto"
+        A tqdm progress bar on stderr while an epoch runs; "auto" shows it only when stderr
+        is a terminal and ``verbose`` is on.
+    handle_sigint : bool, default True
+        When training in the main thread, let Ctrl-C finish the current step and stop
+        cleanly (a second Ctrl-C interrupts at once).
+    callbacks : sequence of Callback
+    config : dict, optional
+        Extra settings to record in the history (the network's description, the data set).
+    log : text stream, optional
+        Where the epoch lines go (default ``sys.stdout``).
+    """
+
+    def __init__(
+        self,
+        network: Any,
+        optimizer: Any,
+        x_train: NDArray,
+        t_train: NDArray,
+        x_test: NDArray | None = None,
+        t_test: NDArray | None = None,
+        *,
+        eval_sets: Mapping[str, tuple[NDArray, NDArray]] | None = None,
+        batch_size: int = 100,
+        iters: int | None = None,
+        epochs: int | None = None,
+        sampling: str = "shuffle",
+        gradient: str = "backprop",
+        rng: RngLike = None,
+        eval_batch_size: int = 10_000,
+        evaluate_train: bool = True,
+        verbose: bool = True,
+        progress: bool | str = "auto",
+        handle_sigint: bool = True,
+        callbacks: Sequence[Any] = (),
+        config: Mapping[str, Any] | None = None,
+        log: TextIO | None = None,
+    ) -> None:
+        if not hasattr(optimizer, "update"):
+            raise ValueError(
+                f"optimizer must have an update(params, grads) method, got {optimizer!r}"
+            )
+        x_train, t_train = np.asarray(x_train), np.asarray(t_train)
+        if x_train.ndim < 2 or t_train.ndim not in (1, 2):
+            raise ValueError(
+                "expected x_train of shape (N, ...) and t_train of shape (N,) labels or (N, C) "
+                f"one-hot, got shapes {x_train.shape} and {t_train.shape}"
+            )
+        if len(x_train) != len(t_train):
+            raise ValueError(
+                f"x_train has {len(x_train)} samples but t_train has {len(t_train)} labels"
+            )
+        train_size = len(x_train)
+        if train_size == 0:
+            raise ValueError("x_train is empty")
+        batch_size = _positive_int("batch_size", batch_size)
+        if batch_size > train_size:
+            raise ValueError(
+                f"batch_size must be at most the number of training samples ({train_size}), "
+                f"got {batch_size}"
+            )
+        if iters is not None and epochs is not None:
+            raise ValueError("give iters or epochs, not both")
+        ipe = iterations_per_epoch(train_size, batch_size)
+        if epochs is not None:
+            iters = _positive_int("epochs", epochs) * ipe
+        elif iters is None:
+            iters = 10_000
+        iters = _positive_int("iters", iters)
+        if sampling not in SAMPLING:
+            raise ValueError(f"sampling must be one of {SAMPLING}, got {sampling!r}")
+        if gradient not in GRADIENT_METHODS:
+            raise ValueError(f"gradient must be one of {GRADIENT_METHODS}, got {gradient!r}")
+        if progress not in (True, False, "auto"):
+            raise ValueError(f"progress must be True, False or 'auto', got {progress!r}")
+
+        self.network = network
+        self.optimizer = optimizer
+        self.x_train, self.t_train = x_train, t_train
+        self.eval_sets: dict[str, tuple[NDArray, NDArray]] = {}
+        if evaluate_train:
+            self.eval_sets["train"] = (x_train, t_train)
+        if (x_test is None) != (t_test is None):
+            raise ValueError("give both x_test and t_test, or neither")
+        if x_test is not None:
+            self.eval_sets["test"] = (x_test, t_test)
+        for name, (x, t) in (eval_sets or {}).items():
+            if len(x) != len(t):
+                raise ValueError(f"eval set {name!r}: {len(x)} samples but {len(t)} labels")
+            self.eval_sets[name] = (x, t)
+
+        self.train_size = train_size
+        self.batch_size = batch_size
+        self.iters = iters
+        self.iterations_per_epoch = ipe
+        self.num_epochs = iterations_per_epoch(iters, ipe)
+        self.sampling = sampling
+        self.gradient_method = gradient
+        self.seed = int(rng) if isinstance(rng, (int, np.integer)) else None
+        self.rng = as_rng(rng)
+        self.eval_batch_size = _positive_int("eval_batch_size", eval_batch_size)
+        self.verbose = bool(verbose)
+        self.progress = progress
+        self.handle_sigint = bool(handle_sigint)
+        self.callbacks = list(callbacks)
+        self.log = log
+        self.config: dict[str, Any] = {
+            "batch_size": batch_size,
+            "iters": iters,
+            "sampling": sampling,
+            "gradient": gradient,
+            "optimizer": repr(optimizer),
+            "network": type(network).__name__,
+            "train_size": train_size,
+            **{
+                f"{name}_size": len(x) for name, (x, _) in self.eval_sets.items() if name != "train"
+            },
+            **(dict(config) if config else {}),
+        }
+        self._stop_requested = False
+
+    # -- one step ----------------------------------------------------------------------------
+
+    def _step_function(self) -> Callable[[NDArray, NDArray], tuple[float, Mapping[str, NDArray]]]:
+        """Return ``step(x, t) -> (loss, grads)`` computing the loss with the gradient, once."""
+        net = self.network
+        if self.gradient_method == "numerical":
+
+            def numerical_step(x: NDArray, t: NDArray) -> tuple[float, Mapping[str, NDArray]]:
+                # Numerical gradients are thousands of forward passes; one more is noise.
+                loss = float(net.loss(x, t))
+                return loss, net.numerical_gradient(x, t)
+
+            return numerical_step
+        if hasattr(net, "loss_and_gradient"):
+            return net.loss_and_gradient
+        last = getattr(net, "last_layer", None)
+        if last is None or not hasattr(last, "loss"):
+
+            def generic_step(x: NDArray, t: NDArray) -> tuple[float, Mapping[str, NDArray]]:
+                grads = net.gradient(x, t)
+                return float(net.loss(x, t)), grads  # no cached loss: one extra forward
+
+            return generic_step
+        weight_decay = getattr(net, "_weight_decay_loss", None)
+
+        def backprop_step(x: NDArray, t: NDArray) -> tuple[float, Mapping[str, NDArray]]:
+            # gradient() ran the forward pass; its loss layer kept the data loss. Weight decay
+            # is added from the parameters before the update, as loss() would have.
+            grads = net.gradient(x, t)
+            loss = last.loss
+            if weight_decay is not None and net.weight_decay_lambda:
+                loss += weight_decay()
+            return loss, grads
+
+        return backprop_step
+
+    # -- evaluation --------------------------------------------------------------------------
+
+    def evaluate(self) -> dict[str, float]:
+        """Accuracy on every evaluation set, by name."""
+        return {
+            name: float(self.network.accuracy(x, t, batch_size=self.eval_batch_size))
+            for name, (x, t) in self.eval_sets.items()
+        }
+
+    def _record_eval(self, history: History, epoch: int, done: int, seconds: float) -> None:
+        t0 = time.perf_counter()
+        acc = self.evaluate()
+        t_eval = time.perf_counter() - t0
+        history.epochs.append(epoch)
+        history.epoch_iterations.append(done)
+        for name, value in acc.items():
+            history.accuracy.setdefault(name, []).append(value)
+        start = history.epoch_iterations[-2] if len(history.epoch_iterations) > 1 else 0
+        history.epoch_loss.append(float(np.mean(history.loss[start:done])) if done else None)
+        history.train_time.append(seconds)
+        history.eval_time.append(t_eval)
+        if self.verbose:
+            self._print(self.epoch_line(history))
+
+    def epoch_line(self, history: History, index: int = -1) -> str:
+        """``epoch  3/17  loss 0.2412  train 0.9352  test 0.9368  1.1 s`` for one evaluation."""
+        width = len(str(self.num_epochs))
+        epoch = history.epochs[index]
+        loss = history.epoch_loss[index]
+        parts = [f"epoch {epoch:>{width}}/{self.num_epochs}"]
+        parts.append("loss      -" if loss is None else f"loss {loss:.4f}")
+        parts += [f"{name} {acc[index]:.4f}" for name, acc in history.accuracy.items()]
+        parts.append(f"{history.train_time[index] + history.eval_time[index]:.1f} s")
+        return "  ".join(parts)
+
+    def _print(self, line: str) -> None:
+        print(line, file=self.log if self.log is not None else sys.stdout, flush=True)
+
+    # -- the loop ----------------------------------------------------------------------------
+
+    def _batches_of_epoch(self, n_steps: int) -> NDArray:
+        """Indices of the mini-batches of one epoch, shape (n_steps * batch_size,) or less."""
+        n, b = self.train_size, self.batch_size
+        if self.sampling == "replacement":
+            return self.rng.integers(0, n, n_steps * b)
+        return self.rng.permutation(n)[: n_steps * b]
+
+    def fit(self) -> History:
+        """Train for ``iters`` steps and return the :class:`History`.
+
+        Raises
+        ------
+        TrainingDiverged
+            The loss became NaN or infinite; ``.history`` has the run until then.
+        TrainingInterrupted
+            Ctrl-C (SIGINT); training stopped after the current step. ``.history`` too.
+        """
+        history = History(
+            iterations=self.iters,
+            iterations_per_epoch=self.iterations_per_epoch,
+            config=dict(self.config),
+            seed=self.seed,
+            loss=np.full(self.iters, np.nan, dtype=np.float64),
+        )
+        self.history = history
+        previous_handler = self._install_sigint_handler()
+        try:
+            # A diverging run overflows before its loss turns NaN; the trainer reports that
+            # itself (TrainingDiverged), so NumPy's overflow warnings would only be noise.
+            with np.errstate(over="ignore", invalid="ignore"):
+                self._fit(history)
+        finally:
+            if previous_handler is not None:
+                signal.signal(signal.SIGINT, previous_handler)
+            for cb in self.callbacks:
+                if hasattr(cb, "on_train_end"):
+                    cb.on_train_end(self, history)
+        return history
+
+    def _fit(self, history: History) -> None:
+        opt, params = self.optimizer, self.network.params
+        x_train, t_train = self.x_train, self.t_train
+        step = self._step_function()
+        losses = history.loss
+        b = self.batch_size
+        # Mini-batches are gathered into these buffers: no new arrays on the hot path.
+        x_buf = np.empty((b, *x_train.shape[1:]), dtype=x_train.dtype)
+        t_buf = np.empty((b, *t_train.shape[1:]), dtype=t_train.dtype)
+        bar_factory = self._progress_bar_factory()
+
+        self._record_eval(history, 0, 0, 0.0)
+        if self._callbacks_say_stop(history):
+            history.stop_reason = "stopped"
+            history.message = "stopped by a callback before the first step"
+            return
+        done = 0
+        for epoch in range(1, self.num_epochs + 1):
+            n_steps = min(self.iterations_per_epoch, self.iters - done)
+            order = self._batches_of_epoch(n_steps)
+            bar = bar_factory(epoch, n_steps) if bar_factory else None
+            # Steps run in chunks between progress-bar updates: no per-step bar cost.
+            chunk = max(1, n_steps // 50) if bar is not None else n_steps
+            t0 = time.perf_counter()
+            for chunk_start in range(0, n_steps, chunk):
+                for j in range(chunk_start, min(chunk_start + chunk, n_steps)):
+                    idx = order[j * b : (j + 1) * b]
+                    m = len(idx)
+                    xb = np.take(x_train, idx, axis=0, out=x_buf[:m], mode="clip")
+                    tb = np.take(t_train, idx, axis=0, out=t_buf[:m], mode="clip")
+                    loss, grads = step(xb, tb)
+                    opt.update(params, grads)
+                    losses[done] = loss
+                    done += 1
+                    if not math.isfinite(loss):
+                        self._diverged(history, done, epoch, bar)
+                    if self._stop_requested:
+                        self._interrupted(history, done, epoch, bar)
+                if bar is not None:
+                    bar.update(min(chunk, n_steps - chunk_start))
+            seconds = time.perf_counter() - t0
+            if bar is not None:
+                bar.close()
+            history.iterations_done = done
+            self._record_eval(history, epoch, done, seconds)
+            if self._callbacks_say_stop(history):
+                history.stop_reason = "stopped"
+                history.message = f"stopped by a callback after epoch {epoch}"
+                return
+        history.stop_reason = "completed"
+
+    def _callbacks_say_stop(self, history: History) -> bool:
+        stop = False
+        for cb in self.callbacks:
+            if hasattr(cb, "on_epoch_end") and cb.on_epoch_end(self, history):
+                stop = True
+        return stop
+
+    def _diverged(self, history: History, done: int, epoch: int, bar: Any) -> None:
+        if bar is not None:
+            bar.close()
+        history.iterations_done = done
+        loss = history.loss[done - 1]
+        lr = getattr(self.optimizer, "lr", None)
+        hint = f" (now {lr:g})" if isinstance(lr, (int, float)) else ""
+        history.stop_reason = "diverged"
+        history.message = (
+            f"training diverged: the loss became {loss} at iteration {done} (epoch {epoch}); "
+            f"try a smaller learning rate{hint}"
+        )
+        raise TrainingDiverged(history.message, history)
+
+    def _interrupted(self, history: History, done: int, epoch: int, bar: Any) -> None:
+        if bar is not None:
+            bar.close()
+        history.iterations_done = done
+        history.stop_reason = "interrupted"
+        history.message = f"interrupted at iteration {done} of {self.iters} (epoch {epoch})"
+        raise TrainingInterrupted(history.message, history)
+
+    # -- Ctrl-C and the progress bar ---------------------------------------------------------
+
+    def _install_sigint_handler(self) -> Any:
+        """Make the first Ctrl-C finish the current step; return the handler to restore."""
+        self._stop_requested = False
+        if not self.handle_sigint or threading.current_thread() is not threading.main_thread():
+            return None
+        previous = signal.getsignal(signal.SIGINT)
+        if previous is None or previous == signal.SIG_IGN:
+            return None  # not ours to change: set outside Python, or Ctrl-C is ignored
+
+        def request_stop(signum: int, frame: Any) -> None:
+            self._stop_requested = True
+            # A second Ctrl-C interrupts at once.
+            signal.signal(signal.SIGINT, previous)
+            print(
+                "\nstopping after the current step (Ctrl-C again to abort)",
+                file=sys.stderr,
+                flush=True,
+            )
+
+        signal.signal(signal.SIGINT, request_stop)
+        return previous
+
+    def _progress_bar_factory(self) -> Callable[[int, int], Any] | None:
+        show = self.progress
+        if show == "auto":
+            show = self.verbose and sys.stderr.isatty()
+        if not show:
+            return None
+        try:
+            from tqdm import tqdm  # imported only when a bar is shown: keeps start-up fast
+        except ImportError:
+            if self.progress == "auto":
+                return None
+            raise ImportError(
+                "progress=True needs tqdm: pip install 'dlzero[cli]' (or tqdm)"
+            ) from None
+
+        def make(epoch: int, total: int) -> Any:
+            return tqdm(
+                total=total,
+                desc=f"epoch {epoch}/{self.num_epochs}",
+                unit="it",
+                leave=False,
+                file=sys.stderr,
+                dynamic_ncols=True,
+            )
+
+        return make
+
+
+def _positive_int(name: str, value: Any) -> int:
+    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 1:
+        raise ValueError(f"{name} must be a positive integer, got {value!r}")
+    return int(value)
+
+
+def train(
+    network: Any,
+    optimizer: Any,
+    x_train: NDArray,
+    t_train: NDArray,
+    x_test: NDArray | None = None,
+    t_test: NDArray | None = None,
+    **kwargs: Any,
+) -> History:
+    """Train ``network`` and return its :class:`History`: ``Trainer(...).fit()`` in one call.
+
+    Takes the same arguments as :class:`Trainer`.
+    """
+    return Trainer(network, optimizer, x_train, t_train, x_test, t_test, **kwargs).fit()
