@@ -1,0 +1,187 @@
+"""Plots of a training run: the notes' accuracy curves, the loss, comparisons of runs.
+
+matplotlib is imported only when a plot is made (``import dlzero`` stays light), and figures
+are built with ``matplotlib.figure.Figure`` and the Agg canvas, never ``pyplot``: no window can
+open, nothing blocks, and the global backend of a notebook or script is left alone. Each
+function returns the ``Figure`` (a notebook displays it) and, given ``path``, also saves it
+atomically; the format follows the file name's suffix (``.png``, ``.pdf``, ``.svg``, ...).
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+from dlzero._io import atomic_write
+
+if TYPE_CHECKING:  # pragma: no cover
+    from matplotlib.figure import Figure
+
+    from dlzero.training import History
+
+__all__ = ["PLOT_FORMATS", "plot_accuracy", "plot_comparison", "plot_loss", "save_figure"]
+
+# File suffixes matplotlib's Agg canvas writes (checked before training, without matplotlib).
+# Points per curve beyond which the loss plot draws a min-max band instead of every point.
+_MAX_POINTS = 2000
+
+PLOT_FORMATS = ("png", "pdf", "svg", "svgz", "eps", "ps", "jpg", "jpeg", "tif", "tiff", "webp")
+
+
+def _figure(figsize: tuple[float, float] = (6.4, 4.8)) -> Figure:
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.figure import Figure
+
+    # The default layout, not "constrained": it fits these plots and saves ~0.1 s per figure.
+    fig = Figure(figsize=figsize)
+    FigureCanvasAgg(fig)  # attaches itself to fig: savefig renders with Agg
+    return fig
+
+
+def save_figure(fig: Figure, path: str | os.PathLike[str], dpi: int = 100) -> None:
+    """Save ``fig`` to ``path`` atomically, in the format of the path's suffix."""
+    fmt = Path(path).suffix.lstrip(".").lower()
+    if fmt not in PLOT_FORMATS:
+        raise ValueError(
+            f"cannot save a plot as {str(path)!r}: expected a file name ending in one of "
+            + ", ".join("." + f for f in PLOT_FORMATS)
+        )
+    with atomic_write(path, "wb") as f:
+        fig.savefig(f, format=fmt, dpi=dpi)
+
+
+def _accuracy_lines(ax: Any, history: History, color: Any = None, label: str = "") -> None:
+    """Train solid, test dashed, x in epochs: the notes' figure."""
+    x = np.asarray(history.epochs)
+    prefix = f"{label} " if label else ""
+    styles = {"train": "-", "test": "--"}
+    for name, acc in history.accuracy.items():
+        # Other sets (a validation split) dotted. color=None: the next color of the cycle.
+        style = styles.get(name, ":")
+        ax.plot(x, acc, linestyle=style, color=color, label=f"{prefix}{name} acc")
+
+
+def _accuracy_axes(ax: Any) -> None:
+    ax.set_xlabel("epochs")
+    ax.set_ylabel("accuracy")
+    ax.set_ylim(0, 1.0)
+    ax.legend(loc="lower right")
+    ax.grid(True, alpha=0.3)
+
+
+def plot_accuracy(
+    history: History, path: str | os.PathLike[str] | None = None, *, title: str | None = None
+) -> Figure:
+    """Train and test accuracy per epoch, as the notes draw it.
+
+    Train is solid, test dashed; x is the epoch (0 = before training), y runs from 0 to 1,
+    the legend sits in the lower right.
+
+    Parameters
+    ----------
+    history : History
+    path : str or PathLike, optional
+        Save the figure there.
+    title : str, optional
+    """
+    fig = _figure()
+    ax = fig.add_subplot()
+    _accuracy_lines(ax, history)
+    _accuracy_axes(ax)
+    if title:
+        ax.set_title(title)
+    if path is not None:
+        save_figure(fig, path)
+    return fig
+
+
+def _moving_average(values: np.ndarray, window: int) -> np.ndarray:
+    """Mean of each run of ``window`` consecutive values (length ``len(values) - window + 1``)."""
+    c = np.cumsum(np.insert(values, 0, 0.0))
+    return (c[window:] - c[:-window]) / window
+
+
+def plot_loss(
+    history: History, path: str | os.PathLike[str] | None = None, *, title: str | None = None
+) -> Figure:
+    """The mini-batch loss of every iteration, with its moving average over one epoch.
+
+    Up to 2,000 iterations are drawn one point each; a longer run is drawn as the band between
+    the lowest and highest loss of each run of ``k`` consecutive iterations (every spike stays
+    visible, and 10,000 noisy points do not cost a quarter of a second to render). Non-finite
+    losses (a diverged run) are left out.
+    """
+    fig = _figure()
+    ax = fig.add_subplot()
+    loss = history.losses
+    n = len(loss)
+    finite = np.isfinite(loss)
+    if n > _MAX_POINTS and finite.all():
+        k = -(-n // (_MAX_POINTS // 2))
+        bins = -(-n // k)
+        padded = np.full(bins * k, np.nan)
+        padded[:n] = loss
+        padded = padded.reshape(bins, k)
+        x = np.minimum(np.arange(bins) * k + (k + 1) / 2, n)
+        ax.fill_between(
+            x,
+            np.nanmin(padded, axis=1),
+            np.nanmax(padded, axis=1),
+            color="C0",
+            alpha=0.35,
+            linewidth=0,
+            label=f"mini-batch loss (range over {k} iterations)",
+        )
+    else:
+        it = np.arange(1, n + 1)
+        ax.plot(
+            it[finite], loss[finite], color="C0", linewidth=0.6, alpha=0.6, label="mini-batch loss"
+        )
+    window = min(history.iterations_per_epoch, int(finite.sum()))
+    if window > 1 and finite.all():
+        avg = _moving_average(loss, window)
+        step = -(-len(avg) // _MAX_POINTS)  # ceil: at most _MAX_POINTS points
+        # Each mean drawn at the middle of its window, so the curve does not lag the data.
+        x = np.arange(window, n + 1) - (window - 1) / 2
+        ax.plot(
+            x[::step], avg[::step], color="C1", linewidth=1.8, label=f"mean of {window} iterations"
+        )
+    ax.set_xlabel("iterations")
+    ax.set_ylabel("loss")
+    ax.set_ylim(bottom=0)
+    ax.legend(loc="upper right")
+    ax.grid(True, alpha=0.3)
+    if title:
+        ax.set_title(title)
+    if path is not None:
+        save_figure(fig, path)
+    return fig
+
+
+def plot_comparison(
+    histories: Mapping[str, History],
+    path: str | os.PathLike[str] | None = None,
+    *,
+    title: str | None = None,
+) -> Figure:
+    """Accuracy curves of several runs on one plot: one color per run, test dashed.
+
+    Parameters
+    ----------
+    histories : mapping of label to History
+        E.g. ``{"sigmoid": h1, "relu": h2}``.
+    """
+    fig = _figure((7.2, 5.0))
+    ax = fig.add_subplot()
+    for i, (label, history) in enumerate(histories.items()):
+        _accuracy_lines(ax, history, color=f"C{i}", label=label)
+    _accuracy_axes(ax)
+    if title:
+        ax.set_title(title)
+    if path is not None:
+        save_figure(fig, path)
+    return fig
