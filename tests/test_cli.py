@@ -1,0 +1,359 @@
+"""Tests of the ``dlzero`` command, run in-process through ``main`` (a subprocess for Ctrl-C).
+
+Training runs use a few hundred images and iterations; MNIST is read once for the module.
+"""
+
+import json
+import os
+import re
+import signal
+import subprocess
+import sys
+import time
+
+import numpy as np
+import pytest
+
+from dlzero import cli, datasets, training
+from dlzero.training import History
+
+pytest.importorskip("matplotlib")
+
+PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
+SMALL = ["--train-size", "500", "--test-size", "500"]
+
+
+@pytest.fixture(autouse=True, scope="module")
+def mnist_read_once():
+    """The real loader, called once per set of arguments for the whole module."""
+    real = datasets.load_mnist
+    cache = {}
+
+    def load(*args, **kwargs):
+        key = repr((args, sorted(kwargs.items())))
+        if key not in cache:
+            cache[key] = real(*args, **kwargs)
+        return cache[key]
+
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setattr(datasets, "load_mnist", load)
+        yield
+
+
+def run(argv, capsys):
+    """Run ``dlzero argv``; return (status, stdout, stderr)."""
+    try:
+        status = cli.main([str(a) for a in argv])
+    except SystemExit as exc:
+        status = exc.code
+    out, err = capsys.readouterr()
+    return status, out, err
+
+
+# -- dlzero train ----------------------------------------------------------------------------
+
+
+def test_train_reaches_85_percent_on_2000_images(tmp_path, capsys):
+    plot, hist = tmp_path / "acc.png", tmp_path / "run.json"
+    argv = ["train", "--train-size", 2000, "--iters", 400, "--seed", 0, "--plot", plot]
+    status, out, err = run([*argv, "--history", hist], capsys)
+    assert status == 0, err
+    h = History.load(hist)
+    assert h.final("test") > 0.85 and h.final("train") > 0.85
+    assert h.stop_reason == "completed" and h.iterations_done == 400 and h.seed == 0
+    assert h.config["activation"] == "relu" and h.config["hidden_size"] == 50
+    assert h.config["lr"] == 0.1 and h.config["batch_size"] == 100
+    assert h.epochs == list(range(21))  # 2,000 / 100 = 20 steps an epoch, 400 steps
+    lines = out.splitlines()
+    epoch_lines = [ln for ln in lines if ln.startswith("epoch")]
+    assert len(epoch_lines) == 21
+    pattern = r"epoch +\d+/20  loss (\d\.\d{4}| +-)  train \d\.\d{4}  test \d\.\d{4}  \d+\.\d s"
+    assert all(re.fullmatch(pattern, ln) for ln in epoch_lines)
+    assert lines[-1].startswith("final (epoch 20, 400 iterations): ")
+    assert f"test acc {h.final('test'):.4f}" in lines[-1]
+    for path in (plot, tmp_path / "loss.png"):
+        assert path.read_bytes()[:8] == PNG_MAGIC
+    assert (tmp_path / "run.csv").read_text().count("\n") == 22
+    assert err == ""  # no progress bar when stderr is not a terminal
+
+
+def test_same_seed_same_history(tmp_path, capsys):
+    def history(seed, name):
+        argv = ["train", *SMALL, "--iters", 60, "--seed", seed, "--no-plot", "-q"]
+        status, _, _ = run([*argv, "--history", tmp_path / name], capsys)
+        assert status == 0
+        return History.load(tmp_path / name)
+
+    a, b, c = history(3, "a.json"), history(3, "b.json"), history(4, "c.json")
+    np.testing.assert_array_equal(a.losses, b.losses)
+    assert a.accuracy == b.accuracy
+    assert not np.array_equal(a.losses, c.losses)
+
+
+def test_seed_is_drawn_printed_and_saved_when_not_given(tmp_path, capsys):
+    argv = ["train", *SMALL, "--iters", 5, "--no-plot", "--history", tmp_path / "h.json"]
+    status, out, _ = run(argv, capsys)
+    seed = History.load(tmp_path / "h.json").seed
+    assert status == 0 and isinstance(seed, int) and f"seed {seed}" in out
+
+
+def test_divergence_is_detected_and_what_ran_is_written(tmp_path, capsys):
+    argv = ["train", *SMALL, "--iters", 200, "--lr", "1e10", "--weight-init-std", 1, "--seed", 0]
+    argv += ["--plot", tmp_path / "acc.png", "--history", tmp_path / "h.json"]
+    status, out, err = run(argv, capsys)
+    assert status == 1
+    h = History.load(tmp_path / "h.json")
+    assert h.stop_reason == "diverged" and h.iterations_done < 200
+    assert np.isnan(h.losses[-1])  # written as null in the JSON
+    message = [ln for ln in err.splitlines() if "diverged" in ln]
+    assert len(message) == 1
+    assert f"at iteration {h.iterations_done} " in message[0] and "smaller learning rate" in err
+    assert "diverged after" in out
+    assert (tmp_path / "acc.png").exists() and (tmp_path / "loss.png").exists()
+
+
+def test_quiet_prints_only_the_summary(capsys):
+    status, out, err = run(["train", *SMALL, "--iters", 10, "--no-plot", "-q"], capsys)
+    assert status == 0 and err == ""
+    assert len(out.splitlines()) == 1 and out.startswith("final (epoch 2, 10 iterations)")
+
+
+def test_numerical_gradient_really_is_used_and_warns(tmp_path, capsys):
+    common = ["train", "--train-size", 20, "--test-size", 50, "--batch-size", 10, "--iters", 2]
+    common += ["--hidden", 2, "--seed", 1, "--no-plot", "-q"]
+    runs = {}
+    for method in ("numerical", "backprop"):
+        path = tmp_path / f"{method}.json"
+        status, _, err = run([*common, "--gradient", method, "--history", path], capsys)
+        assert status == 0
+        runs[method] = (History.load(path), err)
+    numerical, warning = runs["numerical"]
+    assert "numerical" in warning and "per iteration" in warning and "1,600 parameters" in warning
+    assert numerical.config["gradient"] == "numerical" and numerical.config["dtype"] == "float64"
+    assert runs["backprop"][1] == ""
+    # Same start, same batches: the second loss shows the numerical step matched backprop's.
+    np.testing.assert_allclose(numerical.losses, runs["backprop"][0].losses, rtol=1e-4)
+
+
+BAD_ARGUMENTS = [
+    (["--lr", "0"], "argument --lr: expected a positive finite number, got '0'"),
+    (["--lr", "-1"], "argument --lr: expected a positive finite number"),
+    (["--lr", "nan"], "argument --lr: expected a positive finite number"),
+    (["--lr", "fast"], "argument --lr: expected a number, got 'fast'"),
+    (["--batch-size", "0"], "argument --batch-size: expected a positive integer"),
+    (["--batch-size", "600", "--train-size", "500"], "600 is larger than --train-size 500"),
+    (["--batch-size", "70000"], "70000 is larger than the 60000 training images"),
+    (["--train-size", "70000"], "70000 is more than the 60000 images available"),
+    (["--activation", "softplus"], "argument --activation: invalid choice: 'softplus'"),
+    (["--sampling", "random"], "argument --sampling: invalid choice"),
+    (["--dataset", "cifar"], "argument --dataset: invalid choice"),
+    (["--gradient", "exact"], "argument --gradient: invalid choice"),
+    (["--hidden", "0"], "argument --hidden: expected a positive integer"),
+    (["--weight-init-std", "-0.1"], "argument --weight-init-std: expected a positive"),
+    (["--seed", "-1"], "argument --seed: expected an integer >= 0"),
+    (["--iters", "5", "--epochs", "2"], "argument --epochs: not allowed with argument --iters"),
+    (["--iters", "0"], "argument --iters: expected a positive integer"),
+    (["--plot", "{tmp}/missing/acc.png"], "folder '{tmp}/missing' does not exist"),
+    (["--history", "{tmp}"], "'{tmp}' is a folder, expected a file name"),
+    (["--plot", "{tmp}/acc.txt"], "needs a plot file suffix"),
+    (["--loss-plot", "{tmp}/nope/l.png"], "argument --loss-plot: cannot write"),
+    (["--plot", "{tmp}/a.png", "--loss-plot", "{tmp}/a.png"], "must differ from --plot"),
+    (["--history", "{tmp}/missing/h.json"], "argument --history: cannot write"),
+    (["--history", "{tmp}/h.csv"], "give a .json path"),
+    (["--no-such-option"], "unrecognized arguments: --no-such-option"),
+]
+
+
+@pytest.mark.parametrize(("args", "message"), BAD_ARGUMENTS)
+def test_bad_argument_is_one_line_and_status_2_before_training(
+    args, message, tmp_path, capsys, monkeypatch
+):
+    def no_training(self):
+        raise AssertionError("training started despite a bad argument")
+
+    monkeypatch.setattr(training.Trainer, "fit", no_training)
+    args = [a.format(tmp=tmp_path) for a in args]
+    status, out, err = run(["train", *args], capsys)
+    assert status == 2
+    assert out == ""
+    assert err.count("\n") == 1 and err.startswith("dlzero train: error: ")
+    assert message.format(tmp=tmp_path) in err
+    assert os.listdir(tmp_path) == []
+
+
+@pytest.mark.skipif(os.geteuid() == 0, reason="root may write into a read-only folder")
+def test_unwritable_folder_is_refused(tmp_path, capsys):
+    folder = tmp_path / "ro"
+    folder.mkdir()
+    folder.chmod(0o500)
+    try:
+        status, _, err = run(["train", "--plot", folder / "a.png"], capsys)
+    finally:
+        folder.chmod(0o700)
+    assert status == 2 and "cannot write" in err
+
+
+@pytest.mark.parametrize(
+    ("argv", "message"),
+    [
+        (["compare", "--lr", "0.1", "0"], "dlzero compare: error: argument --lr"),
+        (["compare", "--activation", "relu", "elu"], "invalid choice: 'elu'"),
+        (["gradcheck", "--images", "0"], "dlzero gradcheck: error: argument --images"),
+        (["bench-gradient", "--batch-size", "-5"], "dlzero bench-gradient: error: argument"),
+        (["fit"], "dlzero: error: argument COMMAND: invalid choice: 'fit'"),
+        ([], "dlzero: error: the following arguments are required: COMMAND"),
+    ],
+)
+def test_bad_arguments_of_other_commands(argv, message, capsys):
+    status, _, err = run(argv, capsys)
+    assert status == 2 and err.count("\n") == 1 and message in err
+
+
+def test_data_that_cannot_be_loaded_is_one_line_and_status_1(capsys, monkeypatch):
+    def missing(*args, **kwargs):
+        raise datasets.DatasetError("no Fashion-MNIST files found")
+
+    monkeypatch.setattr(datasets, "load_fashion_mnist", missing)
+    status, out, err = run(["train", "--dataset", "fashion-mnist", "--no-plot"], capsys)
+    assert status == 1 and out == ""
+    assert err == "dlzero train: error: cannot load fashion-mnist: no Fashion-MNIST files found\n"
+
+
+def test_every_option_has_help():
+    parser = cli.build_parser()
+    sub = next(a for a in parser._actions if isinstance(a, type(parser._subparsers._actions[-1])))
+    assert set(sub.choices) == {"train", "gradcheck", "compare", "bench-gradient"}
+    for name, p in sub.choices.items():
+        for action in p._actions:
+            if action.option_strings and action.dest != "help":
+                assert action.help, f"dlzero {name} {action.option_strings[0]} has no help"
+
+
+def test_choices_come_from_the_library():
+    from dlzero.networks import ACTIVATIONS
+
+    assert {"relu", "sigmoid"} <= set(cli.ACTIVATIONS) == set(ACTIVATIONS)
+    assert cli.SAMPLING == training.SAMPLING == ("shuffle", "replacement")
+
+
+# -- the other commands ----------------------------------------------------------------------
+
+
+def test_gradcheck_passes_on_real_images(capsys):
+    status, out, _ = run(["gradcheck", "--hidden", 4, "--images", 2], capsys)
+    assert status == 0
+    for name in ("W1", "b1", "W2", "b2"):
+        assert re.search(rf"^{name} .* ok$", out, re.MULTILINE)
+    assert "PASS" in out and "first 2 mnist training images" in out
+
+
+def test_gradcheck_fails_on_a_wrong_backward(capsys, monkeypatch):
+    from dlzero.layers import Affine
+
+    backward = Affine.backward
+
+    def slightly_wrong(self, dout):
+        dx = backward(self, dout)
+        self.dW = self.dW * 1.01
+        return dx
+
+    monkeypatch.setattr(Affine, "backward", slightly_wrong)
+    status, out, _ = run(["gradcheck", "--hidden", 4, "--images", 2], capsys)
+    assert status == 1
+    assert re.search(r"^W1 .* FAIL$", out, re.MULTILINE) and out.rstrip().endswith(")")
+    assert "FAIL: relative error tolerance" in out
+
+
+def test_compare_prints_a_table_and_draws_one_plot(tmp_path, capsys):
+    plot = tmp_path / "cmp.png"
+    argv = ["compare", "--activation", "sigmoid", "relu", "--train-size", 1000]
+    argv += ["--test-size", 1000, "--iters", 150, "--seed", 0, "--plot", plot, "-q"]
+    status, out, _ = run(argv, capsys)
+    assert status == 0
+    lines = out.splitlines()
+    assert lines[0].split() == ["activation", "train", "acc", "test", "acc", "time"]
+    rows = {ln.split()[0]: float(ln.split()[2]) for ln in lines[1:3]}
+    assert set(rows) == {"sigmoid", "relu"} and rows["relu"] > rows["sigmoid"]
+    points = 100 * (rows["relu"] - rows["sigmoid"])
+    assert f"test accuracy: relu is {points:.2f} points above sigmoid" in out
+    assert plot.read_bytes()[:8] == PNG_MAGIC
+
+
+def test_compare_uses_the_same_batches_for_every_configuration(capsys, monkeypatch):
+    seen = []
+    real = training.Trainer._batches_of_epoch
+
+    def spy(self, n_steps):
+        order = real(self, n_steps)
+        seen.append((self.config["hidden"], order.copy()))
+        return order
+
+    monkeypatch.setattr(training.Trainer, "_batches_of_epoch", spy)
+    argv = ["compare", "--hidden", 5, 20, *SMALL, "--iters", 10, "--seed", 2, "--no-plot", "-q"]
+    status, _, _ = run(argv, capsys)
+    assert status == 0
+    # 500 images, batch 100, 10 steps: two epochs for each of the two networks.
+    assert [h for h, _ in seen] == [5, 5, 20, 20]
+    np.testing.assert_array_equal(seen[0][1], seen[2][1])
+    np.testing.assert_array_equal(seen[1][1], seen[3][1])
+    assert not np.array_equal(seen[0][1], seen[1][1])
+
+
+def test_bench_gradient_prints_both_times_and_the_ratio(capsys):
+    argv = ["bench-gradient", "--batch-size", 5, "--hidden", 3, "--repeat", 3]
+    status, out, _ = run(argv, capsys)
+    assert status == 0
+    backprop = re.search(r"^backprop: +([\d.]+) (µs|ms|s)", out, re.MULTILINE)
+    numerical = re.search(r"^numerical: +([\d.]+) (µs|ms|s) +\(4,790 forward passes\)", out, re.M)
+    ratio = re.search(r"^ratio: numerical / backprop = ([\d,]+)$", out, re.MULTILINE)
+    assert backprop and numerical and ratio
+    assert int(ratio.group(1).replace(",", "")) > 100
+
+
+# -- as a process ----------------------------------------------------------------------------
+
+
+def test_python_m_dlzero_runs_the_command():
+    result = subprocess.run(
+        [sys.executable, "-m", "dlzero", "--version"], capture_output=True, text=True, timeout=60
+    )
+    assert result.returncode == 0 and result.stdout.startswith("dlzero ")
+
+
+def test_ctrl_c_stops_train_and_leaves_its_history(tmp_path):
+    hist = tmp_path / "h.json"
+    argv = [sys.executable, "-m", "dlzero", "train", "--train-size", "1000", "--test-size", "500"]
+    argv += ["--iters", "1000000", "--seed", "0", "--no-plot", "--history", str(hist)]
+    proc = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        lines = []
+        while len(lines) < 3:  # the header, epoch 0 and epoch 1: training is under way
+            line = proc.stdout.readline()
+            assert line, proc.stderr.read()
+            lines.append(line)
+        time.sleep(0.2)
+        proc.send_signal(signal.SIGINT)
+        out, err = proc.communicate(timeout=60)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    assert proc.returncode == 130, err
+    data = json.loads(hist.read_text())
+    assert data["stop_reason"] == "interrupted"
+    assert 10 <= data["iterations_done"] < 1_000_000
+    assert len(data["loss"]) == data["iterations_done"]
+    assert "interrupted after" in out and "stopping after the current step" in err
+
+
+def test_missing_matplotlib_is_reported_before_training(capsys, monkeypatch):
+    import importlib.util
+
+    real = importlib.util.find_spec
+    monkeypatch.setattr(
+        importlib.util, "find_spec", lambda name, *a: None if name == "matplotlib" else real(name)
+    )
+    monkeypatch.setattr(training.Trainer, "fit", lambda self: pytest.fail("training started"))
+    status, out, err = run(["train", *SMALL], capsys)
+    assert status == 2 and out == ""
+    assert err.startswith("dlzero train: error: plots need matplotlib: pip install 'dlzero[cli]'")
+    assert err.count("\n") == 1
