@@ -1,0 +1,182 @@
+"""One training epoch of chapter 7's SimpleConvNet: dlzero against the same network in PyTorch.
+
+The workload: MNIST's 60,000 training images as (1, 28, 28) float32, one epoch in a random
+order (the same permutation for both), mini-batches of 100, Adam with lr 0.001, the network
+Conv(30 filters 5x5) - ReLU - MaxPool 2x2 - Affine(4320, 100) - ReLU - Affine(100, 10) -
+softmax cross-entropy, weights N(0, 0.01^2) and zero biases. Timed: the 600 training steps
+(forward, backward, update), not the data loading nor the accuracy printed as a sanity check.
+
+Each contender runs in a fresh process with the same thread count: ``OPENBLAS_NUM_THREADS``,
+``OMP_NUM_THREADS`` and ``MKL_NUM_THREADS`` set for NumPy's BLAS, ``torch.set_num_threads`` for
+PyTorch. Runs are interleaved (dlzero, torch, dlzero, torch, ...) so that a slow spell of a
+shared machine hits both alike; the table gives the median epoch time and the ratio.
+
+Run::
+
+    python benchmarks/cnn_epoch.py                 # 3 rounds, threads = CPU count
+    python benchmarks/cnn_epoch.py --threads 1 --rounds 5
+
+PyTorch is optional: ``pip install torch==2.13.0`` (without it only dlzero runs).
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib.util
+import json
+import os
+import statistics
+import subprocess
+import sys
+import time
+
+import numpy as np
+
+BATCH_SIZE = 100
+LR = 0.001
+
+
+def _data(train_size: int | None, seed: int):
+    from dlzero.datasets import load_mnist
+
+    (x_train, t_train), (x_test, t_test) = load_mnist(flatten=False)
+    if train_size:
+        x_train, t_train = x_train[:train_size], t_train[:train_size]
+    order = np.random.default_rng(seed).permutation(len(x_train))
+    return x_train, t_train.astype(np.int64), x_test, t_test.astype(np.int64), order
+
+
+def run_dlzero(train_size: int | None, seed: int) -> dict[str, float]:
+    from dlzero.convnets import SimpleConvNet
+    from dlzero.optimizers import Adam
+
+    x_train, t_train, x_test, t_test, order = _data(train_size, seed)
+    net = SimpleConvNet(rng=seed)
+    optimizer = Adam(lr=LR)
+    start = time.perf_counter()
+    for i in range(0, len(order), BATCH_SIZE):
+        batch = order[i : i + BATCH_SIZE]
+        _, grads = net.loss_and_gradient(x_train[batch], t_train[batch])
+        optimizer.update(net.params, grads)
+    seconds = time.perf_counter() - start
+    return {"epoch_seconds": seconds, "test_acc": net.accuracy(x_test, t_test)}
+
+
+def run_torch(train_size: int | None, seed: int, threads: int) -> dict[str, float]:
+    import torch
+
+    torch.set_num_threads(threads)
+    torch.manual_seed(seed)
+    x_train, t_train, x_test, t_test, order = _data(train_size, seed)
+    xtr, ttr = torch.from_numpy(x_train), torch.from_numpy(t_train)
+    model = torch.nn.Sequential(
+        torch.nn.Conv2d(1, 30, 5),
+        torch.nn.ReLU(),
+        torch.nn.MaxPool2d(2, 2),
+        torch.nn.Flatten(),
+        torch.nn.Linear(30 * 12 * 12, 100),
+        torch.nn.ReLU(),
+        torch.nn.Linear(100, 10),
+    )
+    with torch.no_grad():
+        for layer in (model[0], model[4], model[6]):
+            layer.weight.normal_(0.0, 0.01)
+            layer.bias.zero_()
+    optimizer = torch.optim.Adam(model.parameters(), lr=LR)
+    loss_fn = torch.nn.CrossEntropyLoss()
+    order_t = torch.from_numpy(order)
+    start = time.perf_counter()
+    for i in range(0, len(order), BATCH_SIZE):
+        idx = order_t[i : i + BATCH_SIZE]
+        optimizer.zero_grad(set_to_none=True)
+        loss = loss_fn(model(xtr[idx]), ttr[idx])
+        loss.backward()
+        optimizer.step()
+    seconds = time.perf_counter() - start
+    with torch.no_grad():
+        scores = torch.cat(
+            [model(torch.from_numpy(x_test[s : s + 1000])) for s in range(0, 10_000, 1000)]
+        )
+    test_acc = float((scores.argmax(1).numpy() == t_test).mean())
+    return {"epoch_seconds": seconds, "test_acc": test_acc, "torch": torch.__version__}
+
+
+def _child(args: argparse.Namespace) -> None:
+    if args.child == "dlzero":
+        result = run_dlzero(args.train_size, args.seed)
+    else:
+        result = run_torch(args.train_size, args.seed, args.threads)
+    print(
+        json.dumps(
+            {"contender": args.child, "threads": args.threads, "blas": _blas_info(), **result}
+        )
+    )
+
+
+def _blas_info() -> str:
+    try:
+        from threadpoolctl import threadpool_info
+
+        return ", ".join(
+            f"{i['internal_api']} ({i['num_threads']} threads)" for i in threadpool_info()
+        )
+    except ImportError:
+        return f"NumPy {np.__version__}"
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--threads", type=int, default=os.cpu_count() or 1)
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--train-size", type=int, default=None, help="first N images only")
+    parser.add_argument("--json", default=None, help="also write every run here")
+    parser.add_argument("--child", choices=["dlzero", "torch"], help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.child:
+        _child(args)
+        return
+
+    contenders = ["dlzero"]
+    if importlib.util.find_spec("torch") is not None:
+        contenders.append("torch")
+    else:
+        print("PyTorch not installed (pip install torch==2.13.0): timing dlzero only")
+    env = dict(os.environ)
+    for var in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS"):
+        env[var] = str(args.threads)
+    runs: list[dict] = []
+    for r in range(args.rounds):
+        for name in contenders:
+            cmd = [sys.executable, __file__, "--child", name, "--threads", str(args.threads)]
+            cmd += ["--seed", str(args.seed)]
+            if args.train_size:
+                cmd += ["--train-size", str(args.train_size)]
+            out = subprocess.run(cmd, env=env, check=True, capture_output=True, text=True)
+            run = json.loads(out.stdout.strip().splitlines()[-1])
+            run["round"] = r
+            runs.append(run)
+            print(
+                f"round {r + 1}: {name:7s} {run['epoch_seconds']:7.2f} s/epoch, "
+                f"test acc {run['test_acc']:.4f}",
+                flush=True,
+            )
+
+    print(f"\nSimpleConvNet, one epoch, batch {BATCH_SIZE}, Adam lr {LR}, {args.threads} thread(s)")
+    blas = next((r["blas"] for r in runs if r["contender"] == "dlzero"), "?")
+    print(f"{os.cpu_count()} CPUs; dlzero's BLAS as the child process saw it: {blas}")
+    medians = {}
+    for name in contenders:
+        times = [r["epoch_seconds"] for r in runs if r["contender"] == name]
+        medians[name] = statistics.median(times)
+        spread = f"min {min(times):.2f}, max {max(times):.2f}, {len(times)} runs"
+        print(f"{name:7s} median {medians[name]:7.2f} s  ({spread})")
+    if "torch" in medians:
+        print(f"ratio dlzero / torch: {medians['dlzero'] / medians['torch']:.2f}")
+    if args.json:
+        with open(args.json, "w") as f:
+            json.dump({"threads": args.threads, "runs": runs, "medians": medians}, f, indent=1)
+
+
+if __name__ == "__main__":
+    main()
