@@ -10,6 +10,7 @@ network is tested against.
 from __future__ import annotations
 
 import copy
+import os
 from collections.abc import Mapping, Sequence
 
 import numpy as np
@@ -274,6 +275,18 @@ class Sequential:
             layer.cast(dtype)
         new._collect_params()
         return new
+
+    def save(
+        self, path: str | os.PathLike[str], *, metadata: Mapping[str, object] | None = None
+    ) -> None:
+        """Save the architecture and parameters to ``path`` (an ``.npz`` file), atomically.
+
+        ``dlzero.load(path)`` rebuilds a network that predicts exactly as this one; see
+        :func:`dlzero.serialization.save` for the format and which networks can be saved.
+        """
+        from dlzero.serialization import save  # imported here: serialization imports networks
+
+        save(self, path, metadata=metadata)
 
     def __repr__(self) -> str:
         inner = ", ".join(f"{name}={layer!r}" for name, layer in self.layers.items())
