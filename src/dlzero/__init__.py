@@ -33,6 +33,7 @@ from dlzero.layers import (
 )
 from dlzero.networks import FormulaTwoLayerNet, MultiLayerNet, Sequential, TwoLayerNet
 from dlzero.optimizers import SGD, AdaGrad, Adam, Momentum, Nesterov, RMSprop, get_optimizer
+from dlzero.serialization import ModelFileError, load, save
 
 __version__ = "0.1.0"
 
@@ -47,6 +48,7 @@ __all__ = [
     "FormulaTwoLayerNet",
     "Layer",
     "LayerDiagnostics",
+    "ModelFileError",
     "Momentum",
     "MulLayer",
     "MultiLayerNet",
@@ -65,9 +67,11 @@ __all__ = [
     "gradient_check",
     "identity_function",
     "layer_diagnostics",
+    "load",
     "numerical_gradient",
     "relu",
     "relu_grad",
+    "save",
     "sigmoid",
     "sigmoid_grad",
     "softmax",
