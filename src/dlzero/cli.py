@@ -421,7 +421,7 @@ def _format_seconds(seconds: float) -> str:
         return f"{seconds * 1e6:.0f} µs"
     if seconds < 1:
         return f"{seconds * 1e3:.1f} ms"
-    if seconds < 120:
+    if seconds < 600:
         return f"{seconds:.1f} s"
     if seconds < 2 * 3600:
         return f"{seconds / 60:.0f} min"

@@ -139,7 +139,13 @@ def plot_loss(
     else:
         it = np.arange(1, n + 1)
         ax.plot(
-            it[finite], loss[finite], color="C0", linewidth=0.6, alpha=0.6, label="mini-batch loss"
+            it[finite],
+            loss[finite],
+            color="C0",
+            linewidth=0.6,
+            alpha=0.6,
+            marker="." if n <= 50 else None,  # a few points must stay visible
+            label="mini-batch loss",
         )
     window = min(history.iterations_per_epoch, int(finite.sum()))
     if window > 1 and finite.all():
