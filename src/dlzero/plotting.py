@@ -66,6 +66,9 @@ def _accuracy_lines(ax: Any, history: History, color: Any = None, label: str = "
 
 
 def _accuracy_axes(ax: Any) -> None:
+    from matplotlib.ticker import MaxNLocator
+
+    ax.xaxis.set_major_locator(MaxNLocator(integer=True))  # epochs are whole numbers
     ax.set_xlabel("epochs")
     ax.set_ylabel("accuracy")
     ax.set_ylim(0, 1.0)
