@@ -222,7 +222,14 @@ def test_data_that_cannot_be_loaded_is_one_line_and_status_1(capsys, monkeypatch
 def test_every_option_has_help():
     parser = cli.build_parser()
     sub = next(a for a in parser._actions if isinstance(a, type(parser._subparsers._actions[-1])))
-    assert set(sub.choices) == {"train", "gradcheck", "compare", "bench-gradient"}
+    assert set(sub.choices) == {
+        "train",
+        "gradcheck",
+        "compare",
+        "bench-gradient",
+        "predict",
+        "evaluate",
+    }
     for name, p in sub.choices.items():
         for action in p._actions:
             if action.option_strings and action.dest != "help":

@@ -7,6 +7,9 @@
     dlzero gradcheck                              # backprop versus numerical gradients
     dlzero compare --activation sigmoid relu      # both, same seed and data, one plot
     dlzero bench-gradient                         # numerical versus backprop: "heaven and earth"
+    dlzero train --save model.npz                 # keep the trained network
+    dlzero predict model.npz my7.png --show       # your own digit, as MNIST was made
+    dlzero evaluate model.npz                     # accuracy per class, confusions, mistakes
 
 The command is thin: it checks its arguments (a bad one is a one-line error and exit status 2,
 before anything slow happens), loads the data, builds a ``TwoLayerNet`` and hands the rest to
@@ -33,6 +36,7 @@ import numpy as np
 
 from dlzero import __version__
 from dlzero._io import check_writable
+from dlzero.cli_model import add_model_commands, add_save_option, check_save_path, save_trained
 from dlzero.networks import ACTIVATIONS as _ACTIVATIONS
 from dlzero.plotting import PLOT_FORMATS
 from dlzero.training import GRADIENT_METHODS, SAMPLING
@@ -231,6 +235,7 @@ def build_parser() -> argparse.ArgumentParser:
         help="save the history (per-iteration loss, per-epoch accuracy and times, settings, "
         "seed) as JSON here, and the per-epoch table as CSV beside it (PATH with .csv)",
     )
+    add_save_option(p)
     p.set_defaults(func=cmd_train, parser=p)
 
     # gradcheck
@@ -347,6 +352,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument("--seed", type=_seed, default=0, help="initial weights (default: 0)")
     p.set_defaults(func=cmd_bench_gradient, parser=p)
+    add_model_commands(sub)
     return parser
 
 
@@ -478,6 +484,7 @@ def cmd_train(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
         _check_output(parser, "--history", str(json_path), plot=False)
         _check_output(parser, "--history", str(csv_path), plot=False)
 
+    check_save_path(parser, args.save)
     _require_matplotlib(args)
     (x_train, t_train), (x_test, t_test) = _load_data(args, parser)
     if args.batch_size > len(x_train):
@@ -552,6 +559,8 @@ def cmd_train(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
         print(f"dlzero train: {exc}; writing what was recorded", file=sys.stderr)
 
     _write_train_outputs(history, args, title)
+    if args.save is not None and status != EXIT_FAILURE:
+        save_trained(net, args.save, metadata={**config, "seed": seed}, quiet=args.quiet)
     _print_summary(history, args)
     return status
 
