@@ -219,6 +219,20 @@ def test_data_that_cannot_be_loaded_is_one_line_and_status_1(capsys, monkeypatch
     assert err == "dlzero train: error: cannot load fashion-mnist: no Fashion-MNIST files found\n"
 
 
+def test_train_save_keeps_the_network_it_trained(tmp_path, capsys):
+    from dlzero import TwoLayerNet, load
+
+    model, hist = tmp_path / "model.npz", tmp_path / "run.json"
+    argv = ["train", *SMALL, "--iters", 30, "--seed", 3, "--no-plot", "--history", hist]
+    status, _, err = run([*argv, "--save", model], capsys)
+    assert status == 0, err
+    net = load(model)
+    assert isinstance(net, TwoLayerNet) and net.config["hidden_size"] == 50
+    (_, _), (x_test, t_test) = datasets.load_mnist()
+    # The saved weights are the trained ones: they score what the run's last evaluation did.
+    assert net.accuracy(x_test[:500], t_test[:500]) == History.load(hist).final("test")
+
+
 def test_every_option_has_help():
     parser = cli.build_parser()
     sub = next(a for a in parser._actions if isinstance(a, type(parser._subparsers._actions[-1])))
