@@ -34,6 +34,7 @@ from dlzero.layers import (
 from dlzero.networks import FormulaTwoLayerNet, MultiLayerNet, Sequential, TwoLayerNet
 from dlzero.optimizers import SGD, AdaGrad, Adam, Momentum, Nesterov, RMSprop, get_optimizer
 from dlzero.serialization import ModelFileError, load, save
+from dlzero.training import History, Trainer, TrainingDiverged, TrainingInterrupted, train
 
 __version__ = "0.1.0"
 
@@ -46,6 +47,7 @@ __all__ = [
     "BatchNormalization",
     "Dropout",
     "FormulaTwoLayerNet",
+    "History",
     "Layer",
     "LayerDiagnostics",
     "ModelFileError",
@@ -59,6 +61,9 @@ __all__ = [
     "Sigmoid",
     "SoftmaxWithLoss",
     "Tanh",
+    "Trainer",
+    "TrainingDiverged",
+    "TrainingInterrupted",
     "TwoLayerNet",
     "__version__",
     "cross_entropy_error",
@@ -77,4 +82,5 @@ __all__ = [
     "softmax",
     "step_function",
     "sum_squared_error",
+    "train",
 ]
