@@ -111,3 +111,19 @@ def test_fused_rejects_bad_input(x_shape, t, match):
     net = TwoLayerNet(6, 5, 3, rng=0)
     with pytest.raises(ValueError, match=match):
         net.loss_and_gradient(np.zeros(x_shape, dtype=np.float32), t)
+
+
+@pytest.mark.parametrize("act", ["relu", "sigmoid"])
+def test_fused_predict_and_accuracy_equal_the_layers(act):
+    rng = np.random.default_rng(5)
+    net = TwoLayerNet(12, 9, 4, weight_init_std=0.8, activation=act, rng=6)
+    x = rng.standard_normal((37, 12)).astype(np.float32)
+    np.testing.assert_allclose(net._fused_step().predict(x), net.predict(x), rtol=1e-5, atol=1e-6)
+    labels = net.predict(x).argmax(axis=1)
+    t = labels.copy()
+    t[::3] = (t[::3] + 1) % 4  # 13 of 37 wrong
+    for batch_size in (5, 10, 37, 100):  # partial last chunks, several buffer sizes
+        assert net.accuracy(x, t, batch_size=batch_size) == pytest.approx(24 / 37)
+    assert len(net._fused_step()._buffers) <= 4
+    with pytest.raises(ValueError, match=r"expected input of shape \(N, 12\)"):
+        net.accuracy(np.zeros((3, 11), dtype=np.float32), np.zeros(3, dtype=int))

@@ -96,6 +96,8 @@ class FusedMLP:
         """Arrays for a batch of ``n``, made on first use and kept: no allocation per step."""
         buf = self._buffers.get(n)
         if buf is None:
+            if len(self._buffers) >= 4:  # batch, last batch, eval chunk, last chunk: enough
+                self._buffers.pop(next(iter(self._buffers)))
             widths = [a.W.shape[1] for a in self.affines]
             buf = {
                 # outputs of each affine, activated in place (the last one: the scores)
@@ -106,6 +108,39 @@ class FusedMLP:
             }
             self._buffers[n] = buf
         return buf
+
+    def predict(self, x: NDArray) -> NDArray:
+        """Scores for ``x``, as ``Sequential.predict`` gives them, in reused buffers.
+
+        For evaluation on whole data sets: activations are applied in place and nothing is kept
+        for a backward pass. The returned array is overwritten by the next call.
+
+        Parameters
+        ----------
+        x : ndarray, shape (N, D) or (N, ...) with D values per sample
+
+        Returns
+        -------
+        ndarray, shape (N, C)
+        """
+        n = x.shape[0]
+        x = x.reshape(n, -1)
+        d = self.affines[0].W.shape[0]
+        if x.shape[1] != d:
+            raise ValueError(f"expected input of shape (N, {d}), got shape {x.shape}")
+        z = self._buffers_for(n)["z"]
+        h = x
+        last = len(self.affines) - 1
+        for i, layer in enumerate(self.affines):
+            np.matmul(h, layer.W, out=z[i])
+            z[i] += layer.b
+            if i < last:
+                if self.activations[i] is Relu:
+                    np.maximum(z[i], 0, out=z[i])
+                else:
+                    _sigmoid_inplace(z[i])
+            h = z[i]
+        return z[last]
 
     def loss_and_gradient(self, x: NDArray, t: NDArray) -> tuple[float, dict[str, NDArray]]:
         """One forward and backward pass.
@@ -124,9 +159,7 @@ class FusedMLP:
         """
         n = x.shape[0]
         x = x.reshape(n, -1)
-        d = self.affines[0].W.shape[0]
-        if x.shape[1] != d:
-            raise ValueError(f"expected input of shape (N, {d}), got shape {x.shape}")
+        # (predict, below, checks the width of x)
         buf = self._buffers_for(n)
         z, delta, rows = buf["z"], buf["delta"], buf["rows"][0]
         n_classes = self.affines[-1].W.shape[1]
@@ -139,18 +172,9 @@ class FusedMLP:
         if not one_hot and (np.minimum.reduce(t) < 0 or np.maximum.reduce(t) >= n_classes):
             raise ValueError(f"labels must lie in [0, {n_classes - 1}]")
 
-        # Forward: z[i] = act(h[i-1] @ W + b), computed in place.
-        h = x
+        # Forward: z[i] = act(h[i-1] @ W + b), computed in place in the step's buffers.
+        self.predict(x)
         last = len(self.affines) - 1
-        for i, layer in enumerate(self.affines):
-            np.matmul(h, layer.W, out=z[i])
-            z[i] += layer.b
-            if i < last:
-                if self.activations[i] is Relu:
-                    np.maximum(z[i], 0, out=z[i])
-                else:
-                    _sigmoid_inplace(z[i])
-            h = z[i]
 
         # Softmax and loss from one shifted exponential:
         # loss_n = log(sum_c exp(s_nc)) - s_n,t_n with s = scores - max(scores).

@@ -260,9 +260,12 @@ class Sequential:
         if len(x) == 0:
             raise ValueError("accuracy: no samples given")
         step = batch_size or self.eval_batch_size
+        # A plain MLP predicts through the fused path: in place, nothing kept for backward.
+        fused = self._fused_step()
+        predict = fused.predict if fused is not None else self.predict
         correct = 0
         for start in range(0, len(x), step):
-            scores = self.predict(x[start : start + step], train_flg=False)
+            scores = predict(x[start : start + step])
             correct += int(np.sum(scores.argmax(axis=1) == labels[start : start + step]))
         return correct / len(x)
 
