@@ -110,11 +110,17 @@ class SGD(Optimizer):
 
     def __init__(self, lr: float = 0.01) -> None:
         self.lr = _check_lr(lr)
+        # One scratch array per parameter for ``lr * g``, so a step allocates nothing.
+        self._step: dict[str, NDArray] = {}
 
     def update(self, params: Mapping[str, NDArray], grads: Mapping[str, NDArray]) -> None:
-        for _, p, g in _pairs(params, grads):
+        for key, p, g in _pairs(params, grads):
+            step = self._step.get(key)
+            if step is None or step.shape != p.shape or step.dtype != p.dtype:
+                step = self._step[key] = np.empty_like(p)
+            np.multiply(g, self.lr, out=step)
             # ``p -= ...`` on the array (not ``params[key] = ...``) keeps the layers' arrays.
-            p -= self.lr * g
+            p -= step
 
 
 class Momentum(Optimizer):
