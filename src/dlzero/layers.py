@@ -125,11 +125,12 @@ class Relu(Layer):
     def forward(self, x: NDArray) -> NDArray:
         """x : ndarray, any shape -> ndarray, same shape."""
         self.mask = x <= 0
-        return np.where(self.mask, 0, x).astype(x.dtype, copy=False)
+        # (np.maximum and a product with the mask are several times faster than np.where)
+        return np.maximum(x, 0)
 
     def backward(self, dout: NDArray) -> NDArray:
         """dout : ndarray, shape of the last forward's input -> dx, same shape."""
-        return np.where(self.mask, 0, dout).astype(dout.dtype, copy=False)
+        return dout * ~self.mask
 
 
 class Sigmoid(Layer):
