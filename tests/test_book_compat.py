@@ -87,3 +87,19 @@ def test_book_chapter5_script_runs_against_reexporting_common_modules(tmp_path):
     acc, loss, sig, sig_grad = map(float, out.stdout.split())
     assert acc > 0.9 and loss < 0.5
     assert (sig, sig_grad) == (0.5, 0.25)
+
+
+def test_chapter7_layers_come_with_a_star_import_of_the_layers():
+    out = subprocess.run(
+        [
+            sys.executable,
+            "-c",
+            "from dlzero.layers import *; import dlzero.conv as c; "
+            "assert Convolution is c.Convolution and Pooling is c.Pooling; "
+            "assert Affine and Relu and SoftmaxWithLoss and Dropout and BatchNormalization",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert out.returncode == 0, out.stderr

@@ -6,6 +6,8 @@ The public API, re-exported from the modules that define it::
     from dlzero.datasets import load_mnist
 """
 
+from dlzero.conv import Convolution, Pooling, col2im, conv_output_size, im2col
+from dlzero.convnets import DeepConvNet, SimpleConvNet
 from dlzero.diagnostics import LayerDiagnostics, layer_diagnostics
 from dlzero.functions import (
     cross_entropy_error,
@@ -45,6 +47,8 @@ __all__ = [
     "AddLayer",
     "Affine",
     "BatchNormalization",
+    "Convolution",
+    "DeepConvNet",
     "Dropout",
     "FormulaTwoLayerNet",
     "History",
@@ -55,10 +59,12 @@ __all__ = [
     "MulLayer",
     "MultiLayerNet",
     "Nesterov",
+    "Pooling",
     "RMSprop",
     "Relu",
     "Sequential",
     "Sigmoid",
+    "SimpleConvNet",
     "SoftmaxWithLoss",
     "Tanh",
     "Trainer",
@@ -66,11 +72,14 @@ __all__ = [
     "TrainingInterrupted",
     "TwoLayerNet",
     "__version__",
+    "col2im",
+    "conv_output_size",
     "cross_entropy_error",
     "directional_gradient_check",
     "get_optimizer",
     "gradient_check",
     "identity_function",
+    "im2col",
     "layer_diagnostics",
     "load",
     "numerical_gradient",

@@ -25,9 +25,11 @@ __all__ = [
     "AddLayer",
     "Affine",
     "BatchNormalization",
+    "Convolution",  # noqa: F822 - provided by __getattr__, from dlzero.conv
     "Dropout",
     "Layer",
     "MulLayer",
+    "Pooling",  # noqa: F822 - provided by __getattr__, from dlzero.conv
     "Relu",
     "Sigmoid",
     "SoftmaxWithLoss",
@@ -508,3 +510,13 @@ class BatchNormalization(Layer):
 
     def __repr__(self) -> str:
         return f"BatchNormalization(gamma={self.gamma.shape}, momentum={self.momentum})"
+
+
+def __getattr__(name: str) -> object:
+    """``Convolution`` and ``Pooling`` live in :mod:`dlzero.conv` (which imports this module);
+    they are found here too, as in the book's ``common/layers.py``."""
+    if name in ("Convolution", "Pooling"):
+        from dlzero import conv
+
+        return getattr(conv, name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
