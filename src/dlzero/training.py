@@ -36,6 +36,20 @@ The notes' loop, step by step::
   (:class:`TrainingDiverged`, naming the iteration); Ctrl-C stops after the current step
   (:class:`TrainingInterrupted`). Both carry the :class:`History` so far.
 
+Chapter 6 adds three things a learner needs to see *why* a network does (not) learn, each
+costing nothing unless asked for (none of them adds work to a gradient step):
+
+- **A validation split** (``validation_fraction``): a share of the training set, drawn with the
+  run's Generator before training, is held out and evaluated each epoch as ``"val"``. The
+  hyperparameters are tuned on it, never on the test set (section 6.5).
+- **Early stopping** (``patience``, :class:`EarlyStopping`): training stops when the validation
+  accuracy has not improved for ``patience`` epochs, and the weights (and batch-norm running
+  statistics) of the best epoch are copied back into the network.
+- **Per-layer diagnostics** (``diagnostics``, :class:`RecordDiagnostics`): once per epoch, on a
+  small fixed batch, the norm of every parameter and of its gradient and the share of dead ReLU
+  units or saturated sigmoid/tanh outputs per layer (:func:`dlzero.diagnostics.layer_diagnostics`),
+  kept in ``History.diagnostics``.
+
 Every random choice comes from the Generator given as ``rng``: the same seed gives the same
 history, bit for bit, on the same machine.
 """
@@ -60,17 +74,22 @@ from numpy.typing import NDArray
 
 from dlzero._io import atomic_write_text
 from dlzero._rng import RngLike, as_rng
+from dlzero.layers import BatchNormalization
 
 __all__ = [
     "GRADIENT_METHODS",
     "SAMPLING",
     "Callback",
+    "EarlyStopping",
     "History",
+    "RecordDiagnostics",
     "Trainer",
     "TrainingDiverged",
     "TrainingInterrupted",
+    "check_batch_norm_batches",
     "iterations_per_epoch",
     "train",
+    "validation_size",
 ]
 
 # Ways to draw mini-batches, and how to compute gradients. See the module docstring.
@@ -78,7 +97,8 @@ SAMPLING = ("shuffle", "replacement")
 GRADIENT_METHODS = ("backprop", "numerical")
 
 HISTORY_FORMAT = "dlzero-history"
-HISTORY_VERSION = 1
+# Version 2 added ``diagnostics`` and ``best_epoch``; version-1 files still load.
+HISTORY_VERSION = 2
 
 
 def iterations_per_epoch(train_size: int, batch_size: int) -> int:
@@ -120,9 +140,16 @@ class History:
         Iterations planned; ``iterations_done`` tells how many ran.
     iterations_per_epoch : int
     stop_reason : {"running", "completed", "stopped", "diverged", "interrupted"}
-        ("stopped": a callback ended training early.)
+        ("stopped": a callback ended training early, e.g. early stopping.)
     message : str or None
         Why training stopped early, in words.
+    best_epoch : int or None
+        With early stopping: the epoch whose weights the network was left with (its
+        accuracies are ``accuracy[name][epochs.index(best_epoch)]``, see :meth:`at_best`).
+    diagnostics : list of dict
+        Per-layer diagnostics, when recorded: one dict per measurement, ``{"epoch": e,
+        "params": [...], "activations": [...], "problems": [...]}`` (see
+        :class:`RecordDiagnostics`).
     """
 
     iterations: int = 0
@@ -139,6 +166,8 @@ class History:
     eval_time: list[float] = field(default_factory=list)
     stop_reason: str = "running"
     message: str | None = None
+    best_epoch: int | None = None
+    diagnostics: list[dict[str, Any]] = field(default_factory=list)
 
     # The notes' names for the lists, for code written for the book.
     @property
@@ -168,6 +197,15 @@ class History:
         values = self.accuracy.get(name)
         return values[-1] if values else None
 
+    def at_best(self, name: str) -> float | None:
+        """Accuracy on ``name`` at ``best_epoch`` (the weights kept), else the last one."""
+        values = self.accuracy.get(name)
+        if not values:
+            return None
+        if self.best_epoch is None:
+            return values[-1]
+        return values[self.epochs.index(self.best_epoch)]
+
     # -- saving ------------------------------------------------------------------------------
 
     def to_dict(self) -> dict[str, Any]:
@@ -188,6 +226,8 @@ class History:
             "epoch_loss": [None if v is None else float(v) for v in self.epoch_loss],
             "train_time": list(self.train_time),
             "eval_time": list(self.eval_time),
+            "best_epoch": self.best_epoch,
+            "diagnostics": self.diagnostics,
             "loss": _finite_or_none(self.losses),
         }
 
@@ -215,10 +255,13 @@ class History:
             eval_time=list(data["eval_time"]),
             stop_reason=data["stop_reason"],
             message=data["message"],
+            best_epoch=data.get("best_epoch"),
+            diagnostics=list(data.get("diagnostics", [])),
         )
 
     def to_json(self) -> str:
-        return json.dumps(self.to_dict(), indent=1, allow_nan=False)
+        # Diagnostics can hold inf (a zero weight with a nonzero gradient): JSON has no inf.
+        return json.dumps(_json_safe(self.to_dict()), indent=1, allow_nan=False)
 
     def to_csv(self) -> str:
         """One row per evaluation: epoch, iteration, accuracies, mean loss, times."""
@@ -279,6 +322,17 @@ class TrainingInterrupted(KeyboardInterrupt):
         self.history = history
 
 
+def _json_safe(value: Any) -> Any:
+    """``value`` with every non-finite float replaced by None (JSON has no NaN or Infinity)."""
+    if isinstance(value, float):
+        return value if math.isfinite(value) else None
+    if isinstance(value, dict):
+        return {k: _json_safe(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_json_safe(v) for v in value]
+    return value
+
+
 class Callback(Protocol):
     """Hooks called by :meth:`Trainer.fit`; every method is optional.
 
@@ -288,6 +342,149 @@ class Callback(Protocol):
     """
 
     def on_epoch_end(self, trainer: Trainer, history: History) -> bool | None: ...
+
+
+def _model_arrays(network: Any) -> dict[tuple[str, str], NDArray]:
+    """The arrays that make up a trained model: every parameter, and every layer's state
+    (batch normalization's running mean and variance), keyed by (layer or "params", name)."""
+    arrays: dict[tuple[str, str], NDArray] = {
+        ("params", key): p for key, p in network.params.items()
+    }
+    for lname, layer in getattr(network, "layers", {}).items():
+        for sname in getattr(layer, "state_names", ()):
+            value = getattr(layer, sname, None)
+            if isinstance(value, np.ndarray):
+                arrays[(lname, sname)] = value
+    return arrays
+
+
+class EarlyStopping:
+    """Stop when the validation accuracy stops improving; keep the best epoch's weights.
+
+    After every evaluation the accuracy on the eval set ``monitor`` (``"val"``, the validation
+    split) is compared with the best so far. An epoch that is not strictly better counts
+    toward ``patience``; after ``patience`` such epochs in a row, training stops. At the end of
+    training (early stop, last epoch, divergence or Ctrl-C alike) the parameters and the layers'
+    state arrays (batch-norm running statistics) of the best epoch are copied back *in place*,
+    so the layers and ``network.params`` keep sharing the same arrays, and
+    ``history.best_epoch`` names that epoch.
+
+    Accuracy, not loss, is monitored: it is what the trainer measures on every eval set, and
+    what the learner cares about. Ties keep the earlier epoch (fewer steps, same accuracy).
+
+    Parameters
+    ----------
+    patience : int
+        Epochs without improvement before stopping (>= 1).
+    monitor : str, default "val"
+        The eval set to watch. Early stopping on the test set would tune on it: use a
+        validation split.
+    restore_best_weights : bool, default True
+    """
+
+    def __init__(
+        self, patience: int, monitor: str = "val", *, restore_best_weights: bool = True
+    ) -> None:
+        self.patience = _positive_int("patience", patience)
+        self.monitor = monitor
+        self.restore_best_weights = bool(restore_best_weights)
+        self.best: float = -math.inf
+        self.best_epoch: int | None = None
+        self.wait = 0
+        self._saved: dict[tuple[str, str], NDArray] = {}
+
+    def on_epoch_end(self, trainer: Trainer, history: History) -> bool:
+        if self.monitor not in history.accuracy:
+            raise ValueError(
+                f"EarlyStopping: no eval set named {self.monitor!r}; the trainer evaluates "
+                + ", ".join(repr(k) for k in history.accuracy)
+            )
+        value = history.accuracy[self.monitor][-1]
+        epoch = history.epochs[-1]
+        if value > self.best:
+            self.best, self.best_epoch, self.wait = value, epoch, 0
+            if self.restore_best_weights:
+                self._saved = {k: a.copy() for k, a in _model_arrays(trainer.network).items()}
+            return False
+        self.wait += 1
+        if self.wait < self.patience:
+            return False
+        history.message = (
+            f"early stopping: {self.monitor} accuracy has not improved for {self.patience} "
+            f"epoch{'s' if self.patience > 1 else ''} since epoch {self.best_epoch} "
+            f"({self.best:.4f})"
+        )
+        return True
+
+    def on_train_end(self, trainer: Trainer, history: History) -> None:
+        if self.best_epoch is None:
+            return
+        history.best_epoch = self.best_epoch
+        if not self.restore_best_weights or self.best_epoch == history.epochs[-1]:
+            return
+        current = _model_arrays(trainer.network)
+        for key, saved in self._saved.items():
+            np.copyto(current[key], saved)
+        if trainer.verbose:
+            trainer._print(
+                f"restored the weights of epoch {self.best_epoch} "
+                f"({self.monitor} acc {self.best:.4f})"
+            )
+
+
+class RecordDiagnostics:
+    """Record :func:`dlzero.diagnostics.layer_diagnostics` in ``history.diagnostics``.
+
+    Each measurement runs on the same fixed batch ``(x, t)`` (a few hundred training samples:
+    a millisecond or so), after the epoch's evaluation, on a copy where it would change the
+    network, so training is unaffected, bit for bit.
+
+    Parameters
+    ----------
+    x : ndarray, shape (n, ...)
+    t : ndarray, shape (n,) or (n, C)
+    every_epoch : bool, default True
+        Measure after every evaluation; False measures only before training (epoch 0) and
+        once at the end: enough to explain a run that failed, at almost no cost.
+    on_record : callable, optional
+        ``on_record(epoch, report)`` with the :class:`~dlzero.diagnostics.LayerDiagnostics`,
+        e.g. to print it.
+    """
+
+    def __init__(
+        self,
+        x: NDArray,
+        t: NDArray,
+        *,
+        every_epoch: bool = True,
+        on_record: Callable[[int, Any], None] | None = None,
+    ) -> None:
+        self.x, self.t = x, t
+        self.every_epoch = bool(every_epoch)
+        self.on_record = on_record
+
+    def _record(self, trainer: Trainer, history: History) -> None:
+        from dlzero.diagnostics import layer_diagnostics
+
+        epoch = history.epochs[-1]
+        if history.diagnostics and history.diagnostics[-1]["epoch"] == epoch:
+            return
+        with np.errstate(all="ignore"):  # a diverged network's NaNs are reported, not warned
+            report = layer_diagnostics(trainer.network, self.x, self.t)
+        history.diagnostics.append(
+            {"epoch": epoch, **report.to_dict(), "problems": report.problems()}
+        )
+        if self.on_record is not None:
+            self.on_record(epoch, report)
+
+    def on_epoch_end(self, trainer: Trainer, history: History) -> bool:
+        if self.every_epoch or history.epochs[-1] == 0:
+            self._record(trainer, history)
+        return False
+
+    def on_train_end(self, trainer: Trainer, history: History) -> None:
+        if history.epochs:
+            self._record(trainer, history)
 
 
 # -- the trainer -----------------------------------------------------------------------------
@@ -339,6 +536,16 @@ class Trainer:
         Extra settings to record in the history (the network's description, the data set).
     log : text stream, optional
         Where the epoch lines go (default ``sys.stdout``).
+    validation_fraction : float, default 0
+        In [0, 1): hold out this share of the training set (rounded, at least one sample),
+        drawn with ``rng`` before training, and evaluate it each epoch as ``"val"``. The
+        held-out samples are not trained on; ``x_train`` then means the rest.
+    patience : int, optional
+        Early stopping on the ``"val"`` accuracy (:class:`EarlyStopping`, best weights
+        restored); needs ``validation_fraction`` or an eval set named ``"val"``.
+    diagnostics : int, default 0
+        Record per-layer diagnostics after every evaluation on the first ``diagnostics``
+        training samples (:class:`RecordDiagnostics`); 0 records none.
     """
 
     def __init__(
@@ -365,6 +572,9 @@ class Trainer:
         callbacks: Sequence[Any] = (),
         config: Mapping[str, Any] | None = None,
         log: TextIO | None = None,
+        validation_fraction: float = 0.0,
+        patience: int | None = None,
+        diagnostics: int = 0,
     ) -> None:
         if not hasattr(optimizer, "update"):
             raise ValueError(
@@ -380,9 +590,16 @@ class Trainer:
             raise ValueError(
                 f"x_train has {len(x_train)} samples but t_train has {len(t_train)} labels"
             )
-        train_size = len(x_train)
-        if train_size == 0:
+        if len(x_train) == 0:
             raise ValueError("x_train is empty")
+        self.rng = as_rng(rng)
+        x_val = t_val = None
+        validation_fraction = _check_fraction(validation_fraction)
+        if validation_fraction:
+            x_train, t_train, x_val, t_val = _validation_split(
+                x_train, t_train, validation_fraction, self.rng
+            )
+        train_size = len(x_train)
         batch_size = _positive_int("batch_size", batch_size)
         if batch_size > train_size:
             raise ValueError(
@@ -403,6 +620,11 @@ class Trainer:
             raise ValueError(f"gradient must be one of {GRADIENT_METHODS}, got {gradient!r}")
         if progress not in (True, False, "auto"):
             raise ValueError(f"progress must be True, False or 'auto', got {progress!r}")
+        check_batch_norm_batches(network, train_size, batch_size, sampling)
+        if isinstance(diagnostics, bool) or not isinstance(diagnostics, (int, np.integer)):
+            raise ValueError(f"diagnostics must be a number of samples >= 0, got {diagnostics!r}")
+        if diagnostics < 0:
+            raise ValueError(f"diagnostics must be a number of samples >= 0, got {diagnostics!r}")
 
         self.network = network
         self.optimizer = optimizer
@@ -410,6 +632,10 @@ class Trainer:
         self.eval_sets: dict[str, tuple[NDArray, NDArray]] = {}
         if evaluate_train:
             self.eval_sets["train"] = (x_train, t_train)
+        if x_val is not None:
+            if eval_sets and "val" in eval_sets:
+                raise ValueError("give validation_fraction or an eval set named 'val', not both")
+            self.eval_sets["val"] = (x_val, t_val)
         if (x_test is None) != (t_test is None):
             raise ValueError("give both x_test and t_test, or neither")
         if x_test is not None:
@@ -427,12 +653,23 @@ class Trainer:
         self.sampling = sampling
         self.gradient_method = gradient
         self.seed = int(rng) if isinstance(rng, (int, np.integer)) else None
-        self.rng = as_rng(rng)
         self.eval_batch_size = _positive_int("eval_batch_size", eval_batch_size)
         self.verbose = bool(verbose)
         self.progress = progress
         self.handle_sigint = bool(handle_sigint)
         self.callbacks = list(callbacks)
+        # Diagnostics first: at the end they describe the last epoch's weights, before early
+        # stopping puts the best epoch's back.
+        if diagnostics:
+            n = min(int(diagnostics), train_size)
+            self.callbacks.append(RecordDiagnostics(x_train[:n], t_train[:n]))
+        if patience is not None:
+            if "val" not in self.eval_sets:
+                raise ValueError(
+                    "patience (early stopping) needs a validation set: give "
+                    "validation_fraction > 0 or an eval set named 'val'"
+                )
+            self.callbacks.append(EarlyStopping(patience))
         self.log = log
         self.config: dict[str, Any] = {
             "batch_size": batch_size,
@@ -442,6 +679,8 @@ class Trainer:
             "optimizer": repr(optimizer),
             "network": type(network).__name__,
             "train_size": train_size,
+            **({"validation_fraction": validation_fraction} if validation_fraction else {}),
+            **({"patience": patience} if patience is not None else {}),
             **{
                 f"{name}_size": len(x) for name, (x, _) in self.eval_sets.items() if name != "train"
             },
@@ -578,7 +817,7 @@ class Trainer:
         self._record_eval(history, 0, 0, 0.0)
         if self._callbacks_say_stop(history):
             history.stop_reason = "stopped"
-            history.message = "stopped by a callback before the first step"
+            history.message = history.message or "stopped by a callback before the first step"
             return
         done = 0
         for epoch in range(1, self.num_epochs + 1):
@@ -611,7 +850,9 @@ class Trainer:
             self._record_eval(history, epoch, done, seconds)
             if self._callbacks_say_stop(history):
                 history.stop_reason = "stopped"
-                history.message = f"stopped by a callback after epoch {epoch}"
+                history.message = history.message or f"stopped by a callback after epoch {epoch}"
+                if self.verbose:
+                    self._print(history.message)
                 return
         history.stop_reason = "completed"
 
@@ -694,6 +935,59 @@ class Trainer:
             )
 
         return make
+
+
+def _check_fraction(value: Any) -> float:
+    if (
+        isinstance(value, bool)
+        or not isinstance(value, (int, float, np.integer, np.floating))
+        or not 0.0 <= float(value) < 1.0
+    ):
+        raise ValueError(f"validation_fraction must be a number in [0, 1), got {value!r}")
+    return float(value)
+
+
+def validation_size(n: int, fraction: float) -> int:
+    """How many of ``n`` training samples ``validation_fraction=fraction`` holds out:
+    ``round(fraction * n)``, at least one and at most ``n - 1`` (0 when ``fraction`` is 0)."""
+    if not fraction:
+        return 0
+    if n < 2:
+        raise ValueError(f"validation_fraction needs at least 2 training samples, got {n}")
+    return min(max(1, round(fraction * n)), n - 1)
+
+
+def _validation_split(
+    x: NDArray, t: NDArray, fraction: float, rng: np.random.Generator
+) -> tuple[NDArray, NDArray, NDArray, NDArray]:
+    """Split off ``round(fraction * N)`` random samples (at least one, at most N - 1).
+
+    Both parts keep the original order of the samples (the indices are sorted), so the split
+    depends only on the Generator, and the data are copied once, here, not per step.
+    """
+    n = len(x)
+    n_val = validation_size(n, fraction)
+    perm = rng.permutation(n)
+    val_idx, train_idx = np.sort(perm[:n_val]), np.sort(perm[n_val:])
+    return x[train_idx], t[train_idx], x[val_idx], t[val_idx]
+
+
+def check_batch_norm_batches(network: Any, train_size: int, batch_size: int, sampling: str) -> None:
+    """Batch normalization cannot normalize a batch of one (its variance is 0): refuse a run
+    in which a training mini-batch would hold a single sample, before it starts."""
+    layers = getattr(network, "layers", None)
+    if not isinstance(layers, Mapping) or not any(
+        isinstance(layer, BatchNormalization) for layer in layers.values()
+    ):
+        return
+    if batch_size == 1:
+        raise ValueError("a network with batch normalization needs batch_size >= 2, got 1")
+    if sampling == "shuffle" and train_size % batch_size == 1:
+        raise ValueError(
+            f"a network with batch normalization cannot train on a mini-batch of one sample, "
+            f"but {train_size} training samples in batches of {batch_size} leave one sample "
+            "for the last mini-batch of each epoch; change the batch size or the training size"
+        )
 
 
 def _positive_int(name: str, value: Any) -> int:
