@@ -131,3 +131,56 @@ def test_no_pyplot_and_no_matplotlib_until_a_plot_is_made(tmp_path):
     )
     assert result.returncode == 0, result.stderr
     assert (tmp_path / "a.png").read_bytes()[:8] == PNG_MAGIC
+
+
+# -- chapter 6: loss comparison, search, activation histograms -------------------------------
+
+
+def test_loss_comparison_one_smoothed_curve_per_run_up_to_a_divergence(tmp_path):
+    from dlzero.plotting import plot_loss_comparison
+
+    runs = {"sgd": make_history(500, seed=1), "adam": make_history(500, seed=2, diverged_at=300)}
+    fig = plot_loss_comparison(runs, tmp_path / "l.png", window=20)
+    lines = fig.axes[0].get_lines()
+    assert [ln.get_label() for ln in lines] == ["sgd", "adam"]
+    assert len(lines[0].get_xdata()) == 500 - 19  # one mean per full window
+    assert len(lines[1].get_xdata()) == 300 - 19 and np.isfinite(lines[1].get_ydata()).all()
+    # The moving average of the first window, drawn at its middle.
+    assert lines[0].get_xdata()[0] == pytest.approx(10.5)
+    assert lines[0].get_ydata()[0] == pytest.approx(runs["sgd"].losses[:20].mean())
+    assert (tmp_path / "l.png").read_bytes()[:8] == PNG_MAGIC
+
+
+def test_search_plot_rings_the_best_and_draws_their_curves(tmp_path):
+    from dlzero.plotting import plot_search
+    from dlzero.search import SearchResult, Trial
+
+    trials = [
+        Trial(i, i, 10.0 ** -(i + 1), 10.0 ** -(i + 4), val_acc=0.1 * i, train_acc=0.1 * i,
+              epochs=[0, 1], val_curve=[0.1, 0.1 * i])
+        for i in range(6)
+    ]  # fmt: skip
+    fig = plot_search(SearchResult(trials, {}), tmp_path / "s.png", top=2)
+    scatter, curves = fig.axes[0], fig.axes[1]
+    assert scatter.get_xscale() == "log" and scatter.get_yscale() == "log"
+    ringed = scatter.collections[1].get_offsets()
+    np.testing.assert_allclose(ringed, [[1e-6, 1e-9], [1e-5, 1e-8]])  # trials 5 and 4
+    assert len(curves.get_lines()) == 2
+    assert (tmp_path / "s.png").read_bytes()[:8] == PNG_MAGIC
+
+
+def test_activation_histograms_one_row_per_setting_one_panel_per_layer(tmp_path):
+    from dlzero.activations_study import activation_study
+    from dlzero.plotting import plot_activation_histograms
+
+    studies = [activation_study("sigmoid", 1.0, layers=3, rng=0),
+               activation_study("relu", "he", layers=3, rng=0)]  # fmt: skip
+    fig = plot_activation_histograms(studies, tmp_path / "a.png")
+    axes = [ax for ax in fig.axes if ax.get_visible()]
+    assert len(axes) == 6
+    assert axes[0].get_ylabel() == "sigmoid, std 1" and axes[3].get_ylabel() == "relu, he"
+    assert axes[0].get_xlim()[0] <= 0 and axes[0].get_xlim()[1] >= 1
+    # ReLU's bar at 0 (half the outputs) is clipped so the rest stays visible.
+    zeros = np.mean(studies[1].activations[0] == 0) * studies[1].activations[0].size
+    assert axes[3].get_ylim()[1] < zeros
+    assert (tmp_path / "a.png").read_bytes()[:8] == PNG_MAGIC

@@ -10,7 +10,7 @@ atomically; the format follows the file name's suffix (``.png``, ``.pdf``, ``.sv
 from __future__ import annotations
 
 import os
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -21,9 +21,20 @@ from dlzero._io import atomic_write
 if TYPE_CHECKING:  # pragma: no cover
     from matplotlib.figure import Figure
 
+    from dlzero.activations_study import ActivationStudy
+    from dlzero.search import SearchResult
     from dlzero.training import History
 
-__all__ = ["PLOT_FORMATS", "plot_accuracy", "plot_comparison", "plot_loss", "save_figure"]
+__all__ = [
+    "PLOT_FORMATS",
+    "plot_accuracy",
+    "plot_activation_histograms",
+    "plot_comparison",
+    "plot_loss",
+    "plot_loss_comparison",
+    "plot_search",
+    "save_figure",
+]
 
 # File suffixes matplotlib's Agg canvas writes (checked before training, without matplotlib).
 # Points per curve beyond which the loss plot draws a min-max band instead of every point.
@@ -191,6 +202,139 @@ def plot_comparison(
     _accuracy_axes(ax)
     if title:
         ax.set_title(title)
+    if path is not None:
+        save_figure(fig, path)
+    return fig
+
+
+def plot_loss_comparison(
+    histories: Mapping[str, History],
+    path: str | os.PathLike[str] | None = None,
+    *,
+    title: str | None = None,
+    window: int = 20,
+) -> Figure:
+    """The mini-batch loss of several runs against the iteration, as the book's Figure 6-9.
+
+    Each curve is the moving average of ``window`` consecutive iterations (the raw loss of a
+    mini-batch is too noisy to compare runs by), drawn at the middle of its window. A run
+    that diverged is drawn up to its last finite loss.
+    """
+    fig = _figure((7.2, 5.0))
+    ax = fig.add_subplot()
+    for i, (label, history) in enumerate(histories.items()):
+        loss = history.losses
+        finite = np.isfinite(loss)
+        if not finite.all():
+            loss = loss[: int(np.argmin(finite))]
+        w = max(1, min(window, len(loss)))
+        if len(loss) == 0:
+            continue
+        avg = _moving_average(loss, w)
+        x = np.arange(w, len(loss) + 1) - (w - 1) / 2
+        step = -(-len(avg) // _MAX_POINTS)
+        ax.plot(x[::step], avg[::step], color=f"C{i}", linewidth=1.4, label=label)
+    ax.set_xlabel("iterations")
+    ax.set_ylabel(f"loss (mean of {window} iterations)")
+    ax.set_ylim(bottom=0)
+    ax.legend(loc="upper right")
+    ax.grid(True, alpha=0.3)
+    if title:
+        ax.set_title(title)
+    if path is not None:
+        save_figure(fig, path)
+    return fig
+
+
+def plot_search(
+    result: SearchResult,
+    path: str | os.PathLike[str] | None = None,
+    *,
+    title: str | None = None,
+    top: int = 20,
+) -> Figure:
+    """A random search (section 6.5): where the good hyperparameters are.
+
+    Left: every trial at (learning rate, weight decay) on log axes, colored by its final
+    validation accuracy, the best ``top`` ringed. Right: the validation accuracy per epoch of
+    the best ``top`` trials, as the book draws them.
+    """
+    fig = _figure((11.0, 4.8))
+    ax, ax2 = fig.subplots(1, 2)
+    trials = result.trials
+    lr = np.array([t.lr for t in trials])
+    wd = np.array([t.weight_decay for t in trials])
+    acc = np.array([t.val_acc for t in trials])
+    points = ax.scatter(lr, wd, c=acc, cmap="viridis", vmin=0, vmax=max(1e-9, acc.max()), s=28)
+    best = result.best(top)
+    ax.scatter(
+        [t.lr for t in best],
+        [t.weight_decay for t in best],
+        facecolors="none",
+        edgecolors="red",
+        s=80,
+        linewidths=1.0,
+        label=f"best {len(best)}",
+    )
+    ax.set_xscale("log")
+    ax.set_yscale("log")
+    ax.set_xlabel("learning rate")
+    ax.set_ylabel("weight decay")
+    ax.legend(loc="lower left")
+    ax.grid(True, alpha=0.3, which="both")
+    fig.colorbar(points, ax=ax, label="validation accuracy")
+    for i, t in enumerate(best):
+        ax2.plot(t.epochs, t.val_curve, color=f"C{i % 10}", linewidth=1.0, label=t.short())
+    ax2.set_xlabel("epochs")
+    ax2.set_ylabel("validation accuracy")
+    ax2.set_ylim(0, 1.0)
+    ax2.grid(True, alpha=0.3)
+    if best:
+        ax2.legend(loc="lower right", fontsize="xx-small", ncol=2)
+    if title:
+        fig.suptitle(title)
+    if path is not None:
+        save_figure(fig, path)
+    return fig
+
+
+def plot_activation_histograms(
+    studies: Sequence[ActivationStudy],
+    path: str | os.PathLike[str] | None = None,
+    *,
+    title: str | None = None,
+    bins: int = 30,
+) -> Figure:
+    """The book's Figures 6-10 to 6-14: one row per setting, one histogram per layer.
+
+    Each panel is the histogram of one hidden layer's outputs over all samples and units;
+    the sigmoid's range is (0, 1) as in the book, ReLU's and tanh's the range of the data.
+    """
+    rows = len(studies)
+    cols = max(len(s.activations) for s in studies)
+    fig = _figure((2.2 * cols, 2.0 * rows + 0.6))
+    axes = np.atleast_2d(fig.subplots(rows, cols, squeeze=False))
+    for r, study in enumerate(studies):
+        for c in range(cols):
+            ax = axes[r, c]
+            if c >= len(study.activations):
+                ax.set_visible(False)
+                continue
+            a = study.activations[c].ravel()
+            rng = study.histogram_range()
+            counts, _, _ = ax.hist(a, bins=bins, range=rng, color=f"C{r}")
+            if study.activation == "relu" and counts[1:].max() > 0:
+                # Half of the ReLU outputs are 0: clip that bar, as the book does, so the
+                # spread of the others stays visible.
+                ax.set_ylim(0, 1.3 * counts[1:].max())
+            ax.set_yticks([])
+            ax.tick_params(labelsize=7)
+            ax.set_title(f"{c + 1}-layer", fontsize=8)
+            if c == 0:
+                ax.set_ylabel(study.label(), fontsize=8)
+    if title:
+        fig.suptitle(title)
+    fig.tight_layout()
     if path is not None:
         save_figure(fig, path)
     return fig
