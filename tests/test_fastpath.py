@@ -127,3 +127,34 @@ def test_fused_predict_and_accuracy_equal_the_layers(act):
     assert len(net._fused_step()._buffers) <= 4
     with pytest.raises(ValueError, match=r"expected input of shape \(N, 12\)"):
         net.accuracy(np.zeros((3, 11), dtype=np.float32), np.zeros(3, dtype=int))
+
+
+def test_small_steps_run_on_one_blas_thread_and_restore_the_setting(monkeypatch):
+    threadpoolctl = pytest.importorskip("threadpoolctl")
+    from dlzero import _threads
+
+    def blas_threads():
+        return [
+            i["num_threads"] for i in threadpoolctl.threadpool_info() if i["user_api"] == "blas"
+        ]
+
+    before = blas_threads()
+    if not before or max(before) < 2:
+        pytest.skip("BLAS runs one thread here: nothing to switch")
+    net = TwoLayerNet(784, 50, 10, rng=0)
+    fused = net._fused_step()
+    seen = []
+    real = fused._loss_and_gradient
+
+    def spy(x, t):
+        seen.append(blas_threads())
+        return real(x, t)
+
+    monkeypatch.setattr(fused, "_loss_and_gradient", spy)
+    x, t = np.zeros((100, 784), dtype=np.float32), np.zeros(100, dtype=np.int64)
+    net.loss_and_gradient(x, t)  # 100 x 784 x 50: small
+    assert seen == [[1] * len(before)]
+    assert blas_threads() == before
+    big = np.zeros((_threads.SMALL_PRODUCT // (784 * 50) + 1, 784), dtype=np.float32)
+    net.loss_and_gradient(big, np.zeros(len(big), dtype=np.int64))
+    assert seen[-1] == before

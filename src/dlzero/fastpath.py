@@ -26,6 +26,7 @@ from collections.abc import Sequence
 import numpy as np
 from numpy.typing import NDArray
 
+from dlzero._threads import SMALL_PRODUCT, single_thread_blas
 from dlzero.layers import Affine, Layer, Relu, Sigmoid, SoftmaxWithLoss
 
 __all__ = ["FusedMLP"]
@@ -145,6 +146,9 @@ class FusedMLP:
     def loss_and_gradient(self, x: NDArray, t: NDArray) -> tuple[float, dict[str, NDArray]]:
         """One forward and backward pass.
 
+        When the step's largest matrix product is small (the chapter-5 step's is), it runs on
+        one BLAS thread: see :mod:`dlzero._threads` for the measurements behind this.
+
         Parameters
         ----------
         x : ndarray, shape (N, D) or (N, ...) with D values per sample
@@ -157,6 +161,12 @@ class FusedMLP:
         grads : dict of str to ndarray
             Gradients by parameter key. The arrays are reused: the next call overwrites them.
         """
+        largest = max(x.shape[0] * a.W.shape[0] * a.W.shape[1] for a in self.affines)
+        if largest < SMALL_PRODUCT:
+            return single_thread_blas().call(self._loss_and_gradient, x, t)
+        return self._loss_and_gradient(x, t)
+
+    def _loss_and_gradient(self, x: NDArray, t: NDArray) -> tuple[float, dict[str, NDArray]]:
         n = x.shape[0]
         x = x.reshape(n, -1)
         # (predict, below, checks the width of x)
