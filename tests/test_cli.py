@@ -161,6 +161,29 @@ BAD_ARGUMENTS = [
     (["--history", "{tmp}/missing/h.json"], "argument --history: cannot write"),
     (["--history", "{tmp}/h.csv"], "give a .json path"),
     (["--no-such-option"], "unrecognized arguments: --no-such-option"),
+    # chapter 6 and the convolutional networks
+    (["--optimizer", "adamw"], "argument --optimizer: invalid choice: 'adamw'"),
+    (["--init", "lecun"], "argument --init: invalid choice: 'lecun'"),
+    (["--model", "resnet"], "argument --model: invalid choice: 'resnet'"),
+    (["--hidden"], "argument --hidden: expected at least one argument"),
+    (["--hidden", "100x0"], "argument --hidden: expected a positive integer"),
+    (["--dropout", "1"], "argument --dropout: expected a number in [0, 1), got '1'"),
+    (["--dropout", "-0.5"], "argument --dropout: expected a number in [0, 1)"),
+    (["--weight-decay", "-1"], "argument --weight-decay: expected a finite number >= 0"),
+    (["--validation-fraction", "1"], "argument --validation-fraction: expected a number in"),
+    (["--patience", "3"], "argument --patience: early stopping needs --validation-fraction"),
+    (["--init", "he", "--weight-init-std", "0.1"], "only with --init std, not --init he"),
+    (["--batchnorm", "--batch-size", "1"], "batch normalization needs batch_size >= 2, got 1"),
+    (["--batchnorm", "--train-size", "501"], "cannot train on a mini-batch of one sample"),
+    (
+        ["--batchnorm", "--train-size", "1001", "--validation-fraction", "0.1"],
+        "901 training samples in batches of 100",
+    ),
+    (["--model", "cnn", "--batchnorm"], "--model cnn (SimpleConvNet) has no batch normalization"),
+    (["--model", "cnn", "--hidden", "50", "50"], "takes one --hidden size"),
+    (["--model", "cnn", "--activation", "sigmoid"], "argument --activation: --model cnn"),
+    (["--model", "deep-cnn", "--weight-init-std", "0.1"], "(DeepConvNet) uses He init"),
+    (["--model", "deep-cnn", "--weight-decay", "0.1"], "has no weight decay option"),
 ]
 
 
@@ -243,6 +266,8 @@ def test_every_option_has_help():
         "bench-gradient",
         "predict",
         "evaluate",
+        "search",
+        "activations",
     }
     for name, p in sub.choices.items():
         for action in p._actions:
@@ -378,3 +403,252 @@ def test_missing_matplotlib_is_reported_before_training(capsys, monkeypatch):
     assert status == 2 and out == ""
     assert err.startswith("dlzero train: error: plots need matplotlib: pip install 'dlzero[cli]'")
     assert err.count("\n") == 1
+
+
+# -- chapter 6: the network options, early stopping, diagnostics -----------------------------
+
+
+def test_default_train_is_still_the_chapter_5_network_on_the_fused_path(
+    tmp_path, capsys, monkeypatch
+):
+    """The default run builds a TwoLayerNet, trains it with the fused step, and gives the
+    numbers the chapter-5 command gave: rebuilt here from the library, step by step."""
+    from dlzero.fastpath import FusedMLP
+    from dlzero.networks import TwoLayerNet
+    from dlzero.optimizers import SGD
+    from dlzero.training import Trainer
+
+    built, fused_calls = [], []
+    real_init, real_step = TwoLayerNet.__init__, FusedMLP.loss_and_gradient
+
+    def spy_init(self, *a, **k):
+        built.append(self)
+        real_init(self, *a, **k)
+
+    def spy_step(self, x, t):
+        fused_calls.append(len(x))
+        return real_step(self, x, t)
+
+    monkeypatch.setattr(TwoLayerNet, "__init__", spy_init)
+    monkeypatch.setattr(FusedMLP, "loss_and_gradient", spy_step)
+    hist = tmp_path / "h.json"
+    status, _, err = run(["train", *SMALL, "--iters", 12, "--seed", 9, "--no-plot", "-q",
+                          "--history", hist], capsys)  # fmt: skip
+    assert status == 0, err
+    assert len(built) == 1 and fused_calls == [100] * 12
+    h = History.load(hist)
+    assert h.config["optimizer"] == "SGD(lr=0.1)" and h.config["hidden_size"] == 50
+
+    (x, t), (xt, tt) = datasets.load_mnist()
+    init_rng, batch_rng = cli._streams(9)
+    net = TwoLayerNet(784, 50, 10, weight_init_std=0.01, rng=init_rng)
+    ref = Trainer(net, SGD(0.1), x[:500], t[:500], xt[:500], tt[:500], iters=12, rng=batch_rng,
+                  verbose=False).fit()  # fmt: skip
+    np.testing.assert_array_equal(h.losses, ref.losses)
+    assert h.accuracy == ref.accuracy
+
+
+def test_chapter_6_options_build_a_multilayer_net_and_save_it(tmp_path, capsys):
+    from dlzero import MultiLayerNet, load
+
+    model, hist = tmp_path / "m.npz", tmp_path / "h.json"
+    argv = ["train", "--train-size", 1000, "--test-size", 500, "--epochs", 3, "--seed", 0]
+    argv += ["--hidden", 40, "30", "--init", "he", "--optimizer", "adam", "--batchnorm"]
+    argv += ["--dropout", 0.1, "--weight-decay", 1e-4, "--no-plot", "--history", hist]
+    status, out, err = run([*argv, "--save", model], capsys)
+    assert status == 0, err
+    assert out.startswith("mnist: 784-40-30-10 relu, he init, batch norm, dropout 0.1, weight ")
+    assert "Adam lr 0.001" in out.splitlines()[0]
+    h = History.load(hist)
+    assert h.config["hidden_size"] == [40, 30] and h.config["optimizer"].startswith("Adam(lr=0.001")
+    assert h.config["batchnorm"] is True and h.config["init"] == "he"
+    assert h.final("test") > 0.5  # 30 steps: it learns (chance is 0.1)
+    net = load(model)
+    assert isinstance(net, MultiLayerNet) and net.use_batchnorm and net.hidden_size_list == [40, 30]
+    (_, _), (x_test, t_test) = datasets.load_mnist()
+    assert net.accuracy(x_test[:500], t_test[:500]) == h.final("test")
+
+
+@pytest.mark.parametrize(
+    ("options", "expected"),
+    [
+        (["--hidden", 50, 50], "784-50-50-10 relu, std 0.01 init"),
+        (["--init", "xavier", "--activation", "tanh"], "784-50-10 tanh, xavier init"),
+        (["--weight-decay", 0.1], "weight decay 0.1"),
+        (["--optimizer", "momentum"], "784-50-10 relu, Momentum lr 0.01"),
+        (["--optimizer", "adagrad", "--lr", 0.05], "AdaGrad lr 0.05"),
+    ],
+)
+def test_which_network_and_optimizer(options, expected, capsys):
+    status, out, _ = run(
+        ["train", *SMALL, "--iters", 1, "--no-plot", "--seed", 0, *options], capsys
+    )
+    assert status == 0 and expected in out.splitlines()[0]
+
+
+def test_cnn_trains_with_adam_on_images_and_saves(tmp_path, capsys):
+    from dlzero import SimpleConvNet, load
+
+    model, hist = tmp_path / "cnn.npz", tmp_path / "h.json"
+    argv = ["train", "--model", "cnn", "--train-size", 300, "--test-size", 100, "--iters", 4]
+    argv += ["--seed", 0, "--no-plot", "--history", hist, "--save", model]
+    status, out, err = run(argv, capsys)
+    assert status == 0, err
+    assert "SimpleConvNet (30 5x5 filters, 100 hidden), Adam lr 0.001" in out
+    h = History.load(hist)
+    assert h.config["model"] == "cnn" and h.config["optimizer"].startswith("Adam(lr=0.001")
+    net = load(model)
+    assert isinstance(net, SimpleConvNet)
+    (_, _), (x_test, t_test) = datasets.load_mnist()
+    images = x_test[:100].reshape(100, 1, 28, 28)
+    assert net.accuracy(images, t_test[:100]) == h.final("test")
+
+
+def test_deep_cnn_is_built_with_its_dropout(tmp_path, capsys, monkeypatch):
+    from dlzero.convnets import DeepConvNet
+
+    built = []
+    monkeypatch.setattr(training.Trainer, "fit", lambda self: built.append(self.network) or
+                        pytest.skip("built"))  # fmt: skip
+    argv = ["train", "--model", "deep-cnn", *SMALL, "--dropout", 0.3, "--hidden", 20]
+    try:
+        run([*argv, "--no-plot", "--seed", 0], capsys)
+    except pytest.skip.Exception:
+        pass
+    net = built[0]
+    assert isinstance(net, DeepConvNet) and net.dropout_ratio == 0.3 and net.hidden_size == 20
+    assert type(net.last_layer).__name__ == "SoftmaxWithLoss"
+
+
+def test_early_stopping_keeps_the_best_epoch_and_says_so(tmp_path, capsys):
+    from dlzero import load
+
+    model, hist = tmp_path / "m.npz", tmp_path / "h.json"
+    argv = ["train", "--train-size", 400, "--test-size", 300, "--epochs", 40, "--seed", 1]
+    argv += ["--lr", 0.5, "--validation-fraction", 0.25, "--patience", 2, "--no-plot"]
+    status, out, err = run([*argv, "--history", hist, "--save", model], capsys)
+    assert status == 0, err
+    h = History.load(hist)
+    assert h.stop_reason == "stopped" and h.epochs[-1] < 40
+    assert h.epochs[-1] == h.best_epoch + 2
+    assert "100 validation" in out.splitlines()[0]
+    assert f"restored the weights of epoch {h.best_epoch}" in out
+    kept = f"kept the weights of epoch {h.best_epoch} (best val accuracy)"
+    assert kept in out and f"test acc {h.at_best('test'):.4f}" in out.splitlines()[-1]
+    (_, _), (x_test, t_test) = datasets.load_mnist()
+    assert load(model).accuracy(x_test[:300], t_test[:300]) == h.at_best("test")
+
+
+def test_diagnostics_flag_prints_a_line_per_epoch_and_warnings_go_to_stderr(tmp_path, capsys):
+    argv = ["train", *SMALL, "--iters", 10, "--seed", 0, "--no-plot", "--history", tmp_path / "h"]
+    status, out, err = run([*argv, "--diagnostics", "--hidden", 30, 30], capsys)
+    assert status == 0 and err == ""
+    lines = [ln for ln in out.splitlines() if ln.startswith("  layers at epoch")]
+    assert len(lines) == 3 and re.fullmatch(
+        r"  layers at epoch 0: dead \d+% \d+% \| \|dW\|/\|W\| W1 \S+ W2 \S+ W3 \S+", lines[0]
+    )
+    assert [d["epoch"] for d in History.load(tmp_path / "h").diagnostics] == [0, 1, 2]
+    # A sigmoid network with std-10 weights saturates: reported before training, once.
+    argv = ["train", *SMALL, "--iters", 5, "--no-plot", "-q", "--activation", "sigmoid"]
+    status, out, err = run([*argv, "--weight-init-std", 10, "--hidden", 30, 30], capsys)
+    assert status == 0
+    warnings = err.splitlines()
+    assert warnings and all(
+        w.startswith("dlzero train: warning: before training: ") for w in warnings
+    )
+    assert "sigmoid outputs are saturated" in warnings[0]
+    assert len(warnings) == len({w.split(": ")[3] for w in warnings})  # one per layer
+
+
+# -- compare, search, activations -------------------------------------------------------------
+
+
+def test_compare_optimizers_with_their_own_learning_rates(tmp_path, capsys, monkeypatch):
+    used = []
+    real = training.Trainer.fit
+
+    def spy(self):
+        used.append(repr(self.optimizer))
+        return real(self)
+
+    monkeypatch.setattr(training.Trainer, "fit", spy)
+    argv = ["compare", "--optimizer", "sgd", "momentum", "adam", "--hidden", "20x2", *SMALL]
+    argv += ["--iters", 20, "--init", "he", "--seed", 0, "-q", "--plot", tmp_path / "c.png"]
+    status, out, err = run([*argv, "--loss-plot", tmp_path / "l.png"], capsys)
+    assert status == 0, err
+    rows = [ln.split()[0] for ln in out.splitlines()[1:4]]
+    assert out.splitlines()[0].split()[0] == "optimizer" and rows == ["sgd", "momentum", "adam"]
+    assert [u.split(",")[0].rstrip(")") for u in used] == [
+        "SGD(lr=0.1", "Momentum(lr=0.01", "Adam(lr=0.001"
+    ]  # fmt: skip
+    for name in ("c.png", "l.png"):
+        assert (tmp_path / name).read_bytes()[:8] == PNG_MAGIC
+
+
+def test_compare_batchnorm_and_several_options_label_each_run(capsys, monkeypatch):
+    configs = []
+    real = training.Trainer.fit
+
+    def spy(self):
+        configs.append(dict(self.config))
+        return real(self)
+
+    monkeypatch.setattr(training.Trainer, "fit", spy)
+    argv = ["compare", "--batchnorm", "off", "on", "--dropout", 0, 0.2, *SMALL, "--iters", 5]
+    status, out, _ = run([*argv, "--seed", 0, "--no-plot", "-q"], capsys)
+    assert status == 0
+    labels = [ln.split("  ")[0].strip() for ln in out.splitlines()[1:5]]
+    assert labels == ["dropout=0, batchnorm=off", "dropout=0, batchnorm=on",
+                      "dropout=0.2, batchnorm=off", "dropout=0.2, batchnorm=on"]  # fmt: skip
+    assert [(c["dropout"], c["batchnorm"]) for c in configs] == [
+        (0.0, False), (0.0, True), (0.2, False), (0.2, True)
+    ]  # fmt: skip
+
+
+def test_compare_refuses_a_batch_norm_batch_of_one_before_any_run(capsys, monkeypatch):
+    monkeypatch.setattr(training.Trainer, "fit", lambda self: pytest.fail("training started"))
+    argv = ["compare", "--batchnorm", "off", "on", "--train-size", 501, "--no-plot"]
+    status, out, err = run(argv, capsys)
+    assert status == 2 and out == "" and "mini-batch of one sample" in err
+
+
+def test_search_prints_ranked_trials_and_writes_csv_and_plot(tmp_path, capsys):
+    argv = ["search", "--trials", 3, "--epochs", 2, "--train-size", 200, "--hidden", "20x2"]
+    argv += ["--jobs", 1, "--seed", 0, "--plot", tmp_path / "s.png", "--csv", tmp_path / "s.csv"]
+    status, out, err = run(argv, capsys)
+    assert status == 0, err
+    lines = out.splitlines()
+    assert lines[0].startswith("random search: 3 trials, mnist 200 images (40 for validation)")
+    assert sum(ln.startswith("[") for ln in lines) == 3
+    table = lines[lines.index(next(ln for ln in lines if ln.lstrip().startswith("rank"))) :]
+    accs = [float(ln.split()[2]) for ln in table[1:4]]
+    assert accs == sorted(accs, reverse=True)
+    assert re.search(r"^best: val acc [\d.]+ with lr \S+, weight decay \S+ \(", out, re.M)
+    assert (tmp_path / "s.csv").read_text().count("\n") == 4
+    assert (tmp_path / "s.png").read_bytes()[:8] == PNG_MAGIC
+
+
+@pytest.mark.parametrize(
+    ("argv", "message"),
+    [
+        (["search", "--lr-range", "1e-2", "1e-4"], "argument --lr-range: LOW 0.01 is above HIGH"),
+        (["search", "--trials", "0"], "argument --trials: expected a positive integer"),
+        (["search", "--batch-size", "450"], "450 is larger than the 400 images left"),
+        (["search", "--validation-fraction", "0"], "the search needs a validation split"),
+        (["activations", "--init", "lecun"], "argument --init: expected a positive weight std"),
+        (["activations", "--activation", "elu"], "argument --activation: invalid choice"),
+    ],
+)
+def test_bad_arguments_of_search_and_activations(argv, message, capsys):
+    status, out, err = run(argv, capsys)
+    assert status == 2 and out == "" and err.count("\n") == 1 and message in err
+
+
+def test_activations_prints_the_table_and_draws_the_histograms(tmp_path, capsys):
+    argv = ["activations", "--activation", "relu", "--init", "0.01", "he", "--layers", 3]
+    status, out, _ = run([*argv, "--samples", 200, "--plot", tmp_path / "a.png"], capsys)
+    assert status == 0
+    lines = out.splitlines()
+    assert len(lines) == 1 + 6 + 1 and lines[1].startswith("relu, std 0.01")
+    assert lines[4].startswith("relu, he") and lines[-1] == f"wrote {tmp_path / 'a.png'}"
+    assert (tmp_path / "a.png").read_bytes()[:8] == PNG_MAGIC

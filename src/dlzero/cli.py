@@ -4,16 +4,27 @@
 
     dlzero train                                  # the notes' experiment: ReLU, 50 hidden, MNIST
     dlzero train --activation sigmoid --epochs 5  # chapter 4's activation
+    dlzero train --hidden 100 100 --init he --optimizer adam --epochs 5   # chapter 6
+    dlzero train --model cnn --epochs 3           # chapter 7's SimpleConvNet (Adam)
     dlzero gradcheck                              # backprop versus numerical gradients
     dlzero compare --activation sigmoid relu      # both, same seed and data, one plot
+    dlzero compare --optimizer sgd momentum adagrad adam --hidden 100x4 --init he
+    dlzero search                                 # random search for lr and weight decay (6.5)
+    dlzero activations --activation sigmoid --init 1 0.01 xavier   # Figures 6-10 to 6-14
     dlzero bench-gradient                         # numerical versus backprop: "heaven and earth"
     dlzero train --save model.npz                 # keep the trained network
     dlzero predict model.npz my7.png --show       # your own digit, as MNIST was made
     dlzero evaluate model.npz                     # accuracy per class, confusions, mistakes
 
 The command is thin: it checks its arguments (a bad one is a one-line error and exit status 2,
-before anything slow happens), loads the data, builds a ``TwoLayerNet`` and hands the rest to
+before anything slow happens), loads the data, builds the network and hands the rest to
 ``dlzero.training`` and ``dlzero.plotting``.
+
+Which network ``train`` and ``compare`` build: the chapter-5 ``TwoLayerNet`` (and its fused
+training step) for one hidden layer with ``--init std`` and none of ``--weight-decay``,
+``--dropout``, ``--batchnorm``; otherwise a ``MultiLayerNet`` (chapter 6). ``--model cnn`` and
+``--model deep-cnn`` build the chapter-7 ``SimpleConvNet`` and chapter-8 ``DeepConvNet`` on
+28x28 images, trained with Adam by default.
 
 Exit status: 0 success; 1 training diverged, a gradient check failed, or data/output could not
 be read or written; 2 bad arguments; 130 interrupted by Ctrl-C (history and plots so far are
@@ -25,6 +36,7 @@ from __future__ import annotations
 import argparse
 import itertools
 import math
+import os
 import secrets
 import sys
 import time
@@ -38,6 +50,7 @@ from dlzero import __version__
 from dlzero._io import check_writable
 from dlzero.cli_model import add_model_commands, add_save_option, check_save_path, save_trained
 from dlzero.networks import ACTIVATIONS as _ACTIVATIONS
+from dlzero.optimizers import OPTIMIZERS as _OPTIMIZERS
 from dlzero.plotting import PLOT_FORMATS
 from dlzero.training import GRADIENT_METHODS, SAMPLING
 
@@ -46,7 +59,23 @@ __all__ = ["build_parser", "main"]
 # The choices offered, from the modules that define them (all light to import: matplotlib,
 # tqdm and the data are loaded only when a command needs them).
 ACTIVATIONS = tuple(_ACTIVATIONS)
+OPTIMIZERS = tuple(_OPTIMIZERS)
 DATASETS = ("mnist", "fashion-mnist")
+MODELS = ("mlp", "cnn", "deep-cnn")
+# --init: "std" draws every weight from N(0, --weight-init-std ** 2), the chapter-5 way; "he"
+# and "xavier" scale each layer by its fan-in (chapter 6.2).
+INITS = ("std", "he", "xavier")
+
+# The learning rate when --lr is not given: the notes' 0.1 for SGD (the chapter-5 experiment),
+# the book's defaults (common/optimizer.py) for the others.
+DEFAULT_LR = {
+    "sgd": 0.1,
+    "momentum": 0.01,
+    "nesterov": 0.01,
+    "adagrad": 0.01,
+    "rmsprop": 0.01,
+    "adam": 0.001,
+}
 
 EXIT_FAILURE = 1
 EXIT_USAGE = 2
@@ -90,6 +119,60 @@ def _positive_int(text: str) -> int:
     if value < 1:
         raise argparse.ArgumentTypeError(f"expected a positive integer, got {text!r}")
     return value
+
+
+def _nonnegative_float(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a number, got {text!r}") from None
+    if not math.isfinite(value) or value < 0:
+        raise argparse.ArgumentTypeError(f"expected a finite number >= 0, got {text!r}")
+    return value
+
+
+def _ratio(text: str) -> float:
+    """A dropout ratio or a validation fraction: a number in [0, 1)."""
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a number in [0, 1), got {text!r}") from None
+    if not 0.0 <= value < 1.0:
+        raise argparse.ArgumentTypeError(f"expected a number in [0, 1), got {text!r}")
+    return value
+
+
+def _layer_sizes(text: str) -> tuple[int, ...]:
+    """Hidden-layer sizes: ``100``, ``100,50`` (two layers) or ``100x4`` (four of 100)."""
+    message = f"expected a positive integer (or sizes such as 100,50 or 100x4), got {text!r}"
+    sizes: list[int] = []
+    for part in text.split(","):
+        size, _, times = part.strip().partition("x")
+        try:
+            n, k = int(size), int(times) if times else 1
+        except ValueError:
+            raise argparse.ArgumentTypeError(message) from None
+        if n < 1 or k < 1:
+            raise argparse.ArgumentTypeError(message)
+        sizes += [n] * k
+    return tuple(sizes)
+
+
+def _on_off(text: str) -> bool:
+    if text not in ("off", "on"):
+        raise argparse.ArgumentTypeError(f"expected off or on, got {text!r}")
+    return text == "on"
+
+
+def _init_value(text: str) -> str | float:
+    from dlzero.activations_study import parse_init
+
+    try:
+        return parse_init(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(
+            f"expected a positive weight std, xavier or he, got {text!r}"
+        ) from None
 
 
 def _seed(text: str) -> int:
@@ -171,6 +254,121 @@ def _add_output_options(p: argparse.ArgumentParser, default_plot: str) -> None:
     )
 
 
+def _add_network_options(p: argparse.ArgumentParser, compare: bool) -> None:
+    """The network and optimizer options of ``train`` (one value each) and ``compare``
+    (one or more values each: every combination is trained)."""
+    many: dict[str, Any] = {"nargs": "+"} if compare else {}
+
+    def default(value: Any) -> Any:
+        return [value] if compare and value is not None else value
+
+    p.add_argument(
+        "--activation",
+        choices=ACTIVATIONS,
+        default=default("relu") if compare else None,
+        help="activation of the hidden layers (default: relu)",
+        **many,
+    )
+    p.add_argument(
+        "--hidden",
+        type=_layer_sizes,
+        default=default((50,)) if compare else None,
+        metavar="N",
+        help=(
+            "hidden-layer sizes to compare; one value is one network: 50, or 100,100,100 "
+            "(three layers) or 100x4 (four layers of 100) (default: 50)"
+            if compare
+            else "hidden-layer sizes, e.g. --hidden 100 100 100 (or 100x3) for three layers "
+            "(default: 50; with --model cnn or deep-cnn one size, the fully connected layer: "
+            "100 and 50)"
+        ),
+        **({"nargs": "+"}),
+    )
+    p.add_argument(
+        "--init",
+        choices=INITS,
+        default=default("std") if compare else None,
+        help="initial weights: std, N(0, S^2) with S from --weight-init-std (chapter 5); he, "
+        "N(0, 2/n) for ReLU; xavier, N(0, 1/n) for sigmoid and tanh; n is the layer's "
+        "number of inputs (default: std)",
+        **many,
+    )
+    p.add_argument(
+        "--weight-init-std",
+        type=_positive_float,
+        default=default(0.01) if compare else None,
+        metavar="S",
+        help="initial weights ~ N(0, S^2) with --init std (default: 0.01)",
+        **many,
+    )
+    p.add_argument(
+        "--optimizer",
+        choices=OPTIMIZERS,
+        default=default("sgd") if compare else None,
+        help="update rule (chapter 6.1) (default: sgd; adam for --model cnn and deep-cnn)",
+        **many,
+    )
+    p.add_argument(
+        "--lr",
+        type=_positive_float,
+        default=None,
+        metavar="LR",
+        help="learning rate (default: 0.1 for sgd as in the notes; the book's defaults "
+        "for the others: 0.01 for momentum, nesterov, adagrad and rmsprop, 0.001 for adam)",
+        **many,
+    )
+    p.add_argument(
+        "--weight-decay",
+        type=_nonnegative_float,
+        default=default(0.0) if compare else None,
+        metavar="LAMBDA",
+        help="L2 weight decay: 0.5 * LAMBDA * sum(W^2) added to the loss (default: 0, none)",
+        **many,
+    )
+    p.add_argument(
+        "--dropout",
+        type=_ratio,
+        default=default(0.0) if compare else None,
+        metavar="RATIO",
+        help="dropout ratio in [0, 1) after every hidden activation; 0 is no dropout "
+        "(default: 0; 0.5 in --model deep-cnn)",
+        **many,
+    )
+    if compare:
+        p.add_argument(
+            "--batchnorm",
+            type=_on_off,
+            nargs="+",
+            default=[False],
+            metavar="{off,on}",
+            help="batch normalization before every hidden activation, off or on (default: off)",
+        )
+    else:
+        p.add_argument(
+            "--batchnorm",
+            action="store_true",
+            help="batch normalization before every hidden activation (chapter 6.3)",
+        )
+
+
+def _add_validation_options(p: argparse.ArgumentParser) -> None:
+    p.add_argument(
+        "--validation-fraction",
+        type=_ratio,
+        default=0.0,
+        metavar="F",
+        help="hold out this share of the training images (drawn with the seed) and report "
+        "their accuracy each epoch as 'val' (default: 0, none)",
+    )
+    p.add_argument(
+        "--patience",
+        type=_positive_int,
+        metavar="N",
+        help="early stopping: stop when the val accuracy has not improved for N epochs and "
+        "keep the best epoch's weights (needs --validation-fraction)",
+    )
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The ``dlzero`` argument parser, with its four subcommands."""
     parser = _Parser(
@@ -183,30 +381,36 @@ def build_parser() -> argparse.ArgumentParser:
     # train
     p = sub.add_parser(
         "train",
-        help="train the two-layer network on MNIST and plot its accuracy",
-        description="Train the chapter-5 two-layer network (Affine - activation - Affine - "
-        "Softmax) by mini-batch SGD, print train and test accuracy each epoch, and plot them. "
-        "The defaults are the notes' experiment: ReLU, 50 hidden units, batch 100, learning "
-        "rate 0.1, 10,000 iterations, weight_init_std 0.01.",
+        help="train a network on MNIST and plot its accuracy",
+        description="Train a network by mini-batch gradient descent, print train and test "
+        "accuracy each epoch, and plot them. The defaults are the notes' chapter-5 experiment: "
+        "the two-layer network (Affine - ReLU - Affine - Softmax), 50 hidden units, SGD, "
+        "batch 100, learning rate 0.1, 10,000 iterations, weight_init_std 0.01. More hidden "
+        "layers or the chapter-6 options (--init he/xavier, --weight-decay, --dropout, "
+        "--batchnorm) build a MultiLayerNet; --model cnn and deep-cnn the convolutional "
+        "networks of chapters 7 and 8.",
     )
     _add_data_options(p)
-    p.add_argument("--activation", choices=ACTIVATIONS, default="relu", help="(default: relu)")
     p.add_argument(
-        "--hidden", type=_positive_int, default=50, metavar="N", help="hidden units (default: 50)"
+        "--model",
+        choices=MODELS,
+        default="mlp",
+        help="mlp: fully connected (chapters 5 and 6); cnn: SimpleConvNet (chapter 7); "
+        "deep-cnn: DeepConvNet (chapter 8) (default: mlp)",
     )
+    _add_network_options(p, compare=False)
     _add_length_options(p)
     p.add_argument(
         "--batch-size", type=_positive_int, default=100, metavar="N", help="(default: 100)"
     )
+    _add_validation_options(p)
     p.add_argument(
-        "--lr", type=_positive_float, default=0.1, help="SGD learning rate (default: 0.1)"
-    )
-    p.add_argument(
-        "--weight-init-std",
-        type=_positive_float,
-        default=0.01,
-        metavar="S",
-        help="initial weights ~ N(0, S^2) (default: 0.01)",
+        "--diagnostics",
+        action="store_true",
+        help="print per-layer diagnostics every epoch: the share of dead ReLU units or "
+        "saturated sigmoid/tanh outputs and the gradient-to-weight norm ratio of each layer "
+        "(without it they are measured before and after training only, and reported when a "
+        "layer looks broken)",
     )
     p.add_argument(
         "--sampling",
@@ -274,29 +478,7 @@ def build_parser() -> argparse.ArgumentParser:
         "print a table of final accuracies and draw all curves on one plot.",
     )
     _add_data_options(p)
-    p.add_argument(
-        "--activation",
-        nargs="+",
-        choices=ACTIVATIONS,
-        default=["relu"],
-        help="activations to compare (default: relu)",
-    )
-    p.add_argument(
-        "--hidden",
-        nargs="+",
-        type=_positive_int,
-        default=[50],
-        metavar="N",
-        help="hidden-layer sizes (default: 50)",
-    )
-    p.add_argument(
-        "--lr",
-        nargs="+",
-        type=_positive_float,
-        default=[0.1],
-        metavar="LR",
-        help="SGD learning rates (default: 0.1)",
-    )
+    _add_network_options(p, compare=True)
     p.add_argument(
         "--batch-size",
         nargs="+",
@@ -306,14 +488,6 @@ def build_parser() -> argparse.ArgumentParser:
         help="mini-batch sizes (default: 100)",
     )
     p.add_argument(
-        "--weight-init-std",
-        nargs="+",
-        type=_positive_float,
-        default=[0.01],
-        metavar="S",
-        help="initial weight scales (default: 0.01)",
-    )
-    p.add_argument(
         "--sampling",
         nargs="+",
         choices=SAMPLING,
@@ -321,9 +495,138 @@ def build_parser() -> argparse.ArgumentParser:
         help="mini-batch sampling schemes (default: shuffle)",
     )
     _add_length_options(p)
+    _add_validation_options(p)
     _add_subset_options(p)
     _add_output_options(p, "compare.png")
+    p.add_argument(
+        "--loss-plot",
+        metavar="PATH",
+        help="also draw the runs' loss curves (moving average per iteration) here, as the "
+        "book's Figure 6-9",
+    )
     p.set_defaults(func=cmd_compare, parser=p)
+
+    # search
+    p = sub.add_parser(
+        "search",
+        help="random search for the learning rate and weight decay on a validation split",
+        description="The book's section 6.5: hold out part of the training images for "
+        "validation, draw learning rates and weight decays at random on a log scale, train a "
+        "network with each (in parallel across the cores), and print the trials ranked by "
+        "validation accuracy; the plot shows where the good values lie and the best trials' "
+        "validation curves. The defaults are the book's: 500 training images (20%% for "
+        "validation), 6 hidden layers of 100 ReLU units with He init, SGD, 50 epochs of "
+        "batch 100, lr in [1e-6, 1e-2], weight decay in [1e-8, 1e-4].",
+    )
+    _add_data_options(p)
+    p.add_argument("--trials", type=_positive_int, default=100, metavar="N", help="(default: 100)")
+    p.add_argument(
+        "--epochs", type=_positive_int, default=50, metavar="N", help="per trial (default: 50)"
+    )
+    p.add_argument(
+        "--train-size",
+        type=_positive_int,
+        default=500,
+        metavar="N",
+        help="use the first N training images, validation split included (default: 500)",
+    )
+    p.add_argument(
+        "--validation-fraction",
+        type=_ratio,
+        default=0.2,
+        metavar="F",
+        help="share of those images held out for validation (default: 0.2)",
+    )
+    p.add_argument(
+        "--hidden",
+        type=_layer_sizes,
+        nargs="+",
+        default=[(100,) * 6],
+        metavar="N",
+        help="hidden-layer sizes (default: 100x6)",
+    )
+    p.add_argument("--activation", choices=ACTIVATIONS, default="relu", help="(default: relu)")
+    p.add_argument(
+        "--init", choices=("he", "xavier"), default="he", help="initial weights (default: he)"
+    )
+    p.add_argument("--optimizer", choices=OPTIMIZERS, default="sgd", help="(default: sgd)")
+    p.add_argument(
+        "--batch-size", type=_positive_int, default=100, metavar="N", help="(default: 100)"
+    )
+    p.add_argument(
+        "--lr-range",
+        type=_positive_float,
+        nargs=2,
+        default=[1e-6, 1e-2],
+        metavar=("LOW", "HIGH"),
+        help="learning rates are drawn log-uniformly from [LOW, HIGH] (default: 1e-6 1e-2)",
+    )
+    p.add_argument(
+        "--weight-decay-range",
+        type=_positive_float,
+        nargs=2,
+        default=[1e-8, 1e-4],
+        metavar=("LOW", "HIGH"),
+        help="weight decays likewise (default: 1e-8 1e-4)",
+    )
+    p.add_argument(
+        "--jobs",
+        type=_positive_int,
+        metavar="N",
+        help="trials run at once, one process each (default: every core)",
+    )
+    p.add_argument(
+        "--top",
+        type=_positive_int,
+        default=20,
+        metavar="N",
+        help="trials listed and drawn as curves (default: 20)",
+    )
+    p.add_argument(
+        "--csv", metavar="PATH", help="write every trial (hyperparameters, accuracies) as CSV"
+    )
+    _add_output_options(p, "search.png")
+    p.set_defaults(func=cmd_search, parser=p)
+
+    # activations
+    p = sub.add_parser(
+        "activations",
+        help="histograms of a deep network's activations for each weight initialization",
+        description="The book's Figures 6-10 to 6-14: 1,000 random inputs through 5 layers "
+        "of 100 units; one histogram per layer of its outputs, one row per activation and "
+        "initial weight scale; the table gives the mean, spread and saturated (sigmoid, tanh) "
+        "or zero (ReLU) share of each layer. Try --activation relu --init 0.01 xavier he.",
+    )
+    p.add_argument(
+        "--activation",
+        nargs="+",
+        choices=ACTIVATIONS,
+        default=["sigmoid"],
+        help="activations (default: sigmoid)",
+    )
+    p.add_argument(
+        "--init",
+        nargs="+",
+        type=_init_value,
+        default=[1.0, 0.01, "xavier"],
+        metavar="INIT",
+        help="weight std (a number), xavier or he; each is one row (default: 1 0.01 xavier, "
+        "Figures 6-10, 6-11 and 6-13)",
+    )
+    p.add_argument("--layers", type=_positive_int, default=5, metavar="N", help="(default: 5)")
+    p.add_argument("--units", type=_positive_int, default=100, metavar="N", help="(default: 100)")
+    p.add_argument(
+        "--samples", type=_positive_int, default=1000, metavar="N", help="(default: 1000)"
+    )
+    p.add_argument(
+        "--plot",
+        metavar="PATH",
+        default="activations.png",
+        help="write the histograms here (default: %(default)s)",
+    )
+    p.add_argument("--no-plot", action="store_true", help="print the table only")
+    p.add_argument("--seed", type=_seed, default=0, help="inputs and weights (default: 0)")
+    p.set_defaults(func=cmd_activations, parser=p)
 
     # bench-gradient
     p = sub.add_parser(
@@ -452,6 +755,239 @@ def _warn_numerical(net: Any, x: np.ndarray, t: np.ndarray, iters: int) -> None:
     )
 
 
+# -- the network: which one, built how -----------------------------------------------------
+
+
+def _network_settings(
+    parser: argparse.ArgumentParser,
+    model: str,
+    *,
+    activation: str | None,
+    hidden: Sequence[int] | None,
+    init: str | None,
+    weight_init_std: float | None,
+    weight_decay: float | None,
+    dropout: float | None,
+    batchnorm: bool,
+    optimizer: str | None,
+    lr: float | None,
+) -> dict[str, Any]:
+    """Check the network and optimizer options together and fill in the defaults.
+
+    Returns the settings of the network to build, with ``kind`` one of ``two-layer`` (the
+    chapter-5 ``TwoLayerNet``), ``multi-layer``, ``cnn``, ``deep-cnn``. An option the model
+    does not have is a usage error, not silently ignored.
+    """
+    if model == "mlp":
+        hidden = tuple(hidden) if hidden else (50,)
+        init = init or "std"
+        std = weight_init_std if weight_init_std is not None else 0.01
+        if init != "std" and weight_init_std is not None:
+            parser.error(f"argument --weight-init-std: only with --init std, not --init {init}")
+        settings: dict[str, Any] = {
+            "activation": activation or "relu",
+            "hidden": hidden,
+            "init": init,
+            "weight_init_std": std if init == "std" else init,
+            "weight_decay": weight_decay or 0.0,
+            "dropout": dropout or 0.0,
+            "batchnorm": bool(batchnorm),
+        }
+        chapter5 = (
+            len(hidden) == 1
+            and init == "std"
+            and not settings["weight_decay"]
+            and not settings["dropout"]
+            and not batchnorm
+        )
+        settings["kind"] = "two-layer" if chapter5 else "multi-layer"
+        optimizer = optimizer or "sgd"
+    else:
+        # The convolutional networks are built as the book builds them: ReLU, their own
+        # initialization; only the size of the fully connected layer (and DeepConvNet's
+        # dropout ratio) can be chosen.
+        name = "SimpleConvNet" if model == "cnn" else "DeepConvNet"
+        fixed = [
+            ("--activation", activation not in (None, "relu"), "uses ReLU"),
+            ("--hidden", hidden is not None and len(hidden) != 1, "takes one --hidden size"),
+            ("--weight-decay", bool(weight_decay), "has no weight decay option"),
+            ("--batchnorm", bool(batchnorm), "has no batch normalization"),
+            ("--init", init not in (None, "std" if model == "cnn" else "he"), ""),
+        ]
+        if model == "cnn":
+            fixed.append(("--dropout", bool(dropout), "has no dropout"))
+        else:
+            fixed.append(("--weight-init-std", weight_init_std is not None, "uses He init"))
+        for option, bad, why in fixed:
+            if bad:
+                why = why or (
+                    "initializes with N(0, S^2), --init std"
+                    if model == "cnn"
+                    else "initializes with --init he"
+                )
+                parser.error(f"argument {option}: --model {model} ({name}) {why}")
+        settings = {"kind": model, "activation": "relu"}
+        if model == "cnn":
+            settings["hidden"] = (hidden[0],) if hidden else (100,)
+            settings["weight_init_std"] = weight_init_std if weight_init_std else 0.01
+        else:
+            settings["hidden"] = (hidden[0],) if hidden else (50,)
+            settings["dropout"] = 0.5 if dropout is None else dropout
+        optimizer = optimizer or "adam"
+    settings["optimizer"] = optimizer
+    settings["lr"] = lr if lr is not None else DEFAULT_LR[optimizer]
+    return settings
+
+
+def _build_network(
+    settings: dict[str, Any], input_size: int, n_classes: int, rng: Any, dtype: Any
+) -> Any:
+    """The network ``settings`` describe (see :func:`_network_settings`)."""
+    kind = settings["kind"]
+    if kind == "two-layer":
+        from dlzero.networks import TwoLayerNet
+
+        return TwoLayerNet(
+            input_size,
+            settings["hidden"][0],
+            n_classes,
+            weight_init_std=settings["weight_init_std"],
+            activation=settings["activation"],
+            rng=rng,
+            dtype=dtype,
+        )
+    if kind == "multi-layer":
+        from dlzero.networks import MultiLayerNet
+
+        # The book's names: "he" is its "relu" scale, "xavier" its "sigmoid" scale.
+        return MultiLayerNet(
+            input_size,
+            list(settings["hidden"]),
+            n_classes,
+            activation=settings["activation"],
+            weight_init_std=settings["weight_init_std"],
+            weight_decay_lambda=settings["weight_decay"],
+            use_dropout=settings["dropout"] > 0,
+            dropout_ratio=settings["dropout"],
+            use_batchnorm=settings["batchnorm"],
+            rng=rng,
+            dtype=dtype,
+        )
+    from dlzero.convnets import DeepConvNet, SimpleConvNet
+
+    side = math.isqrt(input_size)
+    if kind == "cnn":
+        return SimpleConvNet(
+            (1, side, side),
+            hidden_size=settings["hidden"][0],
+            output_size=n_classes,
+            weight_init_std=settings["weight_init_std"],
+            rng=rng,
+            dtype=dtype,
+        )
+    return DeepConvNet(
+        (1, side, side),
+        hidden_size=settings["hidden"][0],
+        output_size=n_classes,
+        dropout_ratio=settings["dropout"],
+        rng=rng,
+        dtype=dtype,
+    )
+
+
+def _as_images(x: np.ndarray) -> np.ndarray:
+    """Flattened square images (N, D) as (N, 1, H, W) for the convolutional networks: a view."""
+    side = math.isqrt(x.shape[1])
+    return x.reshape(len(x), 1, side, side)
+
+
+def _describe(settings: dict[str, Any], input_size: int, n_classes: int) -> str:
+    """``784-100-100-10 relu, he init, batch norm`` or ``SimpleConvNet (100 hidden)``."""
+    kind = settings["kind"]
+    if kind == "cnn":
+        return f"SimpleConvNet (30 5x5 filters, {settings['hidden'][0]} hidden)"
+    if kind == "deep-cnn":
+        return f"DeepConvNet ({settings['hidden'][0]} hidden, dropout {settings['dropout']:g})"
+    sizes = "-".join(str(n) for n in (input_size, *settings["hidden"], n_classes))
+    parts = [f"{sizes} {settings['activation']}"]
+    if kind == "multi-layer":
+        init = settings["init"]
+        parts.append(
+            f"std {settings['weight_init_std']:g} init" if init == "std" else f"{init} init"
+        )
+        if settings["batchnorm"]:
+            parts.append("batch norm")
+        if settings["dropout"]:
+            parts.append(f"dropout {settings['dropout']:g}")
+        if settings["weight_decay"]:
+            parts.append(f"weight decay {settings['weight_decay']:g}")
+    return ", ".join(parts)
+
+
+def _settings_config(settings: dict[str, Any]) -> dict[str, Any]:
+    """The settings as recorded in a history (the chapter-5 network keeps its old keys)."""
+    kind = settings["kind"]
+    hidden = settings["hidden"]
+    config: dict[str, Any] = {
+        "model": "mlp" if kind in ("two-layer", "multi-layer") else kind,
+        "activation": settings["activation"],
+        "hidden_size": hidden[0] if kind != "multi-layer" else list(hidden),
+        "optimizer_name": settings["optimizer"],
+        "lr": settings["lr"],
+    }
+    if kind == "two-layer" or kind == "cnn":
+        config["weight_init_std"] = settings["weight_init_std"]
+    if kind == "multi-layer":
+        config.update(
+            init=settings["init"],
+            weight_init_std=settings["weight_init_std"],
+            weight_decay=settings["weight_decay"],
+            dropout=settings["dropout"],
+            batchnorm=settings["batchnorm"],
+        )
+    if kind == "deep-cnn":
+        config["dropout"] = settings["dropout"]
+    return config
+
+
+class _DiagnosticsPrinter:
+    """Prints what :class:`~dlzero.training.RecordDiagnostics` measured: with ``--diagnostics``
+    one compact line per epoch; always, a warning for each layer that newly looks broken."""
+
+    def __init__(self, every_epoch: bool, quiet: bool) -> None:
+        self.every_epoch = every_epoch
+        self.quiet = quiet
+        self.warned: set[str] = set()
+
+    def __call__(self, epoch: int, report: Any) -> None:
+        if self.every_epoch and not self.quiet:
+            print(_diagnostics_line(epoch, report), flush=True)
+        for problem in report.problems():
+            layer = problem.split(":", 1)[0]
+            if layer not in self.warned:
+                self.warned.add(layer)
+                when = "before training" if epoch == 0 else f"at epoch {epoch}"
+                print(f"dlzero train: warning: {when}: {problem}", file=sys.stderr, flush=True)
+
+
+def _diagnostics_line(epoch: int, report: Any) -> str:
+    """``  layers at epoch 3: dead 0% 2% 11% | |dW|/|W| W1 1.2e-03 W2 8.0e-04 W3 2.1e-03``."""
+    shares = []
+    for a in report.activations:
+        if a.dead_share is not None:
+            shares.append(f"{a.dead_share:.0%}")
+        elif a.saturated_share is not None:
+            shares.append(f"{a.saturated_share:.0%}")
+    kinds = {a.kind for a in report.activations}
+    label = "dead" if kinds == {"relu"} else "dead/saturated"
+    ratios = [
+        f"{p.name} {p.grad_to_weight:.1e}"
+        for p in report.params
+        if p.name.startswith("W") and p.grad_to_weight is not None
+    ]
+    return f"  layers at epoch {epoch}: {label} {' '.join(shares)} | |dW|/|W| {' '.join(ratios)}"
+
+
 # -- dlzero train ----------------------------------------------------------------------------
 
 
@@ -460,10 +996,18 @@ def _history_paths(path: str) -> tuple[Path, Path]:
     return json_path, json_path.with_suffix(".csv")
 
 
+# Training images on which per-layer diagnostics are measured: enough for stable shares, cheap.
+DIAGNOSTICS_SAMPLES = 200
+
+
 def cmd_train(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
-    from dlzero.networks import TwoLayerNet
     from dlzero.optimizers import get_optimizer
-    from dlzero.training import Trainer, TrainingDiverged, TrainingInterrupted
+    from dlzero.training import (
+        RecordDiagnostics,
+        Trainer,
+        TrainingDiverged,
+        TrainingInterrupted,
+    )
 
     # Everything that can be checked before the data is loaded, is.
     if args.train_size is not None and args.batch_size > args.train_size:
@@ -471,6 +1015,21 @@ def cmd_train(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
             f"argument --batch-size: {args.batch_size} is larger than --train-size "
             f"{args.train_size}"
         )
+    if args.patience is not None and not args.validation_fraction:
+        parser.error("argument --patience: early stopping needs --validation-fraction")
+    settings = _network_settings(
+        parser,
+        args.model,
+        activation=args.activation,
+        hidden=[n for sizes in args.hidden for n in sizes] if args.hidden else None,
+        init=args.init,
+        weight_init_std=args.weight_init_std,
+        weight_decay=args.weight_decay,
+        dropout=args.dropout,
+        batchnorm=args.batchnorm,
+        optimizer=args.optimizer,
+        lr=args.lr,
+    )
     if not args.no_plot:
         loss_plot = args.loss_plot or str(Path(args.plot).with_name("loss.png"))
         _check_output(parser, "--plot", args.plot, plot=True)
@@ -492,54 +1051,69 @@ def cmd_train(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
             f"argument --batch-size: {args.batch_size} is larger than the {len(x_train)} "
             "training images"
         )
+    input_size, n_classes = x_train.shape[1], _num_classes(t_train, t_test)
+    if settings["kind"] in ("cnn", "deep-cnn"):
+        if math.isqrt(input_size) ** 2 != input_size:
+            parser.error(f"argument --model: {args.model} needs square images, got {input_size}")
+        x_train, x_test = _as_images(x_train), _as_images(x_test)
 
     seed = args.seed if args.seed is not None else secrets.randbelow(2**31)
     init_rng, batch_rng = _streams(seed)
     numerical = args.gradient == "numerical"
-    net = TwoLayerNet(
-        x_train.shape[1],
-        args.hidden,
-        _num_classes(t_train, t_test),
-        weight_init_std=args.weight_init_std,
-        activation=args.activation,
-        rng=init_rng,
-        # Central differences in float32 would drown the gradient in rounding error.
-        dtype=np.float64 if numerical else np.float32,
-    )
-    optimizer = get_optimizer("sgd", lr=args.lr)
+    # Central differences in float32 would drown the gradient in rounding error.
+    dtype = np.float64 if numerical else np.float32
+    net = _build_network(settings, input_size, n_classes, init_rng, dtype)
+    optimizer = get_optimizer(settings["optimizer"], lr=settings["lr"])
     config = {
         "command": "dlzero train",
         "dataset": args.dataset,
-        "activation": args.activation,
-        "hidden_size": args.hidden,
-        "lr": args.lr,
-        "weight_init_std": args.weight_init_std,
+        **_settings_config(settings),
         "dtype": str(net.dtype),
     }
-    trainer = Trainer(
-        net,
-        optimizer,
-        x_train,
-        t_train,
-        x_test,
-        t_test,
-        batch_size=args.batch_size,
-        iters=args.iters,
-        epochs=args.epochs,
-        sampling=args.sampling,
-        gradient=args.gradient,
-        rng=batch_rng,
-        verbose=not args.quiet,
-        config=config,
-    )
+    try:
+        trainer = Trainer(
+            net,
+            optimizer,
+            x_train,
+            t_train,
+            x_test,
+            t_test,
+            batch_size=args.batch_size,
+            iters=args.iters,
+            epochs=args.epochs,
+            sampling=args.sampling,
+            gradient=args.gradient,
+            rng=batch_rng,
+            verbose=not args.quiet,
+            config=config,
+            validation_fraction=args.validation_fraction,
+            patience=args.patience,
+        )
+    except ValueError as exc:  # e.g. batch normalization and a mini-batch of one
+        parser.error(str(exc))
     trainer.seed = seed
+    # Per-layer diagnostics: every epoch with --diagnostics; otherwise before and after
+    # training only (two measurements per run, nothing per step), to warn of a broken layer.
+    n_diag = min(DIAGNOSTICS_SAMPLES, trainer.train_size)
+    trainer.callbacks.insert(
+        0,
+        RecordDiagnostics(
+            trainer.x_train[:n_diag],
+            trainer.t_train[:n_diag],
+            every_epoch=args.diagnostics,
+            on_record=_DiagnosticsPrinter(args.diagnostics, args.quiet),
+        ),
+    )
     title = (
-        f"{args.dataset}: {x_train.shape[1]}-{args.hidden}-{net.params['b2'].size} "
-        f"{args.activation}, SGD lr {args.lr:g}, batch {args.batch_size}, seed {seed}"
+        f"{args.dataset}: {_describe(settings, input_size, n_classes)}, "
+        f"{type(optimizer).__name__} lr {settings['lr']:g}, batch {args.batch_size}, seed {seed}"
     )
     if not args.quiet:
+        sizes = f"{trainer.train_size:,} train / "
+        if "val" in trainer.eval_sets:
+            sizes += f"{len(trainer.eval_sets['val'][0]):,} validation / "
         print(
-            f"{title}; {len(x_train):,} train / {len(x_test):,} test images, "
+            f"{title}; {sizes}{len(x_test):,} test images, "
             f"{trainer.iters:,} iterations = {trainer.num_epochs} epochs of "
             f"{trainer.iterations_per_epoch}, {args.sampling} sampling",
             flush=True,
@@ -599,6 +1173,10 @@ def _print_summary(history: Any, args: argparse.Namespace) -> None:
             f"{history.stop_reason} after {history.iterations_done:,} of "
             f"{history.iterations:,} iterations; last evaluated at epoch {epoch}: {accs}; {times}"
         )
+    best = history.best_epoch
+    if best is not None and best != epoch:
+        kept = "  ".join(f"{name} acc {history.at_best(name):.4f}" for name in history.accuracy)
+        print(f"kept the weights of epoch {best} (best val accuracy): {kept}")
 
 
 # -- dlzero gradcheck ------------------------------------------------------------------------
@@ -637,21 +1215,91 @@ def cmd_gradcheck(args: argparse.Namespace, parser: argparse.ArgumentParser) -> 
 
 # -- dlzero compare --------------------------------------------------------------------------
 
-_COMPARED = ("activation", "hidden", "lr", "batch_size", "weight_init_std", "sampling")
+# What compare can vary, in the order labels name them.
+_COMPARED = (
+    "activation",
+    "hidden",
+    "optimizer",
+    "lr",
+    "batch_size",
+    "init",
+    "weight_init_std",
+    "weight_decay",
+    "dropout",
+    "batchnorm",
+    "sampling",
+)
+# Values shown bare in a one-option label ("relu", "adam"); the others say what they are.
+_BARE = ("activation", "hidden", "optimizer", "init", "sampling")
+
+
+def _format_value(name: str, value: Any) -> str:
+    if name == "hidden":
+        if len(value) > 1 and len(set(value)) == 1:
+            return f"{value[0]}x{len(value)}"
+        return ",".join(str(n) for n in value)
+    if name == "batchnorm":
+        return "on" if value else "off"
+    if isinstance(value, float):
+        return f"{value:g}"
+    return str(value)
+
+
+def _label(cfg: dict[str, Any], varying: list[str]) -> str:
+    if len(varying) == 1:
+        name = varying[0]
+        text = _format_value(name, cfg[name])
+        return text if name in _BARE else f"{name.replace('_', ' ')} {text}"
+    return ", ".join(f"{n}={_format_value(n, cfg[n])}" for n in varying)
 
 
 def cmd_compare(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
-    from dlzero.networks import TwoLayerNet
     from dlzero.optimizers import get_optimizer
-    from dlzero.training import Trainer, TrainingDiverged, TrainingInterrupted
+    from dlzero.training import (
+        Trainer,
+        TrainingDiverged,
+        TrainingInterrupted,
+        check_batch_norm_batches,
+        validation_size,
+    )
 
     largest_batch = max(args.batch_size)
     if args.train_size is not None and largest_batch > args.train_size:
         parser.error(
             f"argument --batch-size: {largest_batch} is larger than --train-size {args.train_size}"
         )
+    if args.patience is not None and not args.validation_fraction:
+        parser.error("argument --patience: early stopping needs --validation-fraction")
     if not args.no_plot:
         _check_output(parser, "--plot", args.plot, plot=True)
+        if args.loss_plot is not None:
+            _check_output(parser, "--loss-plot", args.loss_plot, plot=True)
+            if Path(args.loss_plot).resolve() == Path(args.plot).resolve():
+                parser.error("argument --loss-plot: must differ from --plot")
+    values = {name: list(dict.fromkeys(getattr(args, name) or [None])) for name in _COMPARED}
+    varying = [name for name in _COMPARED if len(values[name]) > 1] or ["activation"]
+    configs, settings_of = [], []
+    for combo in itertools.product(*values.values()):
+        cfg = dict(zip(_COMPARED, combo, strict=True))
+        if cfg["init"] != "std" and len(values["weight_init_std"]) > 1:
+            if cfg["weight_init_std"] != values["weight_init_std"][0]:
+                continue  # --weight-init-std means nothing with he or xavier: one run is enough
+        settings = _network_settings(
+            parser,
+            "mlp",
+            activation=cfg["activation"],
+            hidden=cfg["hidden"],
+            init=cfg["init"],
+            weight_init_std=cfg["weight_init_std"] if cfg["init"] == "std" else None,
+            weight_decay=cfg["weight_decay"],
+            dropout=cfg["dropout"],
+            batchnorm=cfg["batchnorm"],
+            optimizer=cfg["optimizer"],
+            lr=cfg["lr"],
+        )
+        cfg["lr"] = settings["lr"]
+        configs.append(cfg)
+        settings_of.append(settings)
     _require_matplotlib(args)
     (x_train, t_train), (x_test, t_test) = _load_data(args, parser)
     if largest_batch > len(x_train):
@@ -659,32 +1307,30 @@ def cmd_compare(args: argparse.Namespace, parser: argparse.ArgumentParser) -> in
             f"argument --batch-size: {largest_batch} is larger than the {len(x_train)} "
             "training images"
         )
-
     seed = args.seed if args.seed is not None else secrets.randbelow(2**31)
-    values = {name: list(dict.fromkeys(getattr(args, name))) for name in _COMPARED}
-    varying = [name for name in _COMPARED if len(values[name]) > 1] or ["activation"]
-    configs = [
-        dict(zip(_COMPARED, combo, strict=True)) for combo in itertools.product(*values.values())
-    ]
     n_classes = _num_classes(t_train, t_test)
+    input_size = x_train.shape[1]
+    n_train = len(x_train) - validation_size(len(x_train), args.validation_fraction)
+    # Every configuration is checked before the first one trains.
+    networks = []
+    for cfg, settings in zip(configs, settings_of, strict=True):
+        init_rng, _ = _streams(seed)  # the same streams for every configuration
+        net = _build_network(settings, input_size, n_classes, init_rng, np.float32)
+        try:
+            check_batch_norm_batches(net, n_train, cfg["batch_size"], cfg["sampling"])
+        except ValueError as exc:
+            parser.error(str(exc))
+        networks.append(net)
 
     histories: dict[str, Any] = {}
     rows = []
     status = 0
-    for k, cfg in enumerate(configs, 1):
-        label = ", ".join(str(cfg[n]) if len(varying) == 1 else f"{n}={cfg[n]}" for n in varying)
-        init_rng, batch_rng = _streams(seed)  # the same streams for every configuration
-        net = TwoLayerNet(
-            x_train.shape[1],
-            cfg["hidden"],
-            n_classes,
-            weight_init_std=cfg["weight_init_std"],
-            activation=cfg["activation"],
-            rng=init_rng,
-        )
+    for k, (cfg, net) in enumerate(zip(configs, networks, strict=True), 1):
+        label = _label(cfg, varying)
+        _, batch_rng = _streams(seed)
         trainer = Trainer(
             net,
-            get_optimizer("sgd", lr=cfg["lr"]),
+            get_optimizer(cfg["optimizer"], lr=cfg["lr"]),
             x_train,
             t_train,
             x_test,
@@ -695,7 +1341,14 @@ def cmd_compare(args: argparse.Namespace, parser: argparse.ArgumentParser) -> in
             sampling=cfg["sampling"],
             rng=batch_rng,
             verbose=not args.quiet,
-            config={"command": "dlzero compare", "dataset": args.dataset, **cfg},
+            validation_fraction=args.validation_fraction,
+            patience=args.patience,
+            config={
+                "command": "dlzero compare",
+                "dataset": args.dataset,
+                **cfg,
+                "hidden": cfg["hidden"][0] if len(cfg["hidden"]) == 1 else list(cfg["hidden"]),
+            },
         )
         trainer.seed = seed
         if not args.quiet:
@@ -714,33 +1367,191 @@ def cmd_compare(args: argparse.Namespace, parser: argparse.ArgumentParser) -> in
 
     _print_comparison(rows, varying)
     if histories and not args.no_plot:
-        from dlzero.plotting import plot_comparison
+        from dlzero.plotting import plot_comparison, plot_loss_comparison
 
+        title = f"{args.dataset}, seed {seed}"
         try:
-            plot_comparison(histories, args.plot, title=f"{args.dataset}, seed {seed}")
+            plot_comparison(histories, args.plot, title=title)
+            if args.loss_plot is not None:
+                plot_loss_comparison(histories, args.loss_plot, title=title)
         except OSError as exc:
-            raise CommandError(f"cannot write {args.plot}: {exc}") from None
+            raise CommandError(f"cannot write the plots: {exc}") from None
         if not args.quiet:
-            print(f"wrote {args.plot}")
+            written = [args.plot] + ([args.loss_plot] if args.loss_plot else [])
+            print("wrote " + ", ".join(written))
     return status
 
 
 def _print_comparison(rows: list[tuple[str, Any]], varying: list[str]) -> None:
+    """One row per run: final accuracies (those of the kept epoch with early stopping)."""
     if not rows:
         return
     width = max(len(", ".join(varying)), *(len(label) for label, _ in rows))
-    print(f"{', '.join(varying):<{width}}  {'train acc':>9}  {'test acc':>9}  {'time':>8}")
+    with_val = any("val" in h.accuracy for _, h in rows)
+    head = f"{', '.join(varying):<{width}}  {'train acc':>9}"
+    head += f"  {'val acc':>9}" if with_val else ""
+    print(f"{head}  {'test acc':>9}  {'time':>8}")
     for label, h in rows:
-        train_acc, test_acc = h.final("train"), h.final("test")
+        line = f"{label:<{width}}  {h.at_best('train'):>9.4f}"
+        if with_val:
+            val = h.at_best("val")
+            line += f"  {val:>9.4f}" if val is not None else f"  {'-':>9}"
         seconds = sum(h.train_time) + sum(h.eval_time)
         note = "" if h.stop_reason == "completed" else f"  ({h.stop_reason})"
-        print(f"{label:<{width}}  {train_acc:>9.4f}  {test_acc:>9.4f}  {seconds:>6.1f} s{note}")
-    finished = [(label, h) for label, h in rows if h.stop_reason == "completed"]
+        if h.best_epoch is not None and h.best_epoch != h.epochs[-1]:
+            note += f"  (epoch {h.best_epoch} kept)"
+        print(f"{line}  {h.at_best('test'):>9.4f}  {seconds:>6.1f} s{note}")
+    finished = [(label, h) for label, h in rows if h.stop_reason in ("completed", "stopped")]
     if len(finished) > 1:
-        ranked = sorted(finished, key=lambda r: r[1].final("test"))
+        ranked = sorted(finished, key=lambda r: r[1].at_best("test"))
         (worst, hw), (best, hb) = ranked[0], ranked[-1]
-        points = 100 * (hb.final("test") - hw.final("test"))
+        points = 100 * (hb.at_best("test") - hw.at_best("test"))
         print(f"test accuracy: {best} is {points:.2f} points above {worst}")
+
+
+# -- dlzero search ---------------------------------------------------------------------------
+
+
+def cmd_search(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
+    from dlzero.search import random_search
+    from dlzero.training import validation_size
+
+    if not args.no_plot:
+        _check_output(parser, "--plot", args.plot, plot=True)
+    if args.csv is not None:
+        _check_output(parser, "--csv", args.csv, plot=False)
+    for option, (low, high) in (
+        ("--lr-range", args.lr_range),
+        ("--weight-decay-range", args.weight_decay_range),
+    ):
+        if low > high:
+            parser.error(f"argument {option}: LOW {low:g} is above HIGH {high:g}")
+    if not args.validation_fraction:
+        parser.error("argument --validation-fraction: the search needs a validation split (> 0)")
+    n_train = args.train_size - validation_size(args.train_size, args.validation_fraction)
+    if args.batch_size > n_train:
+        parser.error(
+            f"argument --batch-size: {args.batch_size} is larger than the {n_train} images "
+            "left for training after the validation split"
+        )
+    _require_matplotlib(args)
+    args.test_size = None
+    (x_train, t_train), _ = _load_data(args, parser)
+    seed = args.seed if args.seed is not None else secrets.randbelow(2**31)
+    hidden = [n for sizes in args.hidden for n in sizes]
+    jobs = args.jobs or os.cpu_count() or 1
+    if not args.quiet:
+        print(
+            f"random search: {args.trials} trials, {args.dataset} {args.train_size:,} images "
+            f"({validation_size(args.train_size, args.validation_fraction):,} for validation), "
+            f"{'-'.join(map(str, hidden))} {args.activation}, {args.init} init, "
+            f"{args.optimizer}, {args.epochs} epochs of batch {args.batch_size}; lr in "
+            f"[{args.lr_range[0]:g}, {args.lr_range[1]:g}], weight decay in "
+            f"[{args.weight_decay_range[0]:g}, {args.weight_decay_range[1]:g}]; {jobs} "
+            f"process{'es' if jobs > 1 else ''}, seed {seed}",
+            flush=True,
+        )
+    finished = 0
+
+    def report(trial: Any) -> None:
+        nonlocal finished
+        finished += 1
+        if not args.quiet:
+            print(
+                f"[{finished:>{len(str(args.trials))}}/{args.trials}] trial {trial.index}: "
+                f"val acc {trial.val_acc:.4f}  lr {trial.lr:.2e}  weight decay "
+                f"{trial.weight_decay:.2e}" + ("" if trial.status == "completed" else
+                f"  ({trial.status})"),
+                flush=True,
+            )  # fmt: skip
+
+    try:
+        result = random_search(
+            x_train,
+            t_train,
+            n_trials=args.trials,
+            lr_range=args.lr_range,
+            weight_decay_range=args.weight_decay_range,
+            validation_fraction=args.validation_fraction,
+            epochs=args.epochs,
+            batch_size=args.batch_size,
+            hidden_size_list=hidden,
+            activation=args.activation,
+            weight_init_std=args.init,
+            optimizer=args.optimizer,
+            n_jobs=jobs,
+            seed=seed,
+            on_trial=report,
+        )
+    except ImportError as exc:
+        raise CommandError(str(exc), EXIT_USAGE) from None
+    except KeyboardInterrupt:
+        print("dlzero search: interrupted", file=sys.stderr)
+        return EXIT_INTERRUPTED
+    print(result.table(args.top))
+    best = result.best(1)[0]
+    print(
+        f"best: val acc {best.val_acc:.4f} with lr {best.lr:.3g}, weight decay "
+        f"{best.weight_decay:.3g} ({result.settings['seconds']:.1f} s, seed {seed})"
+    )
+    written = []
+    try:
+        if args.csv is not None:
+            from dlzero._io import atomic_write_text
+
+            atomic_write_text(args.csv, result.to_csv())
+            written.append(args.csv)
+        if not args.no_plot:
+            from dlzero.plotting import plot_search
+
+            title = (
+                f"random search, {args.trials} trials: {args.dataset} {args.train_size} images, "
+                f"{args.epochs} epochs, seed {seed}"
+            )
+            plot_search(result, args.plot, title=title, top=args.top)
+            written.append(args.plot)
+    except OSError as exc:
+        raise CommandError(f"cannot write results: {exc}") from None
+    if written and not args.quiet:
+        print("wrote " + ", ".join(written))
+    return 0
+
+
+# -- dlzero activations ----------------------------------------------------------------------
+
+
+def cmd_activations(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
+    from dlzero.activations_study import activation_study, format_table
+
+    if not args.no_plot:
+        _check_output(parser, "--plot", args.plot, plot=True)
+    _require_matplotlib(args)
+    studies = [
+        activation_study(
+            activation,
+            init,
+            layers=args.layers,
+            units=args.units,
+            samples=args.samples,
+            rng=args.seed,
+        )
+        for activation in dict.fromkeys(args.activation)
+        for init in dict.fromkeys(args.init)
+    ]
+    print(format_table(studies))
+    if not args.no_plot:
+        from dlzero.plotting import plot_activation_histograms
+
+        title = (
+            f"outputs of {args.layers} layers of {args.units} units, {args.samples} random "
+            f"inputs, seed {args.seed}"
+        )
+        try:
+            plot_activation_histograms(studies, args.plot, title=title)
+        except OSError as exc:
+            raise CommandError(f"cannot write {args.plot}: {exc}") from None
+        print(f"wrote {args.plot}")
+    return 0
 
 
 # -- dlzero bench-gradient -------------------------------------------------------------------
