@@ -652,3 +652,15 @@ def test_activations_prints_the_table_and_draws_the_histograms(tmp_path, capsys)
     assert len(lines) == 1 + 6 + 1 and lines[1].startswith("relu, std 0.01")
     assert lines[4].startswith("relu, he") and lines[-1] == f"wrote {tmp_path / 'a.png'}"
     assert (tmp_path / "a.png").read_bytes()[:8] == PNG_MAGIC
+
+
+def test_a_closed_pipe_ends_the_command_quietly():
+    argv = [sys.executable, "-m", "dlzero", "train", "--train-size", "200", "--test-size", "100"]
+    argv += ["--batch-size", "10", "--iters", "400", "--no-plot", "--seed", "0"]
+    proc = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    first = proc.stdout.readline()  # like `dlzero train | head -1`
+    proc.stdout.close()
+    _, err = proc.communicate(timeout=120)
+    assert first.startswith(b"mnist: 784-50-10")
+    assert b"Traceback" not in err and b"BrokenPipeError" not in err
+    assert proc.returncode == 1

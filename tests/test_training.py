@@ -403,3 +403,15 @@ def test_book_names_for_the_lists():
     h = train(RecordingNet(), SGD(0.1), x, t, x, t, batch_size=10, iters=20, verbose=False)
     assert h.train_acc_list == h.accuracy["train"] and h.test_acc_list == h.accuracy["test"]
     assert h.train_loss_list == list(h.losses)
+
+
+def test_trainer_evaluates_in_the_networks_own_chunks():
+    class Net(TwoLayerNet):
+        eval_batch_size = 7
+
+    net = Net(4, 3, 2, rng=0)
+    x = np.zeros((20, 4), dtype=np.float32)
+    t = np.zeros(20, dtype=np.int64)
+    kw = {"iters": 1, "batch_size": 10, "verbose": False}
+    assert Trainer(net, SGD(0.1), x, t, **kw).eval_batch_size == 7
+    assert Trainer(net, SGD(0.1), x, t, **kw, eval_batch_size=5).eval_batch_size == 5

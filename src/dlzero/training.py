@@ -519,8 +519,10 @@ class Trainer:
         seeing why backpropagation matters.
     rng : Generator, int or None
         Source of the mini-batches.
-    eval_batch_size : int, default 10,000
-        Evaluate accuracy in chunks of this many samples.
+    eval_batch_size : int, optional
+        Evaluate accuracy in chunks of this many samples; by default the network's own
+        ``eval_batch_size`` (10,000 for an MLP, less for a CNN, whose im2col matrices for
+        10,000 images would take gigabytes).
     evaluate_train : bool, default True
         Also measure accuracy on the whole training set at each epoch, as the notes do.
     verbose : bool, default True
@@ -564,7 +566,7 @@ class Trainer:
         sampling: str = "shuffle",
         gradient: str = "backprop",
         rng: RngLike = None,
-        eval_batch_size: int = 10_000,
+        eval_batch_size: int | None = None,
         evaluate_train: bool = True,
         verbose: bool = True,
         progress: bool | str = "auto",
@@ -653,6 +655,8 @@ class Trainer:
         self.sampling = sampling
         self.gradient_method = gradient
         self.seed = int(rng) if isinstance(rng, (int, np.integer)) else None
+        if eval_batch_size is None:
+            eval_batch_size = getattr(network, "eval_batch_size", 10_000)
         self.eval_batch_size = _positive_int("eval_batch_size", eval_batch_size)
         self.verbose = bool(verbose)
         self.progress = progress
