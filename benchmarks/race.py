@@ -1,0 +1,252 @@
+"""The side-by-side race on the chapter-5 workload W, with the BLAS floor.
+
+W: 784-50-10, ReLU, weight_init_std 0.01, batches of 100 drawn with replacement, SGD lr 0.1,
+10,000 iterations, the mini-batch loss kept every iteration, train and test accuracy on the full
+60,000 and 10,000 images at iteration 0 and every epoch (600 iterations), genuine MNIST.
+
+Each contender trains W in a fresh process; the runs are interleaved (A B C A B C ...) for
+``--rounds`` rounds, so a slow spell of a shared machine hits every contender alike. The table
+gives each contender's median wall time of the whole process (start-up and data loading
+included), min-max, its own training-loop time, final test accuracy, peak RSS, and the ratio of
+its median wall time to dlzero's. The floor is the time of W's matrix products alone: each
+product's shape timed with NumPy's sgemm in this process, times the number of such products in
+W. No NumPy implementation of W can be faster.
+
+Run: ``python benchmarks/race.py`` (about 3 minutes on 2 cores); ``--markdown FILE`` also writes
+the table as Markdown. PyTorch and scikit-learn are optional (``pip install ".[bench]"``);
+missing ones are skipped with a note.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib.util
+import json
+import os
+import platform
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+HERE = Path(__file__).resolve().parent
+
+
+@dataclass
+class Contender:
+    name: str
+    command: list[str]
+    needs: str | None = None  # module that must be importable
+    walls: list[float] = field(default_factory=list)
+    loops: list[float] = field(default_factory=list)
+    rss_mb: list[float] = field(default_factory=list)
+    test_acc: list[float] = field(default_factory=list)
+
+
+def contenders(args: argparse.Namespace, workdir: Path) -> list[Contender]:
+    py = sys.executable
+    common = ["--iters", str(args.iters)]
+    if args.train_size:
+        common += ["--train-size", str(args.train_size)]
+    history = workdir / "history.json"
+    return [
+        Contender("book (ch. 5 script)", [py, str(HERE / "book_ch5.py"), *common]),
+        Contender(
+            "dlzero train",
+            [
+                py, "-m", "dlzero", "train", "--sampling", "replacement", "--quiet",
+                "--plot", str(workdir / "accuracy.png"), "--history", str(history), *common,
+            ],
+        ),
+        Contender("PyTorch", [py, str(HERE / "torch_ch5.py"), *common], needs="torch"),
+        Contender("scikit-learn", [py, str(HERE / "sklearn_ch5.py"), *common], needs="sklearn"),
+    ]  # fmt: skip
+
+
+def run_once(c: Contender, workdir: Path) -> None:
+    """Run one contender in a fresh process; record wall time, peak RSS and its results."""
+    start = time.perf_counter()
+    proc = subprocess.Popen(c.command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    # wait4 gives the peak RSS of this child alone (ru_maxrss, in KiB on Linux).
+    _, status, usage = os.wait4(proc.pid, 0)
+    wall = time.perf_counter() - start
+    out, err = proc.communicate()
+    if os.waitstatus_to_exitcode(status) != 0:
+        raise SystemExit(f"{c.name} failed:\n{err[-2000:]}")
+    if c.name.startswith("dlzero"):
+        data = json.loads((workdir / "history.json").read_text())
+        loop = sum(data["train_time"]) + sum(data["eval_time"])
+        acc = data["accuracy"]["test"][-1]
+    else:
+        data = json.loads(out.strip().splitlines()[-1])
+        loop, acc = data["train_time"], data["test_acc"]
+    c.walls.append(wall)
+    c.loops.append(loop)
+    c.rss_mb.append(usage.ru_maxrss / 1024)
+    c.test_acc.append(acc)
+
+
+def _median_time(fn, repeats: int) -> float:
+    fn()
+    times = []
+    for _ in range(repeats):
+        start = time.perf_counter()
+        fn()
+        times.append(time.perf_counter() - start)
+    return statistics.median(times)
+
+
+def blas_floor(
+    iters: int, train_size: int, test_size: int, threads: int | None = None
+) -> tuple[float, float]:
+    """Seconds and GFLOP of W's matrix products, each shape timed with float32 matmul here.
+
+    ``threads`` limits BLAS to that many threads while timing (None: its default, every core).
+    """
+    if threads is not None:
+        from threadpoolctl import threadpool_limits
+
+        with threadpool_limits(limits=threads, user_api="blas"):
+            return blas_floor(iters, train_size, test_size)
+    rng = np.random.default_rng(0)
+
+    def product(m: int, k: int, n: int, transpose_a: bool = False):
+        a = rng.random((k, m) if transpose_a else (m, k), dtype=np.float32)
+        a = a.T if transpose_a else a
+        b = rng.random((k, n), dtype=np.float32)
+        out = np.empty((m, n), dtype=np.float32)
+        return (lambda: np.matmul(a, b, out=out)), 2.0 * m * k * n
+
+    batch, d, h, c = 100, 784, 50, 10
+    step = [
+        product(batch, d, h),  # x @ W1
+        product(batch, h, c),  # z1 @ W2
+        product(h, batch, c, transpose_a=True),  # z1.T @ dy -> dW2
+        product(batch, c, h),  # dy @ W2.T -> dz1
+        product(d, batch, h, transpose_a=True),  # x.T @ da1 -> dW1
+    ]
+    epoch_len = max(train_size // batch, 1)
+    evaluations = len(range(0, iters, epoch_len))
+    chunk = 10_000
+    rows = evaluations * (train_size + test_size)
+    seconds = gflop = 0.0
+    for fn, flop in step:
+        seconds += iters * _median_time(fn, 200)
+        gflop += iters * flop / 1e9
+    for fn, flop in (product(chunk, d, h), product(chunk, h, c)):
+        seconds += rows / chunk * _median_time(fn, 20)
+        gflop += rows / chunk * flop / 1e9
+    return seconds, gflop
+
+
+def machine() -> str:
+    cpu = platform.processor() or platform.machine()
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                cpu = line.split(":", 1)[1].strip()
+                break
+    except OSError:
+        pass
+    blas = "unknown BLAS"
+    try:
+        cfg = np.show_config(mode="dicts")["Build Dependencies"]["blas"]
+        blas = f"{cfg.get('name')} {cfg.get('version')}"
+    except Exception:  # informational only: any failure leaves "unknown BLAS"
+        pass
+    threads = "?"
+    if importlib.util.find_spec("threadpoolctl"):
+        from threadpoolctl import threadpool_info
+
+        threads = (
+            ", ".join(f"{i['internal_api']} {i['num_threads']}" for i in threadpool_info()) or "?"
+        )
+    return (
+        f"{cpu}, {os.cpu_count()} cores; Python {platform.python_version()}, "
+        f"NumPy {np.__version__} with {blas} (threads: {threads})"
+    )
+
+
+def table(cs: list[Contender], floor_s: float, gflop: float, floor_1: float | None) -> str:
+    ref = statistics.median(next(c for c in cs if c.name.startswith("dlzero")).walls)
+    lines = [
+        "| contender | median wall (s) | min-max (s) | training loop (s) | test acc. "
+        "| peak RSS (MB) | time / dlzero |",
+        "|---|---:|---:|---:|---:|---:|---:|",
+    ]
+    for c in cs:
+        med = statistics.median(c.walls)
+        lines.append(
+            f"| {c.name} | {med:.2f} | {min(c.walls):.2f}-{max(c.walls):.2f} "
+            f"| {statistics.median(c.loops):.2f} | {statistics.median(c.test_acc):.4f} "
+            f"| {statistics.median(c.rss_mb):.0f} | {med / ref:.2f}x |"
+        )
+    lines.append(
+        f"| BLAS floor ({gflop:.0f} GFLOP of sgemm) | {floor_s:.2f} | | | | "
+        f"| {floor_s / ref:.2f}x |"
+    )
+    if floor_1 is not None:
+        lines.append(f"| BLAS floor on one thread | {floor_1:.2f} | | | | | {floor_1 / ref:.2f}x |")
+    loop = statistics.median(next(c for c in cs if c.name.startswith("dlzero")).loops)
+    lines.append(
+        f"\ndlzero's training loop (steps and evaluations) takes {loop:.2f} s: "
+        f"{loop / floor_s:.2f}x the floor"
+        + (f" ({loop / floor_1:.2f}x the one-thread floor)" if floor_1 else "")
+        + f"; its whole process adds {ref - loop:.2f} s (start-up, data, plots) to the loop."
+    )
+    return "\n".join(lines)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description="Race the chapter-5 workload W side by side.")
+    parser.add_argument("--rounds", type=int, default=3, help="interleaved rounds (default 3)")
+    parser.add_argument("--iters", type=int, default=10_000, help="iterations (default 10000)")
+    parser.add_argument("--train-size", type=int, default=None, help="first N training images")
+    parser.add_argument(
+        "--only", nargs="+", metavar="NAME", help="contenders to run (book dlzero torch sklearn)"
+    )
+    parser.add_argument("--markdown", type=Path, help="also write the table to this file")
+    args = parser.parse_args(argv)
+
+    with tempfile.TemporaryDirectory() as tmp:
+        workdir = Path(tmp)
+        cs = contenders(args, workdir)
+        keys = {"book": 0, "dlzero": 1, "torch": 2, "sklearn": 3}
+        if args.only:
+            cs = [cs[keys[k]] for k in args.only if k in keys]
+        ready = []
+        for c in cs:
+            if c.needs and importlib.util.find_spec(c.needs) is None:
+                print(f"skipping {c.name}: {c.needs} is not installed (pip install '.[bench]')")
+            else:
+                ready.append(c)
+        if not any(c.name.startswith("dlzero") for c in ready):
+            parser.error("dlzero must be among the contenders (it is the reference)")
+        for r in range(args.rounds):
+            for c in ready:
+                run_once(c, workdir)
+                print(f"round {r + 1}: {c.name:<22} {c.walls[-1]:6.2f} s", flush=True)
+    train_size = args.train_size or 60_000
+    floor_s, gflop = blas_floor(args.iters, train_size, 10_000)
+    floor_1 = None
+    if importlib.util.find_spec("threadpoolctl"):
+        floor_1, _ = blas_floor(args.iters, train_size, 10_000, threads=1)
+    text = (
+        f"Machine: {machine()}\n\n"
+        f"W: {args.iters} iterations, {train_size} training images, {args.rounds} rounds, "
+        f"interleaved.\n\n{table(ready, floor_s, gflop, floor_1)}\n"
+    )
+    print()
+    print(text)
+    if args.markdown:
+        args.markdown.write_text(text)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,148 @@
+"""How the cost of a training step grows with the work: dlzero against PyTorch on the CPU.
+
+For hidden sizes 50, 200, 1000 and batch sizes 32, 100, 1000, each framework runs the
+784-H-10 ReLU network's SGD steps on MNIST mini-batches (drawn with replacement, as in W) in a
+fresh process, and reports the median time per step over several repeats. The table gives both
+and their ratio; ``--plot FILE`` draws time per step against the work (multiply-adds per step).
+
+Run: ``python benchmarks/scaling.py --plot benchmarks/scaling.png`` (about 2 minutes; PyTorch
+from the ``bench`` extra).
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib.util
+import json
+import os
+import statistics
+import subprocess
+import sys
+import time
+
+import numpy as np
+
+HIDDEN = (50, 200, 1000)
+BATCH = (32, 100, 1000)
+
+
+def _steps_for(hidden: int, batch: int) -> int:
+    """Enough steps for a stable timing, fewer for the big products."""
+    return max(50, int(4e8 / (784 * hidden * batch)))
+
+
+def worker(framework: str, hidden: int, batch: int, steps: int, repeats: int) -> None:
+    """Time ``steps`` SGD steps ``repeats`` times in this process; print the median per step."""
+    from dlzero.datasets import load_mnist
+
+    (x_train, t_train), _ = load_mnist()
+    rng = np.random.default_rng(0)
+    batches = [rng.integers(0, len(x_train), batch) for _ in range(steps)]
+    times = []
+    if framework == "dlzero":
+        from dlzero import SGD, TwoLayerNet
+
+        net, opt = TwoLayerNet(784, hidden, 10, rng=0), SGD(0.1)
+        # The same step as dlzero.training.Trainer: gather, loss_and_gradient, update.
+        for _ in range(repeats + 1):
+            start = time.perf_counter()
+            for idx in batches:
+                _, grads = net.loss_and_gradient(x_train[idx], t_train[idx])
+                opt.update(net.params, grads)
+            times.append((time.perf_counter() - start) / steps)
+    else:
+        import torch
+
+        torch.set_num_threads(os.cpu_count() or 1)
+        xtr, ttr = torch.from_numpy(x_train), torch.from_numpy(t_train.astype(np.int64))
+        model = torch.nn.Sequential(
+            torch.nn.Linear(784, hidden), torch.nn.ReLU(), torch.nn.Linear(hidden, 10)
+        )
+        opt_t = torch.optim.SGD(model.parameters(), lr=0.1)
+        loss_fn = torch.nn.CrossEntropyLoss()
+        tidx = [torch.from_numpy(i) for i in batches]
+        for _ in range(repeats + 1):
+            start = time.perf_counter()
+            for idx in tidx:
+                opt_t.zero_grad(set_to_none=True)
+                loss = loss_fn(model(xtr[idx]), ttr[idx])
+                loss.backward()
+                opt_t.step()
+                loss.item()  # as W records every loss
+            times.append((time.perf_counter() - start) / steps)
+    print(json.dumps({"per_step": statistics.median(times[1:])}))  # the first run warms up
+
+
+def run_worker(framework: str, hidden: int, batch: int, repeats: int) -> float:
+    cmd = [
+        sys.executable, __file__, "--worker", framework, "--hidden", str(hidden),
+        "--batch", str(batch), "--repeats", str(repeats),
+    ]  # fmt: skip
+    out = subprocess.run(cmd, capture_output=True, text=True, check=True).stdout
+    return json.loads(out.strip().splitlines()[-1])["per_step"]
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description="dlzero vs PyTorch: cost per step by size.")
+    parser.add_argument("--worker", choices=("dlzero", "torch"), help=argparse.SUPPRESS)
+    parser.add_argument("--hidden", type=int, nargs="+", default=list(HIDDEN))
+    parser.add_argument("--batch", type=int, nargs="+", default=list(BATCH))
+    parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--plot", help="write a plot of time per step to this PNG")
+    parser.add_argument("--markdown", help="also write the table to this file")
+    args = parser.parse_args(argv)
+    if args.worker:
+        h, b = args.hidden[0], args.batch[0]
+        worker(args.worker, h, b, _steps_for(h, b), args.repeats)
+        return 0
+
+    frameworks = ["dlzero"] + (["torch"] if importlib.util.find_spec("torch") else [])
+    if len(frameworks) == 1:
+        print("PyTorch is not installed (pip install '.[bench]'): timing dlzero alone")
+    rows = []
+    for h in args.hidden:
+        for b in args.batch:
+            t = {f: run_worker(f, h, b, args.repeats) for f in frameworks}
+            rows.append((h, b, t))
+            print(f"hidden {h:5d} batch {b:5d}: " + "  ".join(
+                f"{f} {v * 1e6:9.1f} us" for f, v in t.items()), flush=True)  # fmt: skip
+    lines = ["| hidden | batch | dlzero (us/step) | PyTorch (us/step) | PyTorch / dlzero |",
+             "|---:|---:|---:|---:|---:|"]  # fmt: skip
+    for h, b, t in rows:
+        torch_t = t.get("torch")
+        lines.append(
+            f"| {h} | {b} | {t['dlzero'] * 1e6:.1f} | "
+            + (f"{torch_t * 1e6:.1f} | {torch_t / t['dlzero']:.2f}x |" if torch_t else "- | - |")
+        )
+    text = "\n".join(lines)
+    print()
+    print(text)
+    if args.markdown:
+        with open(args.markdown, "w") as fh:
+            fh.write(text + "\n")
+    if args.plot:
+        import matplotlib
+
+        matplotlib.use("Agg")
+        import matplotlib.pyplot as plt
+
+        fig, ax = plt.subplots(figsize=(6.4, 4.2))
+        for f, style in (("dlzero", "o-"), ("torch", "s--")):
+            if f not in frameworks:
+                continue
+            for b in args.batch:
+                pts = [(784 * h * b, t[f]) for h, bb, t in rows if bb == b]
+                ax.plot(*zip(*pts, strict=True), style, label=f"{f}, batch {b}")
+        ax.set_xscale("log")
+        ax.set_yscale("log")
+        ax.set_xlabel("multiply-adds in x @ W1 per step (784 x hidden x batch)")
+        ax.set_ylabel("seconds per SGD step")
+        ax.set_title("Cost of one step, hidden 50/200/1000 (dlzero vs PyTorch)")
+        ax.legend(fontsize=7)
+        fig.tight_layout()
+        fig.savefig(args.plot, dpi=120)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
