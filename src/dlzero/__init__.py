@@ -36,7 +36,15 @@ from dlzero.layers import (
 from dlzero.networks import FormulaTwoLayerNet, MultiLayerNet, Sequential, TwoLayerNet
 from dlzero.optimizers import SGD, AdaGrad, Adam, Momentum, Nesterov, RMSprop, get_optimizer
 from dlzero.serialization import ModelFileError, load, save
-from dlzero.training import History, Trainer, TrainingDiverged, TrainingInterrupted, train
+from dlzero.training import (
+    EarlyStopping,
+    History,
+    RecordDiagnostics,
+    Trainer,
+    TrainingDiverged,
+    TrainingInterrupted,
+    train,
+)
 
 __version__ = "0.1.0"
 
@@ -50,6 +58,7 @@ __all__ = [
     "Convolution",
     "DeepConvNet",
     "Dropout",
+    "EarlyStopping",
     "FormulaTwoLayerNet",
     "History",
     "Layer",
@@ -61,6 +70,7 @@ __all__ = [
     "Nesterov",
     "Pooling",
     "RMSprop",
+    "RecordDiagnostics",
     "Relu",
     "Sequential",
     "Sigmoid",
