@@ -47,11 +47,18 @@ from typing import Any, NoReturn
 import numpy as np
 
 from dlzero import __version__
-from dlzero._io import check_writable
+from dlzero._cli_common import (
+    EXIT_FAILURE,
+    EXIT_INTERRUPTED,
+    EXIT_USAGE,
+    CommandError,
+)
+from dlzero._cli_common import check_output as _check_output
+from dlzero._cli_common import positive_float as _positive_float
+from dlzero._cli_common import positive_int as _positive_int
 from dlzero.cli_model import add_model_commands, add_save_option, check_save_path, save_trained
 from dlzero.networks import ACTIVATIONS as _ACTIVATIONS
 from dlzero.optimizers import OPTIMIZERS as _OPTIMIZERS
-from dlzero.plotting import PLOT_FORMATS
 from dlzero.training import GRADIENT_METHODS, SAMPLING
 
 __all__ = ["build_parser", "main"]
@@ -77,18 +84,6 @@ DEFAULT_LR = {
     "adam": 0.001,
 }
 
-EXIT_FAILURE = 1
-EXIT_USAGE = 2
-EXIT_INTERRUPTED = 130  # 128 + SIGINT, as a shell reports a process stopped by Ctrl-C
-
-
-class CommandError(Exception):
-    """A failure to report in one line, with an exit status (not a usage error)."""
-
-    def __init__(self, message: str, status: int = EXIT_FAILURE) -> None:
-        super().__init__(message)
-        self.status = status
-
 
 class _Parser(argparse.ArgumentParser):
     """An ArgumentParser whose errors are one line: ``prog: error: message``, exit status 2."""
@@ -99,26 +94,6 @@ class _Parser(argparse.ArgumentParser):
 
 
 # -- argument types: each rejects a bad value with a message naming what was expected --------
-
-
-def _positive_float(text: str) -> float:
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a number, got {text!r}") from None
-    if not math.isfinite(value) or value <= 0:
-        raise argparse.ArgumentTypeError(f"expected a positive finite number, got {text!r}")
-    return value
-
-
-def _positive_int(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a positive integer, got {text!r}") from None
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"expected a positive integer, got {text!r}")
-    return value
 
 
 def _nonnegative_float(text: str) -> float:
@@ -660,20 +635,6 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 # -- shared steps ----------------------------------------------------------------------------
-
-
-def _check_output(parser: argparse.ArgumentParser, option: str, path: str, plot: bool) -> None:
-    if plot:
-        suffix = Path(path).suffix.lstrip(".").lower()
-        if suffix not in PLOT_FORMATS:
-            parser.error(
-                f"argument {option}: {path!r} needs a plot file suffix, one of "
-                + " ".join("." + f for f in PLOT_FORMATS)
-            )
-    try:
-        check_writable(path)
-    except ValueError as exc:
-        parser.error(f"argument {option}: {exc}")
 
 
 def _require_matplotlib(args: argparse.Namespace) -> None:

@@ -24,22 +24,20 @@ from typing import Any
 
 import numpy as np
 
+from dlzero._cli_common import EXIT_FAILURE, EXIT_USAGE, CommandError, check_output, positive_int
 from dlzero._io import check_writable
-from dlzero.plotting import PLOT_FORMATS
 
 __all__ = ["add_model_commands", "add_save_option", "check_save_path", "save_trained"]
 
-EXIT_FAILURE = 1
-EXIT_USAGE = 2
 DATASETS = ("mnist", "fashion-mnist")
 
 
-class _Failure(Exception):
-    """A one-line error with its exit status, reported by the handler that catches it."""
+class _Failure(CommandError):
+    """A one-line error with its exit status (a usage error unless said otherwise), reported by
+    the handler that catches it."""
 
     def __init__(self, message: str, status: int = EXIT_USAGE) -> None:
-        super().__init__(message)
-        self.status = status
+        super().__init__(message, status)
 
 
 def _report(parser: argparse.ArgumentParser, exc: _Failure) -> int:
@@ -47,27 +45,8 @@ def _report(parser: argparse.ArgumentParser, exc: _Failure) -> int:
     return exc.status
 
 
-def _positive_int(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a positive integer, got {text!r}") from None
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"expected a positive integer, got {text!r}")
-    return value
-
-
 def _check_plot_path(parser: argparse.ArgumentParser, option: str, path: str) -> None:
-    suffix = Path(path).suffix.lstrip(".").lower()
-    if suffix not in PLOT_FORMATS:
-        parser.error(
-            f"argument {option}: {path!r} needs a plot file suffix, one of "
-            + " ".join("." + f for f in PLOT_FORMATS)
-        )
-    try:
-        check_writable(path)
-    except ValueError as exc:
-        parser.error(f"argument {option}: {exc}")
+    check_output(parser, option, path, plot=True)
 
 
 def _load_model(path: str) -> Any:
@@ -117,7 +96,6 @@ def save_trained(
     model; ``dlzero evaluate`` takes the data set from it. An error writing the file is raised
     as ``dlzero.cli.CommandError`` (exit status 1), and a previous file at ``path`` is kept.
     """
-    from dlzero.cli import CommandError  # here, not at the top: dlzero.cli imports this module
     from dlzero.serialization import save
 
     try:
@@ -163,7 +141,7 @@ def add_model_commands(subparsers: Any) -> None:
         help="where --show writes its picture (default: %(default)s)",
     )
     p.add_argument(
-        "--top", type=_positive_int, default=3, metavar="K", help="classes listed (default: 3)"
+        "--top", type=positive_int, default=3, metavar="K", help="classes listed (default: 3)"
     )
     p.set_defaults(func=cmd_predict, parser=p)
 
@@ -185,7 +163,7 @@ def add_model_commands(subparsers: Any) -> None:
     p.add_argument("--data-dir", metavar="DIR", help="read the IDX files from this folder")
     p.add_argument(
         "--test-size",
-        type=_positive_int,
+        type=positive_int,
         metavar="N",
         help="evaluate on the first N test images only (default: all 10,000)",
     )
@@ -203,7 +181,7 @@ def add_model_commands(subparsers: Any) -> None:
     )
     p.add_argument(
         "--num-mistakes",
-        type=_positive_int,
+        type=positive_int,
         default=24,
         metavar="K",
         help="how many mistakes to draw (default: %(default)s)",
