@@ -50,7 +50,7 @@ class Contender:
 
 def contenders(args: argparse.Namespace, workdir: Path) -> list[Contender]:
     py = sys.executable
-    common = ["--iters", str(args.iters)]
+    common = ["--iters", str(args.iters), "--seed", str(args.seed)]
     if args.train_size:
         common += ["--train-size", str(args.train_size)]
     history = workdir / "history.json"
@@ -207,6 +207,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--rounds", type=int, default=3, help="interleaved rounds (default 3)")
     parser.add_argument("--iters", type=int, default=10_000, help="iterations (default 10000)")
     parser.add_argument("--train-size", type=int, default=None, help="first N training images")
+    parser.add_argument("--seed", type=int, default=0, help="every contender's seed (default 0)")
     parser.add_argument(
         "--only", nargs="+", metavar="NAME", help="contenders to run (book dlzero torch sklearn)"
     )
