@@ -1143,26 +1143,35 @@ def _print_summary(history: Any, args: argparse.Namespace) -> None:
 # -- dlzero gradcheck ------------------------------------------------------------------------
 
 
-def cmd_gradcheck(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
-    from dlzero.gradient import gradient_check
+def _float64_net_and_batch(
+    args: argparse.Namespace, parser: argparse.ArgumentParser, n: int, option: str
+) -> tuple[Any, np.ndarray, np.ndarray]:
+    """The chapter-5 network in float64 and the first ``n`` training images, for the commands
+    that differentiate it numerically (``gradcheck``, ``bench-gradient``)."""
     from dlzero.networks import TwoLayerNet
 
     (x_train, t_train), (_, t_test) = _load_data(args, parser)
-    if args.images > len(x_train):
-        parser.error(f"argument --images: only {len(x_train)} training images")
-    x, t = x_train[: args.images], t_train[: args.images]
+    if n > len(x_train):
+        parser.error(f"argument {option}: only {len(x_train)} training images")
     net = TwoLayerNet(
         x_train.shape[1],
         args.hidden,
         _num_classes(t_train, t_test),
-        weight_init_std=args.weight_init_std,
+        weight_init_std=getattr(args, "weight_init_std", 0.01),
         activation=args.activation,
         rng=args.seed,
         dtype=np.float64,
     )
+    return net, x_train[:n].astype(np.float64), t_train[:n]
+
+
+def cmd_gradcheck(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
+    from dlzero.gradient import gradient_check
+
+    net, x, t = _float64_net_and_batch(args, parser, args.images, "--images")
     n_params = sum(p.size for p in net.params.values())
     print(
-        f"gradient check: {x_train.shape[1]}-{args.hidden}-{net.params['b2'].size} "
+        f"gradient check: {x.shape[1]}-{args.hidden}-{net.params['b2'].size} "
         f"{args.activation} network (seed {args.seed}), first {args.images} {args.dataset} "
         f"training images, {n_params:,} parameters, float64",
         flush=True,
@@ -1519,21 +1528,7 @@ def cmd_activations(args: argparse.Namespace, parser: argparse.ArgumentParser) -
 
 
 def cmd_bench_gradient(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
-    from dlzero.networks import TwoLayerNet
-
-    (x_train, t_train), (_, t_test) = _load_data(args, parser)
-    if args.batch_size > len(x_train):
-        parser.error(f"argument --batch-size: only {len(x_train)} training images")
-    x = x_train[: args.batch_size].astype(np.float64)
-    t = t_train[: args.batch_size]
-    net = TwoLayerNet(
-        x.shape[1],
-        args.hidden,
-        _num_classes(t_train, t_test),
-        activation=args.activation,
-        rng=args.seed,
-        dtype=np.float64,
-    )
+    net, x, t = _float64_net_and_batch(args, parser, args.batch_size, "--batch-size")
     n_params = sum(p.size for p in net.params.values())
     print(
         f"gradient of the {x.shape[1]}-{args.hidden}-{net.params['b2'].size} {args.activation} "
