@@ -275,3 +275,53 @@ def test_history_of_version_1_still_loads():
     del data["best_epoch"], data["diagnostics"]
     again = History.from_dict(data)
     assert again.best_epoch is None and again.diagnostics == []
+
+
+class StopAfter(SGD):
+    """SGD that asks the trainer to stop (as Ctrl-C does) after ``n`` updates."""
+
+    def __init__(self, n, trainer_box):
+        super().__init__(0.1)
+        self.n, self.box, self.count = n, trainer_box, 0
+
+    def update(self, params, grads):
+        super().update(params, grads)
+        self.count += 1
+        if self.count == self.n:
+            self.box[0]._stop_requested = True
+
+
+def test_a_stop_mid_epoch_still_restores_the_best_epoch():
+    from dlzero.training import TrainingInterrupted
+
+    x, t = blobs(100)
+    net = TwoLayerNet(6, 8, 3, weight_init_std=0.3, rng=0)
+    box = []
+    snaps = Snapshots()
+    # 80 training samples, batch 20: 4 steps an epoch; stop after 2 steps of epoch 2.
+    trainer = Trainer(
+        net, StopAfter(6, box), x, t, epochs=10, batch_size=20, validation_fraction=0.2,
+        patience=5, callbacks=[snaps], verbose=False, handle_sigint=False, rng=0,
+    )  # fmt: skip
+    box.append(trainer)
+    with pytest.raises(TrainingInterrupted) as info:
+        trainer.fit()
+    h = info.value.history
+    assert h.iterations_done == 6 and h.epochs[-1] == 1
+    best = h.best_epoch
+    for key, p in net.params.items():  # not the weights of the two steps after epoch 1
+        np.testing.assert_array_equal(p, snaps.by_epoch[best][key])
+
+
+def test_a_second_fit_starts_early_stopping_afresh(monkeypatch):
+    x, t = blobs(100)
+    net = TwoLayerNet(6, 8, 3, weight_init_std=0.3, rng=0)
+    scripted_val_accuracy(monkeypatch, net, 20, [0.1, 0.9, 0.5, 0.5, 0.2, 0.3, 0.4, 0.5])
+    trainer = Trainer(
+        net, SGD(0.1), x, t, epochs=3, batch_size=20, validation_fraction=0.2, patience=2,
+        verbose=False, rng=0,
+    )  # fmt: skip
+    first = trainer.fit()
+    assert first.best_epoch == 1
+    second = trainer.fit()  # its own epochs 0..3: accuracy 0.2 to 0.5, always improving
+    assert second.epochs == [0, 1, 2, 3] and second.best_epoch == 3

@@ -158,3 +158,26 @@ def test_small_steps_run_on_one_blas_thread_and_restore_the_setting(monkeypatch)
     big = np.zeros((_threads.SMALL_PRODUCT // (784 * 50) + 1, 784), dtype=np.float32)
     net.loss_and_gradient(big, np.zeros(len(big), dtype=np.int64))
     assert seen[-1] == before
+
+
+def test_fused_step_follows_a_swapped_layer():
+    rng = np.random.default_rng(8)
+    net = TwoLayerNet(6, 5, 3, weight_init_std=0.5, rng=9)
+    x, t = rng.random((4, 6), dtype=np.float32), rng.integers(0, 3, 4)
+    net.loss_and_gradient(x, t)
+    net.layers["Relu1"] = Sigmoid()  # the public dict, edited after the fused step was built
+    loss, _ = net.loss_and_gradient(x, t)
+    assert loss == pytest.approx(net.loss(x, t), rel=1e-6)
+
+
+def test_small_steps_restore_a_limit_set_after_the_first_step():
+    threadpoolctl = pytest.importorskip("threadpoolctl")
+    net = TwoLayerNet(784, 50, 10, rng=0)
+    x, t = np.zeros((100, 784), dtype=np.float32), np.zeros(100, dtype=np.int64)
+    net.loss_and_gradient(x, t)
+    with threadpoolctl.threadpool_limits(limits=1, user_api="blas"):
+        net.loss_and_gradient(x, t)
+        after = [
+            i["num_threads"] for i in threadpoolctl.threadpool_info() if i["user_api"] == "blas"
+        ]
+    assert set(after) <= {1}

@@ -49,18 +49,20 @@ class SingleThreadBlas:
     """
 
     def __init__(self) -> None:
-        self._libs = [lib for lib in _blas_libraries() if lib.num_threads > 1]
-        self._restore = [lib.num_threads for lib in self._libs]
+        self._libs = _blas_libraries()
 
     def call(self, fn: Callable[..., T], *args: Any) -> T:
-        if not self._libs:
+        # The setting is read at every call (a get costs under a microsecond), so a limit the
+        # caller set later, e.g. with threadpoolctl, is what gets restored.
+        restore = [lib.num_threads for lib in self._libs]
+        if all(n == 1 for n in restore):
             return fn(*args)
         for lib in self._libs:
             lib.set_num_threads(1)
         try:
             return fn(*args)
         finally:
-            for lib, n in zip(self._libs, self._restore, strict=True):
+            for lib, n in zip(self._libs, restore, strict=True):
                 lib.set_num_threads(n)
 
 

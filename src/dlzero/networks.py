@@ -200,7 +200,12 @@ class Sequential:
 
     def _fused_step(self) -> FusedMLP | None:
         # Rebuilt whenever the parameter arrays or the decay change (e.g. after astype).
-        signature = (self.weight_decay_lambda, *map(id, self.params.values()))
+        signature = (
+            self.weight_decay_lambda,
+            id(self.last_layer),
+            *map(id, self.layers.values()),
+            *map(id, self.params.values()),
+        )
         if getattr(self, "_fused_signature", None) != signature:
             layers = list(self.layers.values())
             keys = [(f"W{i + 1}", f"b{i + 1}") for i in range(len(self.params) // 2)]

@@ -297,7 +297,7 @@ def _check_header(header: Any, error: Callable[[str], ModelFileError]) -> dict[s
             f"({header.get('dlzero_version', '?')}); this one reads version {FORMAT_VERSION}"
         )
     classes = dict(NETWORK_CLASSES)
-    if header.get("class") not in classes:
+    if not isinstance(header.get("class"), str) or header["class"] not in classes:
         raise error(
             f"unknown network class {header.get('class')!r}; expected one of {', '.join(classes)}"
         )

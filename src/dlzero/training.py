@@ -394,6 +394,8 @@ class EarlyStopping:
         self._saved: dict[tuple[str, str], NDArray] = {}
 
     def on_epoch_end(self, trainer: Trainer, history: History) -> bool:
+        if len(history.epochs) == 1:  # a new fit() begins: forget an earlier run's best
+            self.best, self.best_epoch, self.wait, self._saved = -math.inf, None, 0, {}
         if self.monitor not in history.accuracy:
             raise ValueError(
                 f"EarlyStopping: no eval set named {self.monitor!r}; the trainer evaluates "
@@ -420,7 +422,13 @@ class EarlyStopping:
         if self.best_epoch is None:
             return
         history.best_epoch = self.best_epoch
-        if not self.restore_best_weights or self.best_epoch == history.epochs[-1]:
+        # The weights are the best epoch's only if it is the last evaluation and no step ran
+        # after it (a divergence or Ctrl-C mid-epoch leaves later weights in the network).
+        unchanged = (
+            self.best_epoch == history.epochs[-1]
+            and history.iterations_done == history.epoch_iterations[-1]
+        )
+        if not self.restore_best_weights or unchanged:
             return
         current = _model_arrays(trainer.network)
         for key, saved in self._saved.items():
