@@ -664,3 +664,20 @@ def test_a_closed_pipe_ends_the_command_quietly():
     assert first.startswith(b"mnist: 784-50-10")
     assert b"Traceback" not in err and b"BrokenPipeError" not in err
     assert proc.returncode == 1
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["--history", "{d}/x.json", "--save", "{d}/x.json"], "is also the file of --history"),
+        (["--plot", "{d}/p.png", "--save", "{d}/p.png"], "is also the file of --plot"),
+        (["--gradient", "numerical", "--dropout", "0.5"], "needs the same loss at every"),
+    ],
+)
+def test_outputs_that_collide_and_nondeterministic_numerical_runs_are_refused(
+    tmp_path, capsys, args, message
+):
+    status, out, err = run(["train", *[a.format(d=tmp_path) for a in args]], capsys)
+    assert status == 2 and out == ""
+    assert message in err and len(err.strip().splitlines()) == 1
+    assert list(tmp_path.iterdir()) == []  # nothing written

@@ -637,6 +637,27 @@ def build_parser() -> argparse.ArgumentParser:
 # -- shared steps ----------------------------------------------------------------------------
 
 
+def _check_distinct_outputs(parser: argparse.ArgumentParser, args: argparse.Namespace) -> None:
+    """Two outputs of one run must not be the same file (one would silently replace the other)."""
+    outputs: list[tuple[str, str]] = []
+    if not args.no_plot:
+        outputs.append(("--plot", args.plot))
+        outputs.append(
+            ("--loss-plot", args.loss_plot or str(Path(args.plot).with_name("loss.png")))
+        )
+    if args.history is not None:
+        json_path, csv_path = _history_paths(args.history)
+        outputs += [("--history", str(json_path)), ("--history", str(csv_path))]
+    if args.save is not None:
+        outputs.append(("--save", args.save))
+    seen: dict[Path, str] = {}
+    for option, path in outputs:
+        resolved = Path(path).resolve()
+        if resolved in seen and seen[resolved] != option:
+            parser.error(f"argument {option}: {path!r} is also the file of {seen[resolved]}")
+        seen[resolved] = option
+
+
 def _require_matplotlib(args: argparse.Namespace) -> None:
     """Fail before training, not after, when plots are asked for and cannot be drawn."""
     import importlib.util
@@ -978,6 +999,12 @@ def cmd_train(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
         )
     if args.patience is not None and not args.validation_fraction:
         parser.error("argument --patience: early stopping needs --validation-fraction")
+    if args.gradient == "numerical" and (args.dropout or args.batchnorm):
+        parser.error(
+            "argument --gradient: numerical differentiation needs the same loss at every "
+            "evaluation; --dropout draws a new mask and --batchnorm updates its running "
+            "statistics each time"
+        )
     settings = _network_settings(
         parser,
         args.model,
@@ -1005,6 +1032,7 @@ def cmd_train(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
         _check_output(parser, "--history", str(csv_path), plot=False)
 
     check_save_path(parser, args.save)
+    _check_distinct_outputs(parser, args)
     _require_matplotlib(args)
     (x_train, t_train), (x_test, t_test) = _load_data(args, parser)
     if args.batch_size > len(x_train):
