@@ -66,6 +66,32 @@ class SingleThreadBlas:
                 lib.set_num_threads(n)
 
 
+def can_limit_blas_threads() -> bool:
+    """Whether the BLAS thread count can be set (threadpoolctl present, a BLAS it knows)."""
+    return bool(_blas_libraries())
+
+
+def limit_blas_to_one_thread() -> Callable[[], None] | None:
+    """Set every loaded BLAS library to one thread; return a function that puts them back.
+
+    Returns None, changing nothing, when the thread count cannot be set (no threadpoolctl, or
+    no BLAS it knows). Used while a second Python thread evaluates: two callers each running
+    one-thread products keep both cores busy without BLAS threads spinning against them.
+    """
+    libs = _blas_libraries()
+    if not libs:
+        return None
+    before = [lib.num_threads for lib in libs]
+    for lib in libs:
+        lib.set_num_threads(1)
+
+    def restore() -> None:
+        for lib, n in zip(libs, before, strict=True):
+            lib.set_num_threads(n)
+
+    return restore
+
+
 _single: SingleThreadBlas | None = None
 
 

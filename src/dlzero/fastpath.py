@@ -93,6 +93,15 @@ class FusedMLP:
             return None
         return cls(affines, [type(a) for a in activations], keys, weight_decay_lambda)
 
+    def snapshot(self) -> FusedMLP:
+        """A copy with its own weights and buffers, for evaluating while training goes on.
+
+        The copy's ``predict`` gives what this one's gives now, whatever later steps do to the
+        network, and can run in another thread alongside this one's steps.
+        """
+        affines = [Affine(a.W.copy(), a.b.copy()) for a in self.affines]
+        return FusedMLP(affines, self.activations, self.keys, self.weight_decay_lambda)
+
     def _buffers_for(self, n: int) -> dict[str, list[NDArray]]:
         """Arrays for a batch of ``n``, made on first use and kept: no allocation per step."""
         buf = self._buffers.get(n)

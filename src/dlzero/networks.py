@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import copy
 import os
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 
 import numpy as np
 from numpy.typing import DTypeLike, NDArray
@@ -64,6 +64,27 @@ def _labels(t: NDArray) -> NDArray:
     """Class labels from labels or one-hot targets."""
     t = np.asarray(t)
     return t.argmax(axis=1) if t.ndim == 2 else t
+
+
+def chunked_accuracy(
+    predict: Callable[[NDArray], NDArray], x: NDArray, labels: NDArray, batch_size: int
+) -> float:
+    """Share of ``x`` whose highest score under ``predict`` is the label, ``batch_size`` at a time.
+
+    Parameters
+    ----------
+    predict : callable, ``predict(x) -> scores`` of shape (n, C)
+    x : ndarray, shape (N, ...)
+    labels : ndarray of int, shape (N,)
+    batch_size : int
+        Every sample counts, including those of a final partial chunk.
+    """
+    correct = 0
+    for start in range(0, len(x), batch_size):
+        scores = predict(x[start : start + batch_size])
+        hits = scores.argmax(axis=1) == labels[start : start + batch_size]
+        correct += int(np.count_nonzero(hits))
+    return correct / len(x)
 
 
 class Sequential:
@@ -264,15 +285,10 @@ class Sequential:
             )
         if len(x) == 0:
             raise ValueError("accuracy: no samples given")
-        step = batch_size or self.eval_batch_size
         # A plain MLP predicts through the fused path: in place, nothing kept for backward.
         fused = self._fused_step()
         predict = fused.predict if fused is not None else self.predict
-        correct = 0
-        for start in range(0, len(x), step):
-            scores = predict(x[start : start + step])
-            correct += int(np.sum(scores.argmax(axis=1) == labels[start : start + step]))
-        return correct / len(x)
+        return chunked_accuracy(predict, x, labels, batch_size or self.eval_batch_size)
 
     # -- copies ------------------------------------------------------------------------------
 

@@ -66,6 +66,7 @@ import sys
 import threading
 import time
 from collections.abc import Callable, Mapping, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any, Protocol, TextIO
 
@@ -74,6 +75,7 @@ from numpy.typing import NDArray
 
 from dlzero._io import atomic_write_text
 from dlzero._rng import RngLike, as_rng
+from dlzero._threads import SMALL_PRODUCT, can_limit_blas_threads, limit_blas_to_one_thread
 from dlzero.layers import BatchNormalization
 
 __all__ = [
@@ -490,9 +492,84 @@ class RecordDiagnostics:
             self._record(trainer, history)
         return False
 
+    @property
+    def background_safe(self) -> bool:
+        """Whether the trainer may evaluate in the background (see ``Trainer``).
+
+        Measuring every epoch reads the network at the epoch's end, so it may not; measuring
+        only before and after training may (epoch 0 is always evaluated in the foreground).
+        """
+        return not self.every_epoch
+
     def on_train_end(self, trainer: Trainer, history: History) -> None:
         if history.epochs:
             self._record(trainer, history)
+
+
+# -- evaluation in a second thread ------------------------------------------------------------
+
+
+def _available_cpus() -> int:
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:  # not on Linux
+        return os.cpu_count() or 1
+
+
+@dataclass
+class _PendingEval:
+    future: Future[tuple[dict[str, float], float]]
+    epoch: int
+    done: int
+    seconds: float
+
+
+class _BackgroundEvaluator:
+    """Accuracy of copies of a plain MLP's weights, computed in one worker thread.
+
+    While it exists every BLAS library runs one thread: the training steps in the main thread
+    and the products here then each keep one core busy. (BLAS threads that spin while waiting
+    for a core that the other caller holds would slow both.) ``close`` puts the count back.
+    """
+
+    def __init__(
+        self, fused: Any, eval_sets: Mapping[str, tuple[NDArray, NDArray]], batch_size: int
+    ) -> None:
+        from dlzero.networks import chunked_accuracy
+
+        self._accuracy = chunked_accuracy
+        self._fused = fused
+        self._sets = {
+            name: (x, t.argmax(axis=1) if t.ndim == 2 else t) for name, (x, t) in eval_sets.items()
+        }
+        self._batch_size = batch_size
+        self._restore_blas = limit_blas_to_one_thread()
+        self._pool: ThreadPoolExecutor | None = ThreadPoolExecutor(
+            1, thread_name_prefix="dlzero-eval"
+        )
+
+    def submit(self) -> Future[tuple[dict[str, float], float]]:
+        """Start evaluating the weights as they are now; the future gives (accuracies, s)."""
+        assert self._pool is not None, "submit after close"
+        snapshot = self._fused.snapshot()  # copied here, in the caller's thread, before any step
+        return self._pool.submit(self._evaluate, snapshot)
+
+    def _evaluate(self, snapshot: Any) -> tuple[dict[str, float], float]:
+        t0 = time.perf_counter()
+        acc = {
+            name: self._accuracy(snapshot.predict, x, labels, self._batch_size)
+            for name, (x, labels) in self._sets.items()
+        }
+        return acc, time.perf_counter() - t0
+
+    def close(self) -> None:
+        """Wait for the worker, end it, and give BLAS its thread count back (idempotent)."""
+        if self._pool is not None:
+            self._pool.shutdown(wait=True)
+            self._pool = None
+        if self._restore_blas is not None:
+            self._restore_blas()
+            self._restore_blas = None
 
 
 # -- the trainer -----------------------------------------------------------------------------
@@ -556,6 +633,16 @@ class Trainer:
     diagnostics : int, default 0
         Record per-layer diagnostics after every evaluation on the first ``diagnostics``
         training samples (:class:`RecordDiagnostics`); 0 records none.
+    background_eval : bool or "auto", default "auto"
+        Evaluate each epoch's weights on a copy, in a second thread, while the next epoch
+        trains: both cores work, each on one BLAS thread, and the accuracies are those of the
+        weights at the epoch's end, as before. Needs a plain MLP (``Affine`` layers, ReLU or
+        sigmoid, ``SoftmaxWithLoss``), threadpoolctl, and callbacks that all say
+        ``background_safe`` (early stopping does not: it must act at the epoch's end). Epoch
+        0 and the last epoch are evaluated in the foreground. "auto" uses it when it can and
+        it pays: at least 2 CPUs, steps small enough to run on one BLAS thread anyway, and an
+        epoch's training work (about 3 x iterations x batch size samples' worth) at least the
+        evaluation's. True insists (ValueError at ``fit`` if it cannot); False never.
     """
 
     def __init__(
@@ -585,6 +672,7 @@ class Trainer:
         validation_fraction: float = 0.0,
         patience: int | None = None,
         diagnostics: int = 0,
+        background_eval: bool | str = "auto",
     ) -> None:
         if not hasattr(optimizer, "update"):
             raise ValueError(
@@ -630,6 +718,10 @@ class Trainer:
             raise ValueError(f"gradient must be one of {GRADIENT_METHODS}, got {gradient!r}")
         if progress not in (True, False, "auto"):
             raise ValueError(f"progress must be True, False or 'auto', got {progress!r}")
+        if background_eval not in (True, False, "auto"):
+            raise ValueError(
+                f"background_eval must be True, False or 'auto', got {background_eval!r}"
+            )
         check_batch_norm_batches(network, train_size, batch_size, sampling)
         if isinstance(diagnostics, bool) or not isinstance(diagnostics, (int, np.integer)):
             raise ValueError(f"diagnostics must be a number of samples >= 0, got {diagnostics!r}")
@@ -668,6 +760,7 @@ class Trainer:
         self.eval_batch_size = _positive_int("eval_batch_size", eval_batch_size)
         self.verbose = bool(verbose)
         self.progress = progress
+        self.background_eval = background_eval
         self.handle_sigint = bool(handle_sigint)
         self.callbacks = list(callbacks)
         # Diagnostics first: at the end they describe the last epoch's weights, before early
@@ -745,10 +838,21 @@ class Trainer:
             for name, (x, t) in self.eval_sets.items()
         }
 
-    def _record_eval(self, history: History, epoch: int, done: int, seconds: float) -> None:
-        t0 = time.perf_counter()
-        acc = self.evaluate()
-        t_eval = time.perf_counter() - t0
+    def _record_eval(
+        self,
+        history: History,
+        epoch: int,
+        done: int,
+        seconds: float,
+        result: tuple[dict[str, float], float] | None = None,
+    ) -> None:
+        """Evaluate now (or take ``result``, (accuracies, seconds), from the background)."""
+        if result is None:
+            t0 = time.perf_counter()
+            acc = self.evaluate()
+            t_eval = time.perf_counter() - t0
+        else:
+            acc, t_eval = result
         history.epochs.append(epoch)
         history.epoch_iterations.append(done)
         for name, value in acc.items():
@@ -831,42 +935,142 @@ class Trainer:
             history.stop_reason = "stopped"
             history.message = history.message or "stopped by a callback before the first step"
             return
+        background = self._start_background_eval()
+        history.config["background_eval"] = background is not None
+        pending: _PendingEval | None = None
         done = 0
-        for epoch in range(1, self.num_epochs + 1):
-            n_steps = min(self.iterations_per_epoch, self.iters - done)
-            order = self._batches_of_epoch(n_steps)
-            bar = bar_factory(epoch, n_steps) if bar_factory else None
-            # Steps run in chunks between progress-bar updates: no per-step bar cost.
-            chunk = max(1, n_steps // 50) if bar is not None else n_steps
-            t0 = time.perf_counter()
-            for chunk_start in range(0, n_steps, chunk):
-                for j in range(chunk_start, min(chunk_start + chunk, n_steps)):
-                    idx = order[j * b : (j + 1) * b]
-                    m = len(idx)
-                    xb = np.take(x_train, idx, axis=0, out=x_buf[:m], mode="clip")
-                    tb = np.take(t_train, idx, axis=0, out=t_buf[:m], mode="clip")
-                    loss, grads = step(xb, tb)
-                    opt.update(params, grads)
-                    losses[done] = loss
-                    done += 1
-                    if not math.isfinite(loss):
-                        self._diverged(history, done, epoch, bar)
-                    if self._stop_requested:
-                        self._interrupted(history, done, epoch, bar)
+        try:
+            for epoch in range(1, self.num_epochs + 1):
+                n_steps = min(self.iterations_per_epoch, self.iters - done)
+                order = self._batches_of_epoch(n_steps)
+                bar = bar_factory(epoch, n_steps) if bar_factory else None
+                # Steps run in chunks between progress-bar updates (and looks at a background
+                # evaluation): no per-step cost.
+                watching = bar is not None or pending is not None
+                chunk = max(1, n_steps // 50) if watching else n_steps
+                t0 = time.perf_counter()
+                for chunk_start in range(0, n_steps, chunk):
+                    for j in range(chunk_start, min(chunk_start + chunk, n_steps)):
+                        idx = order[j * b : (j + 1) * b]
+                        m = len(idx)
+                        xb = np.take(x_train, idx, axis=0, out=x_buf[:m], mode="clip")
+                        tb = np.take(t_train, idx, axis=0, out=t_buf[:m], mode="clip")
+                        loss, grads = step(xb, tb)
+                        opt.update(params, grads)
+                        losses[done] = loss
+                        done += 1
+                        if not math.isfinite(loss):
+                            self._diverged(history, done, epoch, bar)
+                        if self._stop_requested:
+                            self._interrupted(history, done, epoch, bar)
+                    if bar is not None:
+                        bar.update(min(chunk, n_steps - chunk_start))
+                    if pending is not None and pending.future.done():
+                        # The last epoch's accuracies are in: record and print them now.
+                        finished, pending = pending, None
+                        if self._finish_background_eval(history, finished, done):
+                            return
+                seconds = time.perf_counter() - t0
                 if bar is not None:
-                    bar.update(min(chunk, n_steps - chunk_start))
-            seconds = time.perf_counter() - t0
-            if bar is not None:
-                bar.close()
-            history.iterations_done = done
-            self._record_eval(history, epoch, done, seconds)
-            if self._callbacks_say_stop(history):
-                history.stop_reason = "stopped"
-                history.message = history.message or f"stopped by a callback after epoch {epoch}"
-                if self.verbose:
-                    self._print(history.message)
-                return
-        history.stop_reason = "completed"
+                    bar.close()
+                history.iterations_done = done
+                if pending is not None:
+                    finished, pending = pending, None
+                    if self._finish_background_eval(history, finished, done):
+                        return
+                if background is not None and epoch < self.num_epochs:
+                    pending = _PendingEval(background.submit(), epoch, done, seconds)
+                    continue
+                if background is not None:  # the last evaluation has every thread to itself
+                    background.close()
+                self._record_eval(history, epoch, done, seconds)
+                if self._callbacks_say_stop(history):
+                    self._stopped_by_callback(history, epoch)
+                    return
+            history.stop_reason = "completed"
+        except BaseException:
+            if pending is not None:
+                # Training failed or was interrupted: keep the evaluation under way, if it
+                # finishes, so the history has every epoch that ended.
+                try:
+                    self._record_eval(
+                        history,
+                        pending.epoch,
+                        pending.done,
+                        pending.seconds,
+                        result=pending.future.result(),
+                    )
+                except Exception:  # the error in flight is the one to report
+                    pass
+            raise
+        finally:
+            if background is not None:
+                background.close()
+
+    def _stopped_by_callback(self, history: History, epoch: int) -> None:
+        history.stop_reason = "stopped"
+        history.message = history.message or f"stopped by a callback after epoch {epoch}"
+        if self.verbose:
+            self._print(history.message)
+
+    # -- evaluation in a second thread -------------------------------------------------------
+
+    def background_eval_problem(self) -> str | None:
+        """Why this run's evaluation would not run in the background, or None if it would.
+
+        With ``background_eval=True`` only what makes it impossible counts; with "auto", also
+        what makes it not worth it (see the class docstring).
+        """
+        if self.background_eval is False:
+            return "background_eval is False"
+        fused_step = getattr(self.network, "_fused_step", None)
+        fused = fused_step() if callable(fused_step) else None
+        if fused is None or self.gradient_method != "backprop":
+            return (
+                "only a plain MLP (Affine layers, ReLU or sigmoid, SoftmaxWithLoss) trained "
+                "by backprop can be evaluated on a copy"
+            )
+        if not self.eval_sets:
+            return "there is nothing to evaluate"
+        if self.num_epochs < 2:
+            return "a run of one epoch has nothing to overlap"
+        unsafe = sorted(
+            {type(cb).__name__ for cb in self.callbacks if not getattr(cb, "background_safe", 0)}
+        )
+        if unsafe:
+            return f"callbacks act on the network at each epoch's end ({', '.join(unsafe)})"
+        if not can_limit_blas_threads():
+            return "the BLAS thread count cannot be set (threadpoolctl is not installed)"
+        if self.background_eval is True:
+            return None
+        if _available_cpus() < 2:
+            return "one CPU"
+        if max(self.batch_size * a.W.size for a in fused.affines) >= SMALL_PRODUCT:
+            return "the steps are large enough to use every BLAS thread"
+        eval_samples = sum(len(x) for x, _ in self.eval_sets.values())
+        if 3 * self.iterations_per_epoch * self.batch_size < eval_samples:
+            return "an epoch's training is shorter than its evaluation"
+        return None
+
+    def _start_background_eval(self) -> _BackgroundEvaluator | None:
+        problem = self.background_eval_problem()
+        if problem is None:
+            return _BackgroundEvaluator(
+                self.network._fused_step(), self.eval_sets, self.eval_batch_size
+            )
+        if self.background_eval is True:
+            raise ValueError(f"background_eval=True, but {problem}")
+        return None
+
+    def _finish_background_eval(self, history: History, p: _PendingEval, done: int) -> bool:
+        """Record a background evaluation and run the callbacks; True if they say stop."""
+        self._record_eval(history, p.epoch, p.done, p.seconds, result=p.future.result())
+        if self._callbacks_say_stop(history):
+            # (Callbacks that allow background evaluation do not stop training; should one,
+            # training stops here, some steps after the epoch it judged.)
+            self._stopped_by_callback(history, p.epoch)
+            return True
+        return False
 
     def _callbacks_say_stop(self, history: History) -> bool:
         stop = False

@@ -1,0 +1,211 @@
+"""Tests of evaluation in a second thread while training goes on (Trainer background_eval)."""
+
+import time
+
+import numpy as np
+import pytest
+from threadpoolctl import threadpool_info, threadpool_limits
+
+import dlzero.training as training
+from dlzero.cli import _print_summary
+from dlzero.networks import MultiLayerNet, TwoLayerNet
+from dlzero.optimizers import SGD
+from dlzero.training import (
+    EarlyStopping,
+    History,
+    RecordDiagnostics,
+    Trainer,
+    TrainingDiverged,
+    TrainingInterrupted,
+)
+
+
+def digits_like(n=3000, d=64, c=10, seed=0):
+    """Noisy class prototypes: accuracy moves a lot from epoch to epoch early on."""
+    rng = np.random.default_rng(seed)
+    t = rng.integers(0, c, n).astype(np.uint8)
+    prototypes = rng.random((c, d))
+    x = (prototypes[t] + 0.6 * rng.standard_normal((n, d))).astype(np.float32)
+    return x, t
+
+
+def make_trainer(background_eval, *, epochs=6, callbacks=(), optimizer=None, net=None):
+    x, t = digits_like()
+    net = net or TwoLayerNet(64, 20, 10, weight_init_std=0.01, rng=1)
+    return Trainer(
+        net,
+        optimizer or SGD(lr=0.3),
+        x[:2000],
+        t[:2000],
+        x[2000:],
+        t[2000:],
+        batch_size=50,
+        epochs=epochs,
+        sampling="replacement",
+        rng=2,
+        verbose=False,
+        progress=False,
+        callbacks=callbacks,
+        background_eval=background_eval,
+    )
+
+
+def blas_threads():
+    return [info["num_threads"] for info in threadpool_info() if info["user_api"] == "blas"]
+
+
+def test_background_evaluation_records_the_same_history_as_the_foreground():
+    # On one BLAS thread both ways, so the products, and so the accuracies, agree bit for bit:
+    # the background evaluation saw each epoch's own weights, not later ones.
+    with threadpool_limits(1, user_api="blas"):
+        fg = make_trainer(False).fit()
+        bg = make_trainer(True).fit()
+    assert fg.config["background_eval"] is False
+    assert bg.config["background_eval"] is True
+    assert np.array_equal(fg.loss, bg.loss)
+    assert bg.epochs == fg.epochs == list(range(7))
+    assert bg.epoch_iterations == fg.epoch_iterations
+    assert bg.epoch_loss == fg.epoch_loss
+    assert bg.accuracy == fg.accuracy
+    # and the curve did move, so a snapshot from the wrong epoch would have shown
+    assert len(set(bg.accuracy["test"])) >= 4
+    assert bg.stop_reason == "completed" and bg.iterations_done == 6 * 40
+
+
+def test_blas_threads_are_restored_after_training():
+    before = blas_threads()
+    make_trainer(True).fit()
+    assert blas_threads() == before
+
+
+def test_blas_threads_are_restored_and_history_kept_when_interrupted(monkeypatch):
+    before = blas_threads()
+    evaluate = training._BackgroundEvaluator._evaluate
+
+    def slow_evaluate(self, snapshot):
+        time.sleep(0.2)  # still running when the stop comes, at the next epoch's first step
+        return evaluate(self, snapshot)
+
+    monkeypatch.setattr(training._BackgroundEvaluator, "_evaluate", slow_evaluate)
+
+    class StopDuringEpoch4(SGD):
+        def update(self, params, grads):
+            super().update(params, grads)
+            self.n = getattr(self, "n", 0) + 1
+            if self.n == 3 * 40 + 1:
+                trainer._stop_requested = True
+
+    trainer = make_trainer(True, optimizer=StopDuringEpoch4(lr=0.3))
+    with pytest.raises(TrainingInterrupted) as err:
+        trainer.fit()
+    history = err.value.history
+    # Epoch 3 was being evaluated in the background when the stop came: it is kept.
+    assert history.epochs == [0, 1, 2, 3]
+    assert all(len(acc) == 4 for acc in history.accuracy.values())
+    assert history.iterations_done == 121
+    assert blas_threads() == before
+
+
+def test_history_kept_when_training_diverges():
+    class BreakDuringEpoch3(SGD):
+        def update(self, params, grads):
+            super().update(params, grads)
+            self.n = getattr(self, "n", 0) + 1
+            if self.n == 2 * 40 + 5:
+                params["W1"][...] = np.nan
+
+    with pytest.raises(TrainingDiverged) as err:
+        make_trainer(True, optimizer=BreakDuringEpoch3(lr=0.3)).fit()
+    history = err.value.history
+    assert history.epochs == [0, 1, 2]
+    assert history.stop_reason == "diverged"
+
+
+def test_an_error_in_the_evaluation_reaches_the_caller(monkeypatch):
+    def broken(*args, **kwargs):
+        raise RuntimeError("evaluation broke")
+
+    monkeypatch.setattr(training._BackgroundEvaluator, "_evaluate", broken)
+    with pytest.raises(RuntimeError, match="evaluation broke"):
+        make_trainer(True).fit()
+
+
+def test_auto_uses_it_for_the_chapter5_shape_of_run(monkeypatch):
+    monkeypatch.setattr(training, "_available_cpus", lambda: 2)
+    x = np.zeros((6000, 784), np.float32)
+    t = np.zeros(6000, np.uint8)
+    trainer = Trainer(
+        TwoLayerNet(784, 50, 10, rng=0), SGD(lr=0.1), x, t, x[:1000], t[:1000], iters=200,
+        verbose=False,
+    )  # fmt: skip
+    assert trainer.background_eval == "auto"
+    assert trainer.background_eval_problem() is None
+
+
+@pytest.mark.parametrize(
+    ("change", "reason"),
+    [
+        ({"cpus": 1}, "one CPU"),
+        ({"epochs": 1}, "one epoch"),
+        ({"callbacks": [EarlyStopping(2, monitor="test")]}, "EarlyStopping"),
+        ({"callbacks": [RecordDiagnostics(np.zeros((5, 64)), np.zeros(5, int))]}, "Record"),
+        ({"net": "dropout"}, "plain MLP"),
+        ({"background_eval": False}, "is False"),
+    ],
+)
+def test_auto_declines_when_it_cannot_or_would_not_pay(monkeypatch, change, reason):
+    monkeypatch.setattr(training, "_available_cpus", lambda: change.get("cpus", 2))
+    net = None
+    if change.get("net") == "dropout":
+        net = MultiLayerNet(64, [20], 10, use_dropout=True, rng=0)
+    trainer = make_trainer(
+        change.get("background_eval", "auto"),
+        epochs=change.get("epochs", 6),
+        callbacks=change.get("callbacks", ()),
+        net=net,
+    )
+    problem = trainer.background_eval_problem()
+    assert problem is not None and reason in problem
+    if "cpus" not in change and change.get("background_eval") is not False:
+        # and insisting is an error, not a silent foreground run
+        trainer.background_eval = True
+        with pytest.raises(ValueError, match="background_eval=True"):
+            trainer.fit()
+
+
+def test_auto_declines_when_evaluation_outweighs_an_epoch(monkeypatch):
+    monkeypatch.setattr(training, "_available_cpus", lambda: 2)
+    x, t = digits_like(n=3000)
+    # 100 samples to train on per epoch, 2,900 to evaluate
+    trainer = Trainer(
+        TwoLayerNet(64, 20, 10, rng=0), SGD(lr=0.1), x[:100], t[:100], x[100:], t[100:],
+        batch_size=50, epochs=3, verbose=False,
+    )  # fmt: skip
+    assert "shorter than its evaluation" in trainer.background_eval_problem()
+    assert trainer.fit().config["background_eval"] is False
+
+
+def test_diagnostics_before_and_after_only_allow_it():
+    x, t = digits_like(n=10)
+    assert RecordDiagnostics(x, t, every_epoch=False).background_safe
+    assert not RecordDiagnostics(x, t).background_safe
+    with threadpool_limits(1, user_api="blas"):
+        history = make_trainer(True, callbacks=[RecordDiagnostics(x, t, every_epoch=False)]).fit()
+    assert [d["epoch"] for d in history.diagnostics] == [0, 6]
+
+
+def test_background_eval_must_be_true_false_or_auto():
+    with pytest.raises(ValueError, match="background_eval"):
+        make_trainer("yes")
+
+
+def test_summary_says_the_evaluation_overlapped(capsys):
+    history = History(iterations=10, iterations_done=10, seed=0, stop_reason="completed")
+    history.epochs, history.accuracy = [0, 1], {"test": [0.1, 0.9]}
+    history.train_time, history.eval_time = [0.0, 2.0], [0.5, 1.0]
+    history.config["background_eval"] = True
+    _print_summary(history, None)
+    assert "2.0 s training, alongside it 1.5 s evaluating" in capsys.readouterr().out
+    history.config["background_eval"] = False
+    _print_summary(history, None)
+    assert "2.0 s training + 1.5 s evaluating" in capsys.readouterr().out
