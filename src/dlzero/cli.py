@@ -1151,9 +1151,11 @@ def _write_train_outputs(history: Any, args: argparse.Namespace, title: str) -> 
 def _print_summary(history: Any, args: argparse.Namespace) -> None:
     accs = "  ".join(f"{name} acc {values[-1]:.4f}" for name, values in history.accuracy.items())
     epoch = history.epochs[-1] if history.epochs else 0
+    # With background evaluation the two overlap: say so rather than add them up.
+    joiner = " + " if not history.config.get("background_eval") else ", alongside it "
     times = (
-        f"{sum(history.train_time):.1f} s training + {sum(history.eval_time):.1f} s evaluating, "
-        f"seed {history.seed}"
+        f"{sum(history.train_time):.1f} s training{joiner}{sum(history.eval_time):.1f} s "
+        f"evaluating, seed {history.seed}"
     )
     if history.stop_reason == "completed":
         print(f"final (epoch {epoch}, {history.iterations_done:,} iterations): {accs}; {times}")
