@@ -375,11 +375,20 @@ def test_history_json_and_csv_round_trip(tmp_path):
     np.testing.assert_array_equal(back.losses, h.losses)
     for name in ("epochs", "epoch_iterations", "accuracy", "epoch_loss", "train_time", "seed"):
         assert getattr(back, name) == getattr(h, name)
+    assert back.wall_time == h.wall_time
+    assert sum(h.train_time) <= h.wall_time < 60
     assert back.config["dataset"] == "indexed" and back.config["batch_size"] == 10
     rows = (tmp_path / "h.csv").read_text().splitlines()
     assert rows[0] == "epoch,iteration,train_acc,test_acc,loss,train_s,eval_s"
     assert len(rows) == 1 + len(h.epochs)
     assert rows[2].startswith("1,10,0.500000,0.500000,")
+
+
+def test_history_from_before_wall_time_loads(tmp_path):
+    h = History(iterations=1, loss=np.array([1.0]), iterations_done=1)
+    data = h.to_dict()
+    del data["wall_time"]
+    assert History.from_dict(data).wall_time is None
 
 
 def test_history_with_a_nan_loss_is_valid_json(tmp_path):

@@ -1396,7 +1396,7 @@ def _print_comparison(rows: list[tuple[str, Any]], varying: list[str]) -> None:
         if with_val:
             val = h.at_best("val")
             line += f"  {val:>9.4f}" if val is not None else f"  {'-':>9}"
-        seconds = sum(h.train_time) + sum(h.eval_time)
+        seconds = h.wall_time if h.wall_time is not None else sum(h.train_time) + sum(h.eval_time)
         note = "" if h.stop_reason == "completed" else f"  ({h.stop_reason})"
         if h.best_epoch is not None and h.best_epoch != h.epochs[-1]:
             note += f"  (epoch {h.best_epoch} kept)"

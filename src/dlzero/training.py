@@ -133,7 +133,10 @@ class History:
     epoch_loss : list of float or None
         Mean mini-batch loss over each epoch's iterations (None for epoch 0).
     train_time, eval_time : list of float
-        Seconds spent in the gradient steps of each epoch, and in its evaluation.
+        Seconds spent in the gradient steps of each epoch, and in its evaluation (which, with
+        background evaluation, ran alongside the next epoch's steps).
+    wall_time : float or None
+        Seconds ``fit`` took from start to end, all included; None until it returns.
     config : dict
         The settings of the run (batch size, sampling, optimizer, network, ...).
     seed : int or None
@@ -166,6 +169,7 @@ class History:
     epoch_loss: list[float | None] = field(default_factory=list)
     train_time: list[float] = field(default_factory=list)
     eval_time: list[float] = field(default_factory=list)
+    wall_time: float | None = None
     stop_reason: str = "running"
     message: str | None = None
     best_epoch: int | None = None
@@ -228,6 +232,7 @@ class History:
             "epoch_loss": [None if v is None else float(v) for v in self.epoch_loss],
             "train_time": list(self.train_time),
             "eval_time": list(self.eval_time),
+            "wall_time": self.wall_time,
             "best_epoch": self.best_epoch,
             "diagnostics": self.diagnostics,
             "loss": _finite_or_none(self.losses),
@@ -255,6 +260,7 @@ class History:
             epoch_loss=list(data["epoch_loss"]),
             train_time=list(data["train_time"]),
             eval_time=list(data["eval_time"]),
+            wall_time=data.get("wall_time"),  # (absent from files written before it existed)
             stop_reason=data["stop_reason"],
             message=data["message"],
             best_epoch=data.get("best_epoch"),
@@ -906,12 +912,14 @@ class Trainer:
         )
         self.history = history
         previous_handler = self._install_sigint_handler()
+        start = time.perf_counter()
         try:
             # A diverging run overflows before its loss turns NaN; the trainer reports that
             # itself (TrainingDiverged), so NumPy's overflow warnings would only be noise.
             with np.errstate(over="ignore", invalid="ignore"):
                 self._fit(history)
         finally:
+            history.wall_time = time.perf_counter() - start
             if previous_handler is not None:
                 signal.signal(signal.SIGINT, previous_handler)
             for cb in self.callbacks:
