@@ -194,6 +194,59 @@ def test_diagnostics_before_and_after_only_allow_it():
     assert [d["epoch"] for d in history.diagnostics] == [0, 6]
 
 
+def test_a_line_printed_under_a_progress_bar_clears_and_redraws_it(monkeypatch):
+    events = []
+
+    class FakeBar:
+        def __init__(self, epoch, total):
+            self.epoch = epoch
+
+        def update(self, n):
+            pass
+
+        def clear(self):
+            events.append(("clear", self.epoch))
+
+        def refresh(self):
+            events.append(("refresh", self.epoch))
+
+        def close(self):
+            events.append(("close", self.epoch))
+
+    class Log:
+        def write(self, text):
+            if text.strip():
+                events.append(("print", text.split()[1]))
+
+        def flush(self):
+            pass
+
+    evaluate = training._BackgroundEvaluator._evaluate
+
+    def slow_evaluate(self, snapshot):
+        time.sleep(0.05)  # done mid-epoch, while the next epoch's bar is up
+        return evaluate(self, snapshot)
+
+    monkeypatch.setattr(training._BackgroundEvaluator, "_evaluate", slow_evaluate)
+    monkeypatch.setattr(Trainer, "_progress_bar_factory", lambda self: FakeBar)
+    trainer = make_trainer(True, epochs=3)
+    trainer.verbose, trainer.log = True, Log()
+
+    class SlowSGD(SGD):
+        def update(self, params, grads):
+            super().update(params, grads)
+            time.sleep(0.01)  # 40 steps: 0.4 s an epoch
+
+    trainer.optimizer = SlowSGD(lr=0.3)
+    trainer.fit()
+    # epoch 1's line comes during epoch 2, between a clear and a redraw of epoch 2's bar
+    i = events.index(("print", "1/3"))
+    assert events[i - 1] == ("clear", 2) and events[i + 1] == ("refresh", 2)
+    # lines printed with no bar up touch no bar
+    j = events.index(("print", "3/3"))
+    assert events[j - 1] == ("close", 3)
+
+
 def test_background_eval_must_be_true_false_or_auto():
     with pytest.raises(ValueError, match="background_eval"):
         make_trainer("yes")

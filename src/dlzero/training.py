@@ -798,6 +798,7 @@ class Trainer:
             **(dict(config) if config else {}),
         }
         self._stop_requested = False
+        self._bar: Any = None  # the progress bar on screen, if any
 
     # -- one step ----------------------------------------------------------------------------
 
@@ -882,7 +883,14 @@ class Trainer:
         return "  ".join(parts)
 
     def _print(self, line: str) -> None:
+        # A background evaluation's line can come while the next epoch's bar is drawn: take
+        # the bar off the terminal, print, and draw it again below.
+        bar = self._bar
+        if bar is not None:
+            bar.clear()
         print(line, file=self.log if self.log is not None else sys.stdout, flush=True)
+        if bar is not None:
+            bar.refresh()
 
     # -- the loop ----------------------------------------------------------------------------
 
@@ -951,7 +959,7 @@ class Trainer:
             for epoch in range(1, self.num_epochs + 1):
                 n_steps = min(self.iterations_per_epoch, self.iters - done)
                 order = self._batches_of_epoch(n_steps)
-                bar = bar_factory(epoch, n_steps) if bar_factory else None
+                bar = self._bar = bar_factory(epoch, n_steps) if bar_factory else None
                 # Steps run in chunks between progress-bar updates (and looks at a background
                 # evaluation): no per-step cost.
                 watching = bar is not None or pending is not None
@@ -981,6 +989,7 @@ class Trainer:
                 seconds = time.perf_counter() - t0
                 if bar is not None:
                     bar.close()
+                    self._bar = None
                 history.iterations_done = done
                 if pending is not None:
                     finished, pending = pending, None
@@ -1012,6 +1021,7 @@ class Trainer:
                     pass
             raise
         finally:
+            self._bar = None
             if background is not None:
                 background.close()
 
@@ -1090,6 +1100,7 @@ class Trainer:
     def _diverged(self, history: History, done: int, epoch: int, bar: Any) -> None:
         if bar is not None:
             bar.close()
+            self._bar = None
         history.iterations_done = done
         loss = history.loss[done - 1]
         lr = getattr(self.optimizer, "lr", None)
@@ -1104,6 +1115,7 @@ class Trainer:
     def _interrupted(self, history: History, done: int, epoch: int, bar: Any) -> None:
         if bar is not None:
             bar.close()
+            self._bar = None
         history.iterations_done = done
         history.stop_reason = "interrupted"
         history.message = f"interrupted at iteration {done} of {self.iters} (epoch {epoch})"
