@@ -161,6 +161,9 @@ def run_trial(
         verbose=False,
         progress=False,
         handle_sigint=False,
+        # Parallel trials already keep every core busy, and a trial's few hundred images
+        # evaluate in milliseconds: a second thread per trial would only compete.
+        background_eval=False,
     )
     t0 = time.perf_counter()
     try:
