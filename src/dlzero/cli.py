@@ -56,6 +56,7 @@ from dlzero._cli_common import (
 from dlzero._cli_common import check_output as _check_output
 from dlzero._cli_common import positive_float as _positive_float
 from dlzero._cli_common import positive_int as _positive_int
+from dlzero._plot_process import PlotProcess
 from dlzero.cli_model import add_model_commands, add_save_option, check_save_path, save_trained
 from dlzero.networks import ACTIVATIONS as _ACTIVATIONS
 from dlzero.optimizers import OPTIMIZERS as _OPTIMIZERS
@@ -983,14 +984,6 @@ DIAGNOSTICS_SAMPLES = 200
 
 
 def cmd_train(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
-    from dlzero.optimizers import get_optimizer
-    from dlzero.training import (
-        RecordDiagnostics,
-        Trainer,
-        TrainingDiverged,
-        TrainingInterrupted,
-    )
-
     # Everything that can be checked before the data is loaded, is.
     if args.train_size is not None and args.batch_size > args.train_size:
         parser.error(
@@ -1034,6 +1027,31 @@ def cmd_train(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
     check_save_path(parser, args.save)
     _check_distinct_outputs(parser, args)
     _require_matplotlib(args)
+    # The plots' process starts now: it readies matplotlib on the other core while this one
+    # loads the data and trains, and it copies no data set (see dlzero._plot_process).
+    plotter = None if args.no_plot else PlotProcess()
+    try:
+        return _train(args, parser, settings, plotter)
+    finally:
+        if plotter is not None:
+            plotter.close()
+
+
+def _train(
+    args: argparse.Namespace,
+    parser: argparse.ArgumentParser,
+    settings: dict[str, Any],
+    plotter: PlotProcess | None,
+) -> int:
+    """``dlzero train`` from the data load on, its arguments checked."""
+    from dlzero.optimizers import get_optimizer
+    from dlzero.training import (
+        RecordDiagnostics,
+        Trainer,
+        TrainingDiverged,
+        TrainingInterrupted,
+    )
+
     (x_train, t_train), (x_test, t_test) = _load_data(args, parser)
     if args.batch_size > len(x_train):
         parser.error(
@@ -1121,14 +1139,16 @@ def cmd_train(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
         history, status = exc.history, EXIT_INTERRUPTED
         print(f"dlzero train: {exc}; writing what was recorded", file=sys.stderr)
 
-    _write_train_outputs(history, args, title)
+    _write_train_outputs(history, args, title, plotter)
     if args.save is not None and status != EXIT_FAILURE:
         save_trained(net, args.save, metadata={**config, "seed": seed}, quiet=args.quiet)
     _print_summary(history, args)
     return status
 
 
-def _write_train_outputs(history: Any, args: argparse.Namespace, title: str) -> None:
+def _write_train_outputs(
+    history: Any, args: argparse.Namespace, title: str, plotter: PlotProcess | None = None
+) -> None:
     written = []
     try:
         if args.history is not None:
@@ -1136,11 +1156,13 @@ def _write_train_outputs(history: Any, args: argparse.Namespace, title: str) -> 
             history.save(json_path, csv_path=csv_path)
             written += [str(json_path), str(csv_path)]
         if not args.no_plot:
-            from dlzero.plotting import plot_accuracy, plot_loss
-
             loss_plot = args.loss_plot or str(Path(args.plot).with_name("loss.png"))
-            plot_accuracy(history, args.plot, title=title)
-            plot_loss(history, loss_plot, title=title)
+            plots = [("accuracy", args.plot), ("loss", loss_plot)]
+            if plotter is None or not plotter.draw(history, plots, title):
+                from dlzero.plotting import plot_accuracy, plot_loss
+
+                plot_accuracy(history, args.plot, title=title)
+                plot_loss(history, loss_plot, title=title)
             written += [args.plot, loss_plot]
     except OSError as exc:
         raise CommandError(f"cannot write results: {exc}") from None

@@ -1,0 +1,139 @@
+"""Draw a training run's plots in a child process that gets matplotlib ready while training runs.
+
+Importing matplotlib costs ``dlzero train`` about 0.3 s of one core, more than half of what the
+command adds to its training loop. Forked before the data are loaded, a child process pays that
+on the other core while the parent trains (processes, not threads: an import holds the GIL, and a
+thread doing it measurably slows the steps as much as it saves). When training ends the parent
+sends the history down a pipe; the child draws and saves the plots and answers. The plots are
+written before the command exits, so nothing about the result changes: only where the waiting
+happens.
+
+Anything unusual (no ``fork`` on this platform, the child gone, any error in it) makes
+:meth:`PlotProcess.draw` return False, and the caller draws in its own process as before; a
+file that cannot be written then fails there with the usual message. Linux only: elsewhere
+forking a process that has loaded system frameworks is not safe.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import sys
+from typing import Any
+
+__all__ = ["PlotProcess"]
+
+
+def _read_all(fd: int) -> bytes:
+    chunks = []
+    while chunk := os.read(fd, 1 << 16):
+        chunks.append(chunk)
+    return b"".join(chunks)
+
+
+def _write_all(fd: int, data: bytes) -> None:
+    view = memoryview(data)
+    while view:
+        view = view[os.write(fd, view) :]
+
+
+class PlotProcess:
+    """A forked child that imports matplotlib now and draws ``plot_accuracy``/``plot_loss`` later.
+
+    Use ``draw`` once, or ``close`` to dismiss it unused; both wait for the child to end, so
+    no process outlives the command.
+    """
+
+    def __init__(self) -> None:
+        self._pid: int | None = None
+        if not sys.platform.startswith("linux") or os.environ.get("DLZERO_PLOT_IN_PROCESS"):
+            return
+        down_r, down_w = os.pipe()  # parent -> child: the history and the plots to draw
+        up_r, up_w = os.pipe()  # child -> parent: "ok" or what went wrong
+        try:
+            pid = os.fork()
+        except OSError:
+            for fd in (down_r, down_w, up_r, up_w):
+                os.close(fd)
+            return
+        if pid == 0:  # the child: never returns
+            os.close(down_w)
+            os.close(up_r)
+            _child(down_r, up_w)
+        os.close(down_r)
+        os.close(up_w)
+        self._pid, self._down, self._up = pid, down_w, up_r
+
+    def draw(self, history: Any, plots: list[tuple[str, str]], title: str) -> bool:
+        """Have the child save ``plots``, (kind, path) with kind "accuracy" or "loss".
+
+        Returns True when every plot was written, False when the caller must draw them.
+        """
+        if self._pid is None:
+            return False
+        # One line of what to draw, then the history as ``History.save`` writes it.
+        header = json.dumps({"plots": plots, "title": title})
+        try:
+            _write_all(self._down, f"{header}\n{history.to_json()}".encode())
+        except (OSError, ValueError):  # the child is gone, or a value JSON cannot carry
+            self.close()
+            return False
+        os.close(self._down)
+        self._down = -1
+        try:
+            answer = _read_all(self._up)
+        except OSError:
+            answer = b""
+        self.close()
+        return answer == b"ok"
+
+    def close(self) -> None:
+        """Dismiss the child (it sees the pipe close and exits) and wait for it."""
+        if self._pid is None:
+            return
+        for fd in (self._down, self._up):
+            if fd >= 0:
+                try:
+                    os.close(fd)
+                except OSError:
+                    pass
+        self._down = self._up = -1
+        try:
+            os.waitpid(self._pid, 0)
+        except ChildProcessError:
+            pass
+        self._pid = None
+
+
+def _child(down: int, up: int) -> None:
+    """The child's whole life: import, wait for the request, draw, answer, exit."""
+    status = 1
+    try:
+        # Ctrl-C is for the parent, which then still sends what it recorded to be drawn.
+        signal.signal(signal.SIGINT, signal.SIG_IGN)
+        from dlzero import plotting
+        from dlzero.training import History
+
+        plotting._figure()  # import the Agg canvas and figure machinery now
+        request = _read_all(down)
+        if not request:  # dismissed: nothing to draw
+            status = 0
+            return
+        header, _, body = request.partition(b"\n")
+        what = json.loads(header)
+        history = History.from_dict(json.loads(body))
+        draw = {"accuracy": plotting.plot_accuracy, "loss": plotting.plot_loss}
+        for kind, path in what["plots"]:
+            draw[kind](history, path, title=what["title"])
+        _write_all(up, b"ok")
+        status = 0
+    except BaseException as exc:
+        try:
+            _write_all(up, f"error: {type(exc).__name__}: {exc}".encode())
+        except BaseException:
+            pass
+    finally:
+        # Never return into the parent's code, and never run its exit handlers or flush its
+        # buffered output a second time.
+        os._exit(status)

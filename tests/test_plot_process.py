@@ -1,0 +1,125 @@
+"""Tests of the child process that draws dlzero train's plots (dlzero._plot_process)."""
+
+import os
+import signal
+import sys
+
+import numpy as np
+import pytest
+
+from dlzero import cli
+from dlzero._plot_process import PlotProcess
+from dlzero.training import History
+
+pytestmark = pytest.mark.skipif(not sys.platform.startswith("linux"), reason="Linux only")
+
+PNG = b"\x89PNG\r\n\x1a\n"
+
+
+def a_history():
+    h = History(iterations=1200, iterations_per_epoch=600, seed=0, stop_reason="completed")
+    h.loss = np.linspace(2.3, 0.1, 1200)
+    h.loss[5] = np.nan  # non-finite losses travel (as null) and are left out of the plot
+    h.iterations_done = 1200
+    h.epochs, h.epoch_iterations = [0, 1, 2], [0, 600, 1200]
+    h.accuracy = {"train": [0.1, 0.9, 0.95], "test": [0.1, 0.88, 0.93]}
+    h.epoch_loss, h.train_time, h.eval_time = [None, 0.5, 0.2], [0.0, 1.0, 1.0], [0.1] * 3
+    return h
+
+
+def gone(pid):
+    try:
+        os.waitpid(pid, os.WNOHANG)
+    except ChildProcessError:
+        return True
+    return False
+
+
+def test_the_child_draws_both_plots_and_ends(tmp_path, monkeypatch):
+    monkeypatch.delenv("DLZERO_PLOT_IN_PROCESS", raising=False)
+    plotter = PlotProcess()
+    pid = plotter._pid
+    assert pid is not None and pid != os.getpid()
+    plots = [("accuracy", str(tmp_path / "acc.png")), ("loss", str(tmp_path / "loss.svg"))]
+    assert plotter.draw(a_history(), plots, "a title") is True
+    assert (tmp_path / "acc.png").read_bytes().startswith(PNG)
+    assert b"a title" in (tmp_path / "loss.svg").read_bytes()
+    assert sorted(os.listdir(tmp_path)) == ["acc.png", "loss.svg"]  # no temporary files
+    assert gone(pid)
+
+
+def test_a_dismissed_child_ends_without_drawing(tmp_path, monkeypatch):
+    monkeypatch.delenv("DLZERO_PLOT_IN_PROCESS", raising=False)
+    plotter = PlotProcess()
+    pid = plotter._pid
+    plotter.close()
+    assert gone(pid)
+    plotter.close()  # twice is fine
+    assert plotter.draw(a_history(), [("accuracy", str(tmp_path / "a.png"))], "t") is False
+    assert not (tmp_path / "a.png").exists()
+
+
+def test_a_failure_in_the_child_hands_the_plots_back(tmp_path, monkeypatch):
+    monkeypatch.delenv("DLZERO_PLOT_IN_PROCESS", raising=False)
+    plotter = PlotProcess()
+    missing = tmp_path / "no such folder" / "a.png"
+    assert plotter.draw(a_history(), [("accuracy", str(missing))], "t") is False
+    assert not missing.exists()
+
+
+def test_ctrl_c_is_left_to_the_parent(tmp_path, monkeypatch):
+    monkeypatch.delenv("DLZERO_PLOT_IN_PROCESS", raising=False)
+    plotter = PlotProcess()
+    os.kill(plotter._pid, signal.SIGINT)  # as a terminal's Ctrl-C reaches the whole group
+    assert plotter.draw(a_history(), [("accuracy", str(tmp_path / "a.png"))], "t") is True
+
+
+def test_the_environment_variable_keeps_plots_in_process(tmp_path, monkeypatch):
+    monkeypatch.setenv("DLZERO_PLOT_IN_PROCESS", "1")
+    plotter = PlotProcess()
+    assert plotter._pid is None
+    assert plotter.draw(a_history(), [("accuracy", str(tmp_path / "a.png"))], "t") is False
+
+
+@pytest.mark.parametrize("in_process", ["", "1"])
+def test_train_writes_the_same_plots_either_way(tmp_path, monkeypatch, in_process, capsys):
+    monkeypatch.setenv("DLZERO_PLOT_IN_PROCESS", in_process)
+    if not in_process:
+        monkeypatch.delenv("DLZERO_PLOT_IN_PROCESS")
+    drew_here = []
+    real = cli.PlotProcess.draw
+    monkeypatch.setattr(
+        cli.PlotProcess, "draw", lambda self, *a: drew_here.append(r := real(self, *a)) or r
+    )
+    status = cli.main(
+        ["train", "--train-size", "500", "--test-size", "100", "--iters", "10", "--seed", "0",
+         "--quiet", "--plot", str(tmp_path / "acc.png")]
+    )  # fmt: skip
+    assert status == 0
+    assert (tmp_path / "acc.png").read_bytes().startswith(PNG)
+    assert (tmp_path / "loss.png").read_bytes().startswith(PNG)
+    assert drew_here == [not in_process]
+
+
+def test_train_reports_an_unwritable_plot_as_before(tmp_path, monkeypatch, capsys):
+    monkeypatch.delenv("DLZERO_PLOT_IN_PROCESS", raising=False)
+    out = tmp_path / "out"
+    out.mkdir()
+    real = cli.PlotProcess.draw
+    answers = []
+
+    def draw_after_the_folder_became_a_file(self, *args):
+        out.rmdir()
+        out.write_text("in the way")  # even root cannot write under a file
+        answers.append(real(self, *args))
+        return answers[-1]
+
+    monkeypatch.setattr(cli.PlotProcess, "draw", draw_after_the_folder_became_a_file)
+    status = cli.main(
+        ["train", "--train-size", "500", "--test-size", "100", "--iters", "10", "--seed", "0",
+         "--quiet", "--plot", str(out / "acc.png")]
+    )  # fmt: skip
+    # the child could not draw; the command drew in-process and failed as it always has
+    assert answers == [False]
+    assert status == 1
+    assert "cannot write results" in capsys.readouterr().err
