@@ -28,6 +28,7 @@ import statistics
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -45,6 +46,7 @@ class Contender:
     walls: list[float] = field(default_factory=list)
     loops: list[float] = field(default_factory=list)
     rss_mb: list[float] = field(default_factory=list)
+    tree_pss_mb: list[float] = field(default_factory=list)
     test_acc: list[float] = field(default_factory=list)
 
 
@@ -68,13 +70,50 @@ def contenders(args: argparse.Namespace, workdir: Path) -> list[Contender]:
     ]  # fmt: skip
 
 
+def _tree_pss_mb(pid: int) -> float:
+    """Proportional set size of ``pid`` and its descendants, in MB (0 if unreadable).
+
+    PSS splits each shared page among the processes that map it, so a forked child's pages
+    shared with its parent are not counted twice, as summing RSS would.
+    """
+    total, todo = 0.0, [pid]
+    while todo:
+        p = todo.pop()
+        try:
+            with open(f"/proc/{p}/smaps_rollup") as f:
+                total += next(int(x.split()[1]) for x in f if x.startswith("Pss:")) / 1024
+            with open(f"/proc/{p}/task/{p}/children") as f:
+                todo += [int(x) for x in f.read().split()]
+        except (OSError, StopIteration, ValueError):
+            continue
+    return total
+
+
+class TreeMemorySampler(threading.Thread):
+    """Sample the process tree's PSS every ``interval`` s while it runs; keep the peak."""
+
+    def __init__(self, pid: int, interval: float = 0.05) -> None:
+        super().__init__(daemon=True)
+        self.pid, self.interval, self.peak_mb = pid, interval, 0.0
+        self.done = threading.Event()
+
+    def run(self) -> None:
+        while not self.done.wait(self.interval):
+            self.peak_mb = max(self.peak_mb, _tree_pss_mb(self.pid))
+
+
 def run_once(c: Contender, workdir: Path) -> None:
-    """Run one contender in a fresh process; record wall time, peak RSS and its results."""
+    """Run one contender in a fresh process; record wall time, peak memory and its results."""
     start = time.perf_counter()
     proc = subprocess.Popen(c.command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-    # wait4 gives the peak RSS of this child alone (ru_maxrss, in KiB on Linux).
+    sampler = TreeMemorySampler(proc.pid)
+    sampler.start()
+    # wait4 gives the peak RSS of this child (ru_maxrss, in KiB on Linux); the sampler also
+    # sees processes it starts (dlzero train draws its plots in a forked child).
     _, status, usage = os.wait4(proc.pid, 0)
     wall = time.perf_counter() - start
+    sampler.done.set()
+    sampler.join()
     out, err = proc.communicate()
     if os.waitstatus_to_exitcode(status) != 0:
         raise SystemExit(f"{c.name} failed:\n{err[-2000:]}")
@@ -89,6 +128,7 @@ def run_once(c: Contender, workdir: Path) -> None:
     c.walls.append(wall)
     c.loops.append(loop)
     c.rss_mb.append(usage.ru_maxrss / 1024)
+    c.tree_pss_mb.append(sampler.peak_mb)
     c.test_acc.append(acc)
 
 
@@ -177,22 +217,25 @@ def table(cs: list[Contender], floor_s: float, gflop: float, floor_1: float | No
     ref = statistics.median(next(c for c in cs if c.name.startswith("dlzero")).walls)
     lines = [
         "| contender | median wall (s) | min-max (s) | training loop (s) | test acc. "
-        "| peak RSS (MB) | time / dlzero |",
-        "|---|---:|---:|---:|---:|---:|---:|",
+        "| peak RSS (MB) | peak PSS, all its processes (MB) | time / dlzero |",
+        "|---|---:|---:|---:|---:|---:|---:|---:|",
     ]
     for c in cs:
         med = statistics.median(c.walls)
         lines.append(
             f"| {c.name} | {med:.2f} | {min(c.walls):.2f}-{max(c.walls):.2f} "
             f"| {statistics.median(c.loops):.2f} | {statistics.median(c.test_acc):.4f} "
-            f"| {statistics.median(c.rss_mb):.0f} | {med / ref:.2f}x |"
+            f"| {statistics.median(c.rss_mb):.0f} | {statistics.median(c.tree_pss_mb):.0f} "
+            f"| {med / ref:.2f}x |"
         )
     lines.append(
-        f"| BLAS floor ({gflop:.0f} GFLOP of sgemm) | {floor_s:.2f} | | | | "
+        f"| BLAS floor ({gflop:.0f} GFLOP of sgemm) | {floor_s:.2f} | | | | | "
         f"| {floor_s / ref:.2f}x |"
     )
     if floor_1 is not None:
-        lines.append(f"| BLAS floor on one thread | {floor_1:.2f} | | | | | {floor_1 / ref:.2f}x |")
+        lines.append(
+            f"| BLAS floor on one thread | {floor_1:.2f} | | | | | | {floor_1 / ref:.2f}x |"
+        )
     loop = statistics.median(next(c for c in cs if c.name.startswith("dlzero")).loops)
     lines.append(
         f"\ndlzero's training loop (steps and evaluations) takes {loop:.2f} s: "

@@ -19,3 +19,43 @@ def test_race_runs_with_tiny_settings(tmp_path):
     assert "| book (ch. 5 script) |" in text and "| dlzero train |" in text
     assert "BLAS floor" in text and "1.00x |" in text  # dlzero against itself
     assert "W: 20 iterations, 500 training images, 1 rounds" in text
+
+
+def test_race_memory_counts_a_forked_childs_own_pages(tmp_path, monkeypatch):
+    import importlib.util
+    import os
+    import signal
+    import time
+
+    spec = importlib.util.spec_from_file_location("race", ROOT / "benchmarks" / "race.py")
+    race = importlib.util.module_from_spec(spec)
+    monkeypatch.setitem(sys.modules, "race", race)  # (dataclasses look their module up)
+    spec.loader.exec_module(race)
+    ready = tmp_path / "ready"
+    script = (
+        "import os, sys, time\n"
+        "if os.fork() == 0:\n"
+        "    block = bytearray(os.urandom(1 << 20) * 100)  # 100 MB of the child's own\n"
+        f"    open({str(ready)!r}, 'w').close()\n"
+        "    time.sleep(30)\n"
+        "    os._exit(0)\n"
+        "time.sleep(30)\n"
+    )
+    proc = subprocess.Popen([sys.executable, "-c", script])
+    children = []
+    try:
+        deadline = time.monotonic() + 20
+        while not ready.exists() and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert ready.exists()
+        with open(f"/proc/{proc.pid}/task/{proc.pid}/children") as f:
+            children = [int(c) for c in f.read().split()]
+        tree = race._tree_pss_mb(proc.pid)
+        alone = tree - sum(race._tree_pss_mb(c) for c in children)
+        assert tree - alone >= 95  # the child's 100 MB, once
+        assert tree < alone + 100 + 60  # and the pages it shares with its parent not twice
+    finally:
+        for child in children:
+            os.kill(child, signal.SIGKILL)
+        proc.kill()
+        proc.wait()
