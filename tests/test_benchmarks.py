@@ -59,3 +59,21 @@ def test_race_memory_counts_a_forked_childs_own_pages(tmp_path, monkeypatch):
             os.kill(child, signal.SIGKILL)
         proc.kill()
         proc.wait()
+
+
+def test_step_profile_and_background_eval_scripts_run(tmp_path):
+    profile = subprocess.run(
+        [sys.executable, str(ROOT / "benchmarks" / "step_profile.py"), "--number", "20"],
+        capture_output=True, text=True, timeout=300,
+    )  # fmt: skip
+    assert profile.returncode == 0, profile.stderr
+    assert "the whole step (gather, fused step, SGD)" in profile.stdout
+    ab = subprocess.run(
+        [sys.executable, str(ROOT / "benchmarks" / "background_eval.py"), "--rounds", "1",
+         "--iters", "1300"],
+        capture_output=True, text=True, timeout=300,
+    )  # fmt: skip
+    assert ab.returncode == 0, ab.stderr
+    assert "background_eval off (used: False)" in ab.stdout
+    assert "background_eval on  (used: True)" in ab.stdout
+    assert "median fit: foreground" in ab.stdout
