@@ -167,6 +167,8 @@ BAD_ARGUMENTS = [
     (["--model", "resnet"], "argument --model: invalid choice: 'resnet'"),
     (["--hidden"], "argument --hidden: expected at least one argument"),
     (["--hidden", "100x0"], "argument --hidden: expected a positive integer"),
+    (["--hidden", "100x"], "argument --hidden: expected a positive integer"),
+    (["--hidden", "x4"], "argument --hidden: expected a positive integer"),
     (["--dropout", "1"], "argument --dropout: expected a number in [0, 1), got '1'"),
     (["--dropout", "-0.5"], "argument --dropout: expected a number in [0, 1)"),
     (["--weight-decay", "-1"], "argument --weight-decay: expected a finite number >= 0"),
@@ -681,3 +683,16 @@ def test_outputs_that_collide_and_nondeterministic_numerical_runs_are_refused(
     assert status == 2 and out == ""
     assert message in err and len(err.strip().splitlines()) == 1
     assert list(tmp_path.iterdir()) == []  # nothing written
+
+
+def test_running_out_of_memory_is_one_line_not_a_traceback(capsys, monkeypatch):
+    def too_big(*args, **kwargs):
+        raise MemoryError("Unable to allocate 584. GiB for an array with shape (784, 100000000)")
+
+    monkeypatch.setattr(cli, "_build_network", too_big)
+    status, _, err = run(["train", "--hidden", "100000000", "--iters", "1", "--no-plot"], capsys)
+    assert status == 1
+    assert err.strip().splitlines() == [
+        "dlzero train: error: not enough memory: Unable to allocate 584. GiB for an array with "
+        "shape (784, 100000000); try smaller sizes"
+    ]

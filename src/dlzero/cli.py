@@ -123,9 +123,9 @@ def _layer_sizes(text: str) -> tuple[int, ...]:
     message = f"expected a positive integer (or sizes such as 100,50 or 100x4), got {text!r}"
     sizes: list[int] = []
     for part in text.split(","):
-        size, _, times = part.strip().partition("x")
+        size, x, times = part.strip().partition("x")
         try:
-            n, k = int(size), int(times) if times else 1
+            n, k = int(size), int(times) if x else 1  # ("100x" is an error, not 100)
         except ValueError:
             raise argparse.ArgumentTypeError(message) from None
         if n < 1 or k < 1:
@@ -1621,6 +1621,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     except CommandError as exc:
         print(f"{sub_parser.prog}: error: {exc}", file=sys.stderr)
         return exc.status
+    except MemoryError as exc:  # e.g. --hidden 100000000: NumPy says what it could not allocate
+        detail = f": {exc}" if str(exc) else ""
+        print(
+            f"{sub_parser.prog}: error: not enough memory{detail}; try smaller sizes",
+            file=sys.stderr,
+        )
+        return EXIT_FAILURE
     except BrokenPipeError:
         # The reader went away (``dlzero ... | head``): stop quietly, as Unix tools do.
         # Point stdout at devnull so the interpreter's final flush does not fail again.
