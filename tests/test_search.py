@@ -94,3 +94,16 @@ def test_bad_settings_are_refused_before_any_trial(kwargs, message):
     x, t = blobs()
     with pytest.raises(ValueError, match=message):
         random_search(x, t, **{**SMALL, **kwargs})
+
+
+def test_a_diverged_trial_ranks_below_every_finished_one():
+    from dlzero.search import SearchResult, Trial
+
+    trials = [
+        Trial(0, 0, 1e-3, 1e-6, val_acc=0.50),
+        Trial(1, 1, 9e-1, 1e-6, val_acc=0.90, status="diverged"),  # good, then NaN
+        Trial(2, 2, 1e-2, 1e-6, val_acc=0.80),
+        Trial(3, 3, 1e-6, 1e-6),  # never evaluated
+    ]
+    ranked = [t.index for t in SearchResult(trials, {}).ranked()]
+    assert ranked == [2, 0, 3, 1]

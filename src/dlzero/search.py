@@ -78,10 +78,19 @@ class SearchResult:
     settings: dict[str, Any]
 
     def ranked(self) -> list[Trial]:
-        """Trials by validation accuracy, best first (a diverged trial last)."""
+        """Trials by validation accuracy, best first; diverged trials last.
+
+        A diverged trial's ``val_acc`` is its last evaluation before the loss blew up: a
+        learning rate that good for a few epochs and then fatal is not a good one, so it ranks
+        below every trial that finished.
+        """
         return sorted(
             self.trials,
-            key=lambda t: (-(t.val_acc if math.isfinite(t.val_acc) else -1.0), t.index),
+            key=lambda t: (
+                t.status == "diverged",
+                -(t.val_acc if math.isfinite(t.val_acc) else -1.0),
+                t.index,
+            ),
         )
 
     def best(self, k: int = 1) -> list[Trial]:
