@@ -270,3 +270,33 @@ def test_activation_layers():
         net = MultiLayerNet(3, [2, 2], 2, activation=name, use_batchnorm=True, rng=0)
         assert isinstance(net.layers["Activation_function2"], cls)
         assert isinstance(net.layers["BatchNorm2"], BatchNormalization)
+
+
+def test_numerical_gradient_with_dropout_and_batchnorm_matches_and_leaves_the_net_as_it_was():
+    # No fixed masks set by hand: numerical_gradient itself keeps the mask of the backprop
+    # pass just made, and puts batch norm's running statistics back.
+    rng = np.random.default_rng(3)
+    net = MultiLayerNet(5, [4, 3], 3, weight_init_std=0.8, use_dropout=True, dropout_ratio=0.3,
+                        use_batchnorm=True, rng=rng, dtype=np.float64)  # fmt: skip
+    x, t = rng.standard_normal((6, 5)), rng.integers(0, 3, 6)
+    backprop = net.gradient(x, t)
+    backprop = {k: v.copy() for k, v in backprop.items()}
+    states = {
+        (name, s): getattr(layer, s).copy()
+        for name, layer in net.layers.items()
+        for s in layer.state_names
+    }
+    assert states
+    masks = {n: layer.mask.copy() for n, layer in net.layers.items() if isinstance(layer, Dropout)}
+    assert len(masks) == 2
+    numerical = net.numerical_gradient(x, t)
+    for key in backprop:
+        np.testing.assert_allclose(numerical[key], backprop[key], rtol=1e-5, atol=1e-7)
+    for (name, s), before in states.items():
+        np.testing.assert_array_equal(getattr(net.layers[name], s), before)
+    for name, mask in masks.items():
+        assert not net.layers[name].fixed_mask
+        np.testing.assert_array_equal(net.layers[name].mask, mask)
+    # a mask drawn for another batch size is replaced, not an error
+    x3, t3 = x[:3], t[:3]
+    assert net.numerical_gradient(x3, t3)["W1"].shape == (5, 4)

@@ -257,14 +257,39 @@ class Sequential:
         return 0.5 * self.weight_decay_lambda * total
 
     def numerical_gradient(self, x: NDArray, t: NDArray) -> dict[str, NDArray]:
-        """Gradients by central differences (slow: two loss evaluations per parameter element)."""
+        """Gradients by central differences (slow: two loss evaluations per parameter element).
+
+        The loss must be a function of the parameters alone, and the network must come out as
+        it went in: ``Dropout`` layers keep one mask throughout (the last one drawn, if it fits
+        ``x``, so the result compares with the ``gradient`` just computed; else a new one), and
+        batch-normalization running statistics, which every training forward moves, are put
+        back afterwards.
+        """
+        dropouts = [layer for layer in self.layers.values() if isinstance(layer, Dropout)]
+        saved_flags = [d.fixed_mask for d in dropouts]
+        saved_states = [
+            (layer, name, getattr(layer, name).copy())
+            for layer in self.layers.values()
+            for name in layer.state_names
+        ]
+        for d in dropouts:
+            if not d.fixed_mask and d.mask is not None and d.mask.shape[0] != len(x):
+                d.mask = None  # drawn for another batch: the first loss below draws one
+            d.fixed_mask = True
 
         def loss_of_params(_: NDArray) -> float:
             return self.loss(x, t, train_flg=True)
 
-        return {
-            key: _gradient.numerical_gradient(loss_of_params, p) for key, p in self.params.items()
-        }
+        try:
+            return {
+                key: _gradient.numerical_gradient(loss_of_params, p)
+                for key, p in self.params.items()
+            }
+        finally:
+            for d, flag in zip(dropouts, saved_flags, strict=True):
+                d.fixed_mask = flag
+            for layer, name, value in saved_states:
+                getattr(layer, name)[...] = value
 
     def accuracy(self, x: NDArray, t: NDArray, batch_size: int | None = None) -> float:
         """Share of samples whose highest score is the correct class.
