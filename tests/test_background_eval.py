@@ -247,6 +247,24 @@ def test_a_line_printed_under_a_progress_bar_clears_and_redraws_it(monkeypatch):
     assert events[j - 1] == ("close", 3)
 
 
+def test_a_background_safe_callback_can_still_stop_training():
+    class StopAfterEpoch2:
+        background_safe = True
+
+        def on_epoch_end(self, trainer, history):
+            return history.epochs[-1] == 2
+
+    with threadpool_limits(1, user_api="blas"):
+        history = make_trainer(True, callbacks=[StopAfterEpoch2()]).fit()
+    assert history.stop_reason == "stopped"
+    assert "after epoch 2" in history.message
+    assert history.epochs == [0, 1, 2]
+    # it acted when epoch 2's accuracies came in, some steps into epoch 3: those steps count
+    assert 80 <= history.iterations_done <= 120
+    assert np.isfinite(history.losses).all() and len(history.losses) == history.iterations_done
+    assert np.isnan(history.loss[history.iterations_done :]).all()
+
+
 def test_background_eval_must_be_true_false_or_auto():
     with pytest.raises(ValueError, match="background_eval"):
         make_trainer("yes")

@@ -982,9 +982,11 @@ class Trainer:
                     if bar is not None:
                         bar.update(min(chunk, n_steps - chunk_start))
                     if pending is not None and pending.future.done():
-                        # The last epoch's accuracies are in: record and print them now.
+                        # The previous epoch's accuracies are in: record and print them now.
                         finished, pending = pending, None
                         if self._finish_background_eval(history, finished, done):
+                            if bar is not None:
+                                bar.close()
                             return
                 seconds = time.perf_counter() - t0
                 if bar is not None:
@@ -1081,8 +1083,12 @@ class Trainer:
         return None
 
     def _finish_background_eval(self, history: History, p: _PendingEval, done: int) -> bool:
-        """Record a background evaluation and run the callbacks; True if they say stop."""
+        """Record a background evaluation and run the callbacks; True if they say stop.
+
+        ``done`` is the number of steps taken by now (``p.done`` when the epoch ended).
+        """
         self._record_eval(history, p.epoch, p.done, p.seconds, result=p.future.result())
+        history.iterations_done = done
         if self._callbacks_say_stop(history):
             # (Callbacks that allow background evaluation do not stop training; should one,
             # training stops here, some steps after the epoch it judged.)
