@@ -270,7 +270,7 @@ class Sequential:
         saved_states = [
             (layer, name, getattr(layer, name).copy())
             for layer in self.layers.values()
-            for name in layer.state_names
+            for name in getattr(layer, "state_names", ())  # (a user's own layer may not say)
         ]
         for d in dropouts:
             if not d.fixed_mask and d.mask is not None and d.mask.shape[0] != len(x):
