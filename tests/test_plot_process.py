@@ -74,6 +74,38 @@ def test_ctrl_c_is_left_to_the_parent(tmp_path, monkeypatch):
     assert plotter.draw(a_history(), [("accuracy", str(tmp_path / "a.png"))], "t") is True
 
 
+def test_a_stuck_child_is_killed_and_the_plots_handed_back(tmp_path, monkeypatch):
+    import time
+
+    from dlzero import _plot_process, plotting
+
+    monkeypatch.delenv("DLZERO_PLOT_IN_PROCESS", raising=False)
+    monkeypatch.setattr(_plot_process, "ANSWER_TIMEOUT_S", 0.5)
+    monkeypatch.setattr(plotting, "plot_accuracy", lambda *a, **k: time.sleep(60))  # (the child's)
+    plotter = PlotProcess()
+    pid = plotter._pid
+    t0 = time.monotonic()
+    assert plotter.draw(a_history(), [("accuracy", str(tmp_path / "a.png"))], "t") is False
+    assert time.monotonic() - t0 < 10
+    assert gone(pid)
+
+
+def test_a_child_that_will_not_exit_when_dismissed_is_killed(monkeypatch):
+    import time
+
+    from dlzero import _plot_process, plotting
+
+    monkeypatch.delenv("DLZERO_PLOT_IN_PROCESS", raising=False)
+    monkeypatch.setattr(_plot_process, "EXIT_TIMEOUT_S", 0.3)
+    monkeypatch.setattr(plotting, "_figure", lambda *a, **k: time.sleep(60))  # stuck "importing"
+    plotter = PlotProcess()
+    pid = plotter._pid
+    t0 = time.monotonic()
+    plotter.close()
+    assert time.monotonic() - t0 < 10
+    assert gone(pid)
+
+
 def test_the_environment_variable_keeps_plots_in_process(tmp_path, monkeypatch):
     monkeypatch.setenv("DLZERO_PLOT_IN_PROCESS", "1")
     plotter = PlotProcess()

@@ -18,31 +18,62 @@ from __future__ import annotations
 
 import json
 import os
+import select
 import signal
 import sys
+import time
 from typing import Any
 
 __all__ = ["PlotProcess"]
 
 
-def _read_all(fd: int) -> bytes:
+# How long the parent waits for the child to take the history and answer (its import can take
+# long the first time, while matplotlib builds its font cache) before it gives up on the child
+# and draws the plots itself; and how long a dismissed child may take to exit before it is killed.
+ANSWER_TIMEOUT_S = 120.0
+EXIT_TIMEOUT_S = 10.0
+
+
+class _Timeout(Exception):
+    pass
+
+
+def _read_all(fd: int, deadline: float | None = None) -> bytes:
     chunks = []
-    while chunk := os.read(fd, 1 << 16):
+    while True:
+        if deadline is not None:
+            _wait(fd, readable=True, deadline=deadline)
+        chunk = os.read(fd, 1 << 16)
+        if not chunk:
+            return b"".join(chunks)
         chunks.append(chunk)
-    return b"".join(chunks)
 
 
-def _write_all(fd: int, data: bytes) -> None:
+def _write_all(fd: int, data: bytes, deadline: float | None = None) -> None:
     view = memoryview(data)
     while view:
-        view = view[os.write(fd, view) :]
+        if deadline is not None:
+            _wait(fd, readable=False, deadline=deadline)
+        view = view[os.write(fd, view[: 1 << 16]) :]  # (a pipe takes 64 KiB without blocking)
+
+
+def _wait(fd: int, *, readable: bool, deadline: float) -> None:
+    left = deadline - time.monotonic()
+    ready = (
+        select.select([fd], [], [], max(left, 0))
+        if readable
+        else select.select([], [fd], [], max(left, 0))
+    )
+    if not any(ready):
+        raise _Timeout
 
 
 class PlotProcess:
     """A forked child that imports matplotlib now and draws ``plot_accuracy``/``plot_loss`` later.
 
-    Use ``draw`` once, or ``close`` to dismiss it unused; both wait for the child to end, so
-    no process outlives the command.
+    Use ``draw`` once, or ``close`` to dismiss it unused; both wait for the child to end (and
+    kill one that does not answer in time), so no process outlives the command and none can
+    hang it.
     """
 
     def __init__(self) -> None:
@@ -72,26 +103,28 @@ class PlotProcess:
         """
         if self._pid is None:
             return False
-        # One line of what to draw, then the history as ``History.save`` writes it.
-        header = json.dumps({"plots": plots, "title": title})
+        deadline = time.monotonic() + ANSWER_TIMEOUT_S
         try:
-            _write_all(self._down, f"{header}\n{history.to_json()}".encode())
-        except (OSError, ValueError):  # the child is gone, or a value JSON cannot carry
-            self.close()
-            return False
-        os.close(self._down)
-        self._down = -1
-        try:
-            answer = _read_all(self._up)
-        except OSError:
+            # One line of what to draw, then the history as ``History.save`` writes it.
+            header = json.dumps({"plots": plots, "title": title})
+            _write_all(self._down, f"{header}\n{history.to_json()}".encode(), deadline)
+            os.close(self._down)
+            self._down = -1
+            answer = _read_all(self._up, deadline)
+        except (OSError, ValueError, _Timeout):  # the child is gone, stuck, or JSON refused
             answer = b""
-        self.close()
+        self.close(kill=answer != b"ok")
         return answer == b"ok"
 
-    def close(self) -> None:
-        """Dismiss the child (it sees the pipe close and exits) and wait for it."""
+    def close(self, *, kill: bool = False) -> None:
+        """Dismiss the child (it sees the pipe close and exits) and wait for it.
+
+        A child that has not exited ``EXIT_TIMEOUT_S`` seconds later, or at once with ``kill``,
+        is killed: the command never hangs on it.
+        """
         if self._pid is None:
             return
+        pid, self._pid = self._pid, None
         for fd in (self._down, self._up):
             if fd >= 0:
                 try:
@@ -99,11 +132,16 @@ class PlotProcess:
                 except OSError:
                     pass
         self._down = self._up = -1
+        deadline = time.monotonic() + (0.0 if kill else EXIT_TIMEOUT_S)
         try:
-            os.waitpid(self._pid, 0)
-        except ChildProcessError:
+            while os.waitpid(pid, os.WNOHANG) == (0, 0):
+                if time.monotonic() >= deadline:
+                    os.kill(pid, signal.SIGKILL)
+                    os.waitpid(pid, 0)
+                    break
+                time.sleep(0.005)
+        except ChildProcessError:  # already reaped
             pass
-        self._pid = None
 
 
 def _child(down: int, up: int) -> None:
