@@ -73,13 +73,15 @@ def test_background_evaluation_records_the_same_history_as_the_foreground():
 
 
 def test_blas_threads_are_restored_after_training():
-    before = blas_threads()
-    make_trainer(True).fit()
-    assert blas_threads() == before
+    with threadpool_limits(3, user_api="blas"):  # (not 1: restoring 1 would prove nothing)
+        make_trainer(True).fit()
+        assert blas_threads() and set(blas_threads()) == {3}
 
 
 def test_blas_threads_are_restored_and_history_kept_when_interrupted(monkeypatch):
+    limit = threadpool_limits(3, user_api="blas")
     before = blas_threads()
+    assert set(before) == {3}
     evaluate = training._BackgroundEvaluator._evaluate
 
     def slow_evaluate(self, snapshot):
@@ -104,6 +106,21 @@ def test_blas_threads_are_restored_and_history_kept_when_interrupted(monkeypatch
     assert all(len(acc) == 4 for acc in history.accuracy.values())
     assert history.iterations_done == 121
     assert blas_threads() == before
+    limit.restore_original_limits()
+
+
+def test_no_overflow_warning_from_the_worker_on_a_diverging_run(recwarn):
+    class Explode(SGD):
+        def update(self, params, grads):
+            super().update(params, grads)
+            self.n = getattr(self, "n", 0) + 1
+            if self.n == 40:  # end of epoch 1: its evaluation sees huge weights
+                params["W1"] *= np.float32(1e30)
+                params["W2"] *= np.float32(1e30)
+
+    with pytest.raises(TrainingDiverged):
+        make_trainer(True, optimizer=Explode(lr=0.3)).fit()
+    assert not [w for w in recwarn if issubclass(w.category, RuntimeWarning)]
 
 
 def test_history_kept_when_training_diverges():

@@ -4,6 +4,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 ROOT = Path(__file__).resolve().parents[1]
 
 
@@ -21,6 +23,7 @@ def test_race_runs_with_tiny_settings(tmp_path):
     assert "W: 20 iterations, 500 training images, 1 rounds" in text
 
 
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="reads /proc")
 def test_race_memory_counts_a_forked_childs_own_pages(tmp_path, monkeypatch):
     import importlib.util
     import os

@@ -90,6 +90,27 @@ def test_a_stuck_child_is_killed_and_the_plots_handed_back(tmp_path, monkeypatch
     assert gone(pid)
 
 
+def test_the_deadline_holds_even_when_the_pipe_is_small(monkeypatch):
+    import fcntl
+    import time
+
+    from dlzero import _plot_process, plotting
+
+    monkeypatch.delenv("DLZERO_PLOT_IN_PROCESS", raising=False)
+    monkeypatch.setattr(_plot_process, "ANSWER_TIMEOUT_S", 0.5)
+    monkeypatch.setattr(plotting, "_figure", lambda *a, **k: time.sleep(60))  # never reads
+    plotter = PlotProcess()
+    pid = plotter._pid
+    fcntl.fcntl(plotter._down, fcntl.F_SETPIPE_SZ, 4096)  # as on a system short of pipe pages
+    h = a_history()
+    h.loss = np.linspace(2.3, 0.1, 20_000)
+    h.iterations = h.iterations_done = 20_000  # a history of some 400 KB
+    t0 = time.monotonic()
+    assert plotter.draw(h, [("accuracy", "unused.png")], "t") is False
+    assert time.monotonic() - t0 < 5
+    assert gone(pid)
+
+
 def test_a_child_that_will_not_exit_when_dismissed_is_killed(monkeypatch):
     import time
 

@@ -22,6 +22,7 @@ import select
 import signal
 import sys
 import time
+import warnings
 from typing import Any
 
 __all__ = ["PlotProcess"]
@@ -54,7 +55,12 @@ def _write_all(fd: int, data: bytes, deadline: float | None = None) -> None:
     while view:
         if deadline is not None:
             _wait(fd, readable=False, deadline=deadline)
-        view = view[os.write(fd, view[: 1 << 16]) :]  # (a pipe takes 64 KiB without blocking)
+        try:
+            # The parent's end is non-blocking: a write takes what the pipe has room for, so
+            # a stuck child cannot hold it past the deadline.
+            view = view[os.write(fd, view[: 1 << 16]) :]
+        except BlockingIOError:
+            continue
 
 
 def _wait(fd: int, *, readable: bool, deadline: float) -> None:
@@ -78,22 +84,31 @@ class PlotProcess:
 
     def __init__(self) -> None:
         self._pid: int | None = None
+        # (any non-empty value of DLZERO_PLOT_IN_PROCESS, "0" included, opts out)
         if not sys.platform.startswith("linux") or os.environ.get("DLZERO_PLOT_IN_PROCESS"):
             return
         down_r, down_w = os.pipe()  # parent -> child: the history and the plots to draw
         up_r, up_w = os.pipe()  # child -> parent: "ok" or what went wrong
         try:
-            pid = os.fork()
+            with warnings.catch_warnings():
+                # Python 3.12+ warns about forking a process with threads (OpenBLAS's idle
+                # workers are some); the child only imports and draws, and never uses them.
+                warnings.simplefilter("ignore", DeprecationWarning)
+                pid = os.fork()
         except OSError:
             for fd in (down_r, down_w, up_r, up_w):
                 os.close(fd)
             return
-        if pid == 0:  # the child: never returns
-            os.close(down_w)
-            os.close(up_r)
-            _child(down_r, up_w)
+        if pid == 0:  # the child: never returns, whatever happens
+            try:
+                os.close(down_w)
+                os.close(up_r)
+                _child(down_r, up_w)
+            finally:
+                os._exit(1)
         os.close(down_r)
         os.close(up_w)
+        os.set_blocking(down_w, False)
         self._pid, self._down, self._up = pid, down_w, up_r
 
     def draw(self, history: Any, plots: list[tuple[str, str]], title: str) -> bool:

@@ -136,7 +136,8 @@ class History:
         Seconds spent in the gradient steps of each epoch, and in its evaluation (which, with
         background evaluation, ran alongside the next epoch's steps).
     wall_time : float or None
-        Seconds ``fit`` took from start to end, all included; None until it returns.
+        Seconds ``fit`` took for its steps and evaluations (not the callbacks' ``on_train_end``);
+        None until it returns.
     config : dict
         The settings of the run (batch size, sampling, optimizer, network, ...).
     seed : int or None
@@ -562,20 +563,25 @@ class _BackgroundEvaluator:
 
     def _evaluate(self, snapshot: Any) -> tuple[dict[str, float], float]:
         t0 = time.perf_counter()
-        acc = {
-            name: self._accuracy(snapshot.predict, x, labels, self._batch_size)
-            for name, (x, labels) in self._sets.items()
-        }
+        # (errstate is per thread: the trainer's, which leaves a diverging run's overflow to
+        # TrainingDiverged, must be set here again)
+        with np.errstate(over="ignore", invalid="ignore"):
+            acc = {
+                name: self._accuracy(snapshot.predict, x, labels, self._batch_size)
+                for name, (x, labels) in self._sets.items()
+            }
         return acc, time.perf_counter() - t0
 
     def close(self) -> None:
         """Wait for the worker, end it, and give BLAS its thread count back (idempotent)."""
-        if self._pool is not None:
-            self._pool.shutdown(wait=True)
-            self._pool = None
-        if self._restore_blas is not None:
-            self._restore_blas()
-            self._restore_blas = None
+        try:
+            if self._pool is not None:
+                self._pool.shutdown(wait=True)
+                self._pool = None
+        finally:  # even when Ctrl-C interrupts the wait
+            if self._restore_blas is not None:
+                self._restore_blas()
+                self._restore_blas = None
 
 
 # -- the trainer -----------------------------------------------------------------------------
@@ -983,8 +989,9 @@ class Trainer:
                         bar.update(min(chunk, n_steps - chunk_start))
                     if pending is not None and pending.future.done():
                         # The previous epoch's accuracies are in: record and print them now.
+                        result = pending.future.result()
                         finished, pending = pending, None
-                        if self._finish_background_eval(history, finished, done):
+                        if self._finish_background_eval(history, finished, done, result):
                             if bar is not None:
                                 bar.close()
                             return
@@ -994,8 +1001,11 @@ class Trainer:
                     self._bar = None
                 history.iterations_done = done
                 if pending is not None:
+                    # (pending is cleared only once its result is in hand: a Ctrl-C while
+                    # waiting leaves it to the handler below, which still records it)
+                    result = pending.future.result()
                     finished, pending = pending, None
-                    if self._finish_background_eval(history, finished, done):
+                    if self._finish_background_eval(history, finished, done, result):
                         return
                 if background is not None and epoch < self.num_epochs:
                     pending = _PendingEval(background.submit(), epoch, done, seconds)
@@ -1082,12 +1092,18 @@ class Trainer:
             raise ValueError(f"background_eval=True, but {problem}")
         return None
 
-    def _finish_background_eval(self, history: History, p: _PendingEval, done: int) -> bool:
+    def _finish_background_eval(
+        self,
+        history: History,
+        p: _PendingEval,
+        done: int,
+        result: tuple[dict[str, float], float],
+    ) -> bool:
         """Record a background evaluation and run the callbacks; True if they say stop.
 
         ``done`` is the number of steps taken by now (``p.done`` when the epoch ended).
         """
-        self._record_eval(history, p.epoch, p.done, p.seconds, result=p.future.result())
+        self._record_eval(history, p.epoch, p.done, p.seconds, result=result)
         history.iterations_done = done
         if self._callbacks_say_stop(history):
             # (Callbacks that allow background evaluation do not stop training; should one,
