@@ -542,13 +542,12 @@ class _BackgroundEvaluator:
     def __init__(
         self, fused: Any, eval_sets: Mapping[str, tuple[NDArray, NDArray]], batch_size: int
     ) -> None:
-        from dlzero.networks import chunked_accuracy
+        from dlzero.networks import _labels, chunked_accuracy
 
         self._accuracy = chunked_accuracy
         self._fused = fused
-        self._sets = {
-            name: (x, t.argmax(axis=1) if t.ndim == 2 else t) for name, (x, t) in eval_sets.items()
-        }
+        # (labels from one-hot targets once, as Sequential.accuracy takes them on each call)
+        self._sets = {name: (x, _labels(t)) for name, (x, t) in eval_sets.items()}
         self._batch_size = batch_size
         self._restore_blas = limit_blas_to_one_thread()
         self._pool: ThreadPoolExecutor | None = ThreadPoolExecutor(
