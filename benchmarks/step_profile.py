@@ -38,11 +38,12 @@ def main(argv: list[str] | None = None) -> int:
     tb = np.take(t, batches[0], axis=0)
     rows = np.arange(100)
     z1, d1 = np.empty((100, 50), np.float32), np.empty((100, 50), np.float32)
-    z2, d2 = np.empty((100, 10), np.float32), np.empty((100, 10), np.float32)
+    s2, d2 = np.empty((10, 100), np.float32), np.empty((10, 100), np.float32)
+    b2c = b2.reshape(-1, 1)
     np.maximum(np.matmul(xb, W1, out=z1), 0, out=z1)
-    np.matmul(z1, W2, out=z2)
-    norm = np.add.reduce(np.exp(z2), axis=1, keepdims=True)
-    row_max = np.maximum.reduce(z2, axis=1, keepdims=True)
+    np.matmul(W2.T, z1.T, out=s2)
+    norm = np.add.reduce(np.exp(s2), axis=0)
+    col_max = np.maximum.reduce(s2, axis=0)
     gW1, gb1, gW2, gb2 = (np.zeros_like(p) for p in (W1, b1, W2, b2))
     i = iter(range(10**9))
 
@@ -56,20 +57,21 @@ def main(argv: list[str] | None = None) -> int:
         "x @ W1": lambda: np.matmul(xb, W1, out=z1),
         "+ b1": lambda: np.add(z1, b1, out=z1),
         "relu": lambda: np.maximum(z1, 0, out=z1),
-        "h @ W2": lambda: np.matmul(z1, W2, out=z2),
-        "+ b2": lambda: np.add(z2, b2, out=z2),
-        "row max (softmax shift)": lambda: np.maximum.reduce(z2, axis=1, keepdims=True),
-        "subtract the max": lambda: np.subtract(z2, row_max, out=z2),
-        "pick the labels' scores": lambda: z2[rows, tb],
-        "exp": lambda: np.exp(z2, out=d2),
-        "row sums": lambda: np.add.reduce(d2, axis=1, keepdims=True),
-        "loss: log and sums": lambda: np.add.reduce(np.log(norm), axis=None),
+        # the last affine runs transposed: scores and their gradient are (10, 100)
+        "h @ W2 (as W2.T @ h.T)": lambda: np.matmul(W2.T, z1.T, out=s2),
+        "+ b2": lambda: np.add(s2, b2c, out=s2),
+        "max over classes (softmax shift)": lambda: np.maximum.reduce(s2, axis=0),
+        "subtract the max": lambda: np.subtract(s2, col_max, out=s2),
+        "pick the labels' scores": lambda: s2[tb, rows],
+        "exp": lambda: np.exp(s2, out=d2),
+        "sums over classes": lambda: np.add.reduce(d2, axis=0),
+        "loss: log and sums": lambda: np.add.reduce(np.log(norm)),
         "divide by the sums": lambda: np.divide(d2, norm, out=d2),
-        "subtract 1 at the labels": lambda: d2.__setitem__((rows, tb), d2[rows, tb] - 1),
+        "subtract 1 at the labels": lambda: d2.__setitem__((tb, rows), d2[tb, rows] - 1),
         "scale by 1/N": lambda: np.multiply(d2, 0.01, out=d2),
-        "dW2 = h.T @ dy": lambda: np.matmul(z1.T, d2, out=gW2),
-        "db2": lambda: np.add.reduce(d2, axis=0, out=gb2),
-        "dh = dy @ W2.T": lambda: np.matmul(d2, W2.T, out=d1),
+        "dW2 = h.T @ dy": lambda: np.matmul(z1.T, d2.T, out=gW2),
+        "db2": lambda: np.add.reduce(d2, axis=1, out=gb2),
+        "dh = dy @ W2.T": lambda: np.matmul(d2.T, W2.T, out=d1),
         "dh *= (h > 0)": lambda: np.multiply(d1, z1 > 0, out=d1),
         "dW1 = x.T @ dh": lambda: np.matmul(xb.T, d1, out=gW1),
         "db1": lambda: np.add.reduce(d1, axis=0, out=gb1),

@@ -75,6 +75,36 @@ def test_fused_sees_in_place_updates_and_rebuilds_after_astype():
     assert g64["W1"].dtype == np.float64
 
 
+@pytest.mark.parametrize("one_hot", [False, True])
+def test_fused_single_affine_equals_layers(one_hot):
+    # Softmax regression: the transposed last affine is also the first, fed the input itself.
+    rng = np.random.default_rng(11)
+    net = _mlp(rng, [5, 4], [], np.float64)
+    assert net._fused_step() is not None
+    x, t = rng.standard_normal((6, 5)), rng.integers(0, 4, 6).astype(np.uint8)
+    if one_hot:
+        t = np.eye(4)[t]
+    loss, grads = net.loss_and_gradient(x, t)
+    assert loss == pytest.approx(net.loss(x, t, train_flg=True), rel=1e-12)
+    expected = net.gradient(x, t)
+    for key in net.params:
+        np.testing.assert_allclose(grads[key], expected[key], rtol=1e-9, atol=1e-12)
+
+
+def test_fused_step_uses_a_replaced_bias_array():
+    # The last bias is added as a (C, 1) view kept between steps: a new array must be seen.
+    rng = np.random.default_rng(12)
+    net = TwoLayerNet(6, 5, 3, weight_init_std=0.5, rng=13)
+    fused = net._fused_step()
+    x, t = rng.random((4, 6)).astype(np.float32), rng.integers(0, 3, 4)
+    fused.loss_and_gradient(x, t)
+    fused.affines[-1].b = np.array([0.0, 0.0, 20.0], dtype=np.float32)  # class 2 wins
+    net.layers["Affine2"].b = fused.affines[-1].b
+    loss, _ = fused.loss_and_gradient(x, np.full(4, 2))
+    assert loss < 1e-6
+    assert loss == pytest.approx(net.loss(x, np.full(4, 2)), abs=1e-6)
+
+
 def test_other_networks_fall_back_to_the_layers():
     rng = np.random.default_rng(4)
     W = rng.standard_normal((3, 2))
@@ -105,6 +135,8 @@ class MulLayerFree(MulLayer):
         ((4, 5), np.array([0, 1, 2, 0]), r"expected input of shape \(N, 6\)"),
         ((4, 6), np.array([0, 1, 2]), r"labels of shape \(4,\)"),
         ((4, 6), np.array([0, 1, 2, 3]), r"labels must lie in \[0, 2\]"),
+        ((4, 6), np.array([0, -1, 2, 0]), r"labels must lie in \[0, 2\]"),
+        ((4, 6), np.array([0, 1, 3, 0], dtype=np.uint8), r"labels must lie in \[0, 2\]"),
     ],
 )
 def test_fused_rejects_bad_input(x_shape, t, match):
