@@ -1,5 +1,6 @@
 """Tests of evaluation in a second thread while training goes on (Trainer background_eval)."""
 
+import copy
 import time
 
 import numpy as np
@@ -8,6 +9,7 @@ from threadpoolctl import threadpool_info, threadpool_limits
 
 import dlzero.training as training
 from dlzero.cli import _print_summary
+from dlzero.diagnostics import layer_diagnostics
 from dlzero.networks import MultiLayerNet, TwoLayerNet
 from dlzero.optimizers import SGD
 from dlzero.training import (
@@ -70,6 +72,35 @@ def test_background_evaluation_records_the_same_history_as_the_foreground():
     # and the curve did move, so a snapshot from the wrong epoch would have shown
     assert len(set(bg.accuracy["test"])) >= 4
     assert bg.stop_reason == "completed" and bg.iterations_done == 6 * 40
+
+
+def test_only_the_last_evaluation_runs_in_the_foreground(monkeypatch):
+    # The initial weights are evaluated alongside the first epoch, the others alongside the
+    # next; the last one has no epoch to overlap and runs in the caller's thread.
+    calls = []
+    foreground = Trainer.evaluate
+    monkeypatch.setattr(Trainer, "evaluate", lambda self: calls.append(1) or foreground(self))
+    history = make_trainer(True).fit()
+    assert history.epochs == list(range(7))
+    assert len(calls) == 1
+    calls.clear()
+    make_trainer(False).fit()
+    assert len(calls) == 7
+
+
+def test_a_background_safe_callback_stopping_at_epoch_0_stops_soon_after():
+    class StopAtOnce:
+        background_safe = True
+
+        def on_epoch_end(self, trainer, history):
+            return True
+
+    with threadpool_limits(1, user_api="blas"):
+        history = make_trainer(True, callbacks=[StopAtOnce()]).fit()
+    assert history.stop_reason == "stopped" and "after epoch 0" in history.message
+    assert history.epochs == [0]
+    # it acted when epoch 0's accuracies came in, within the first epoch's 40 steps
+    assert history.iterations_done < 40
 
 
 def test_blas_threads_are_restored_after_training():
@@ -207,8 +238,15 @@ def test_diagnostics_before_and_after_only_allow_it():
     assert RecordDiagnostics(x, t, every_epoch=False).background_safe
     assert not RecordDiagnostics(x, t).background_safe
     with threadpool_limits(1, user_api="blas"):
-        history = make_trainer(True, callbacks=[RecordDiagnostics(x, t, every_epoch=False)]).fit()
+        net = TwoLayerNet(64, 20, 10, weight_init_std=0.01, rng=1)
+        before = layer_diagnostics(copy.deepcopy(net), x, t).to_dict()
+        callback = RecordDiagnostics(x, t, every_epoch=False)
+        history = make_trainer(True, callbacks=[callback], net=net).fit()
+    assert history.config["background_eval"] is True
     assert [d["epoch"] for d in history.diagnostics] == [0, 6]
+    # epoch 0's measurement is of the initial weights, not of weights some steps later
+    first = {k: v for k, v in history.diagnostics[0].items() if k not in ("epoch", "problems")}
+    assert first == before
 
 
 def test_a_line_printed_under_a_progress_bar_clears_and_redraws_it(monkeypatch):
@@ -297,3 +335,21 @@ def test_summary_says_the_evaluation_overlapped(capsys):
     history.config["background_eval"] = False
     _print_summary(history, None)
     assert "2.0 s training + 1.5 s evaluating" in capsys.readouterr().out
+
+
+def test_on_train_begin_runs_once_before_the_first_step():
+    seen = []
+
+    class Watch:
+        background_safe = True
+
+        def on_train_begin(self, trainer, history):
+            seen.append(("begin", history.iterations_done, np.isnan(history.loss).all()))
+
+        def on_epoch_end(self, trainer, history):
+            seen.append(("epoch", history.epochs[-1]))
+
+    make_trainer(True, epochs=2, callbacks=[Watch()]).fit()
+    assert seen[0] == ("begin", 0, True)
+    assert [s for s in seen if s[0] == "begin"] == [seen[0]]
+    assert [s[1] for s in seen[1:]] == [0, 1, 2]

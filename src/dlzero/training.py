@@ -345,9 +345,12 @@ def _json_safe(value: Any) -> Any:
 class Callback(Protocol):
     """Hooks called by :meth:`Trainer.fit`; every method is optional.
 
+    ``on_train_begin(trainer, history)`` runs once before the first step.
     ``on_epoch_end(trainer, history)`` runs after each evaluation (epoch 0 included); returning
     True stops training (as early stopping would). ``on_train_end(trainer, history)`` runs once
-    at the end, also after a divergence or an interrupt.
+    at the end, also after a divergence or an interrupt. With background evaluation (see
+    ``Trainer``) ``on_epoch_end`` runs when the accuracies come in, some steps later, so only
+    callbacks that do not read the network then may say ``background_safe``.
     """
 
     def on_epoch_end(self, trainer: Trainer, history: History) -> bool | None: ...
@@ -480,10 +483,9 @@ class RecordDiagnostics:
         self.every_epoch = bool(every_epoch)
         self.on_record = on_record
 
-    def _record(self, trainer: Trainer, history: History) -> None:
+    def _record(self, trainer: Trainer, history: History, epoch: int) -> None:
         from dlzero.diagnostics import layer_diagnostics
 
-        epoch = history.epochs[-1]
         if history.diagnostics and history.diagnostics[-1]["epoch"] == epoch:
             return
         with np.errstate(all="ignore"):  # a diverged network's NaNs are reported, not warned
@@ -494,9 +496,15 @@ class RecordDiagnostics:
         if self.on_record is not None:
             self.on_record(epoch, report)
 
+    def on_train_begin(self, trainer: Trainer, history: History) -> None:
+        if not self.every_epoch:
+            # Before the first step: with background evaluation, epoch 0's accuracies (and so
+            # on_epoch_end) come in while the first epoch trains.
+            self._record(trainer, history, 0)
+
     def on_epoch_end(self, trainer: Trainer, history: History) -> bool:
-        if self.every_epoch or history.epochs[-1] == 0:
-            self._record(trainer, history)
+        if self.every_epoch:
+            self._record(trainer, history, history.epochs[-1])
         return False
 
     @property
@@ -504,13 +512,14 @@ class RecordDiagnostics:
         """Whether the trainer may evaluate in the background (see ``Trainer``).
 
         Measuring every epoch reads the network at the epoch's end, so it may not; measuring
-        only before and after training may (epoch 0 is always evaluated in the foreground).
+        only before and after training may (the first measurement is taken in
+        ``on_train_begin``, before any step).
         """
         return not self.every_epoch
 
     def on_train_end(self, trainer: Trainer, history: History) -> None:
         if history.epochs:
-            self._record(trainer, history)
+            self._record(trainer, history, history.epochs[-1])
 
 
 # -- evaluation in a second thread ------------------------------------------------------------
@@ -649,8 +658,9 @@ class Trainer:
         trains: both cores work, each on one BLAS thread, and the accuracies are those of the
         weights at the epoch's end, as before. Needs a plain MLP (``Affine`` layers, ReLU or
         sigmoid, ``SoftmaxWithLoss``), threadpoolctl, and callbacks that all say
-        ``background_safe`` (early stopping does not: it must act at the epoch's end). Epoch
-        0 and the last epoch are evaluated in the foreground. "auto" uses it when it can and
+        ``background_safe`` (early stopping does not: it must act at the epoch's end). The
+        initial weights are evaluated alongside the first epoch; the last epoch's evaluation
+        runs in the foreground, with every BLAS thread. "auto" uses it when it can and
         it pays: at least 2 CPUs, steps small enough to run on one BLAS thread anyway, and an
         epoch's training work (about 3 x iterations x batch size samples' worth) at least the
         evaluation's. True insists (ValueError at ``fit`` if it cannot); False never.
@@ -924,6 +934,9 @@ class Trainer:
             loss=np.full(self.iters, np.nan, dtype=np.float64),
         )
         self.history = history
+        for cb in self.callbacks:
+            if hasattr(cb, "on_train_begin"):
+                cb.on_train_begin(self, history)
         previous_handler = self._install_sigint_handler()
         start = time.perf_counter()
         try:
@@ -951,16 +964,22 @@ class Trainer:
         t_buf = np.empty((b, *t_train.shape[1:]), dtype=t_train.dtype)
         bar_factory = self._progress_bar_factory()
 
-        self._record_eval(history, 0, 0, 0.0)
-        if self._callbacks_say_stop(history):
-            history.stop_reason = "stopped"
-            history.message = history.message or "stopped by a callback before the first step"
-            return
         background = self._start_background_eval()
         history.config["background_eval"] = background is not None
         pending: _PendingEval | None = None
         done = 0
         try:
+            if background is not None:
+                # The initial weights are evaluated alongside the first epoch too.
+                pending = _PendingEval(background.submit(), 0, 0, 0.0)
+            else:
+                self._record_eval(history, 0, 0, 0.0)
+                if self._callbacks_say_stop(history):
+                    history.stop_reason = "stopped"
+                    history.message = (
+                        history.message or "stopped by a callback before the first step"
+                    )
+                    return
             for epoch in range(1, self.num_epochs + 1):
                 n_steps = min(self.iterations_per_epoch, self.iters - done)
                 order = self._batches_of_epoch(n_steps)
