@@ -1,0 +1,39 @@
+"""The package namespace: every public name importable, modules loaded only when used."""
+
+import subprocess
+import sys
+
+import pytest
+
+import dlzero
+
+
+@pytest.mark.parametrize("name", [n for n in dlzero.__all__ if n != "__version__"])
+def test_every_public_name_comes_from_its_module(name):
+    value = getattr(dlzero, name)
+    assert value.__module__.startswith("dlzero.")
+    assert getattr(sys.modules[value.__module__], name) is value
+
+
+def test_unknown_names_raise_attribute_error():
+    with pytest.raises(AttributeError, match="no attribute 'Convolutions'"):
+        dlzero.Convolutions  # noqa: B018
+    assert not hasattr(dlzero, "nothing_here")
+
+
+def test_star_import_and_dir_list_the_public_names():
+    namespace: dict = {}
+    exec("from dlzero import *", namespace)
+    assert set(dlzero.__all__) <= set(namespace)
+    assert set(dlzero.__all__) <= set(dir(dlzero))
+
+
+def test_the_train_command_does_not_import_the_convolution_code():
+    # A fresh interpreter: this one has imported everything by now.
+    code = (
+        "import sys, dlzero.cli, dlzero.training, dlzero.networks; "
+        "print(sorted(m for m in sys.modules if m in ('dlzero.conv', 'dlzero.convnets', "
+        "'dlzero.serialization')))"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "[]"
