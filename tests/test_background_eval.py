@@ -99,8 +99,9 @@ def test_a_background_safe_callback_stopping_at_epoch_0_stops_soon_after():
         history = make_trainer(True, callbacks=[StopAtOnce()]).fit()
     assert history.stop_reason == "stopped" and "after epoch 0" in history.message
     assert history.epochs == [0]
-    # it acted when epoch 0's accuracies came in, within the first epoch's 40 steps
-    assert history.iterations_done < 40
+    # it acted when epoch 0's accuracies came in: during the first epoch's 40 steps, or at
+    # their end at the latest, before epoch 1 was recorded
+    assert history.iterations_done <= 40
 
 
 def test_blas_threads_are_restored_after_training():
