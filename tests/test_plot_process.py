@@ -67,6 +67,36 @@ def test_a_failure_in_the_child_hands_the_plots_back(tmp_path, monkeypatch):
     assert not missing.exists()
 
 
+def test_the_last_plot_is_drawn_by_a_second_process_at_the_same_time(tmp_path, monkeypatch):
+    from dlzero import plotting
+
+    monkeypatch.delenv("DLZERO_PLOT_IN_PROCESS", raising=False)
+
+    def record(kind):
+        def draw(history, path, title):
+            with open(path, "w") as f:
+                f.write(f"{kind} {os.getpid()}")
+
+        return draw
+
+    # patched before the fork, so the child has them too
+    monkeypatch.setattr(plotting, "plot_accuracy", record("accuracy"))
+    monkeypatch.setattr(plotting, "plot_loss", record("loss"))
+    plotter = PlotProcess()
+    plots = [("accuracy", str(tmp_path / "a")), ("loss", str(tmp_path / "l"))]
+    assert plotter.draw(a_history(), plots, "t") is True
+    pid_a = int((tmp_path / "a").read_text().split()[1])
+    pid_l = int((tmp_path / "l").read_text().split()[1])
+    assert len({pid_a, pid_l, os.getpid()}) == 3
+
+
+def test_a_failure_in_the_second_process_hands_the_plots_back(tmp_path, monkeypatch):
+    monkeypatch.delenv("DLZERO_PLOT_IN_PROCESS", raising=False)
+    plotter = PlotProcess()
+    plots = [("accuracy", str(tmp_path / "a.png")), ("loss", str(tmp_path / "no" / "l.png"))]
+    assert plotter.draw(a_history(), plots, "t") is False
+
+
 def test_ctrl_c_is_left_to_the_parent(tmp_path, monkeypatch):
     monkeypatch.delenv("DLZERO_PLOT_IN_PROCESS", raising=False)
     plotter = PlotProcess()

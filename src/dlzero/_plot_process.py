@@ -4,9 +4,11 @@ Importing matplotlib costs ``dlzero train`` about 0.3 s of one core, more than h
 command adds to its training loop. Forked before the data are loaded, a child process pays that
 on the other core while the parent trains (processes, not threads: an import holds the GIL, and a
 thread doing it measurably slows the steps as much as it saves). When training ends the parent
-sends the history down a pipe; the child draws and saves the plots and answers. The plots are
-written before the command exits, so nothing about the result changes: only where the waiting
-happens.
+sends the history down a pipe; the child draws and saves the plots and answers (it forks once
+more so that the last plot is drawn at the same time, on the core the parent leaves idle while
+it waits). The plots are written before the command exits, so nothing about the result changes:
+only where the waiting happens. (A child killed for not answering may leave that second process
+to finish its one plot and exit on its own.)
 
 Anything unusual (no ``fork`` on this platform, the child gone, any error in it) makes
 :meth:`PlotProcess.draw` return False, and the caller draws in its own process as before; a
@@ -177,8 +179,13 @@ def _child(down: int, up: int) -> None:
         what = json.loads(header)
         history = History.from_dict(json.loads(body))
         draw = {"accuracy": plotting.plot_accuracy, "loss": plotting.plot_loss}
-        for kind, path in what["plots"]:
-            draw[kind](history, path, title=what["title"])
+        plots = [(draw[kind], path) for kind, path in what["plots"]]
+        # The parent waits with its cores idle: a second child draws the last plot meanwhile.
+        helper = _fork_drawer(plots.pop(), history, what["title"]) if len(plots) > 1 else None
+        for fn, path in plots:
+            fn(history, path, title=what["title"])
+        if helper is not None and os.waitpid(helper, 0)[1] != 0:
+            raise RuntimeError("the helper drawing the last plot failed")
         _write_all(up, b"ok")
         status = 0
     except BaseException as exc:
@@ -190,3 +197,21 @@ def _child(down: int, up: int) -> None:
         # Never return into the parent's code, and never run its exit handlers or flush its
         # buffered output a second time.
         os._exit(status)
+
+
+def _fork_drawer(plot: tuple[Any, str], history: Any, title: str) -> int | None:
+    """Draw ``plot``, (function, path), in a forked process; its pid, or None if drawn here."""
+    fn, path = plot
+    try:
+        pid = os.fork()
+    except OSError:
+        fn(history, path, title=title)
+        return None
+    if pid == 0:
+        status = 1
+        try:
+            fn(history, path, title=title)
+            status = 0
+        finally:
+            os._exit(status)  # never back into the child's code: only the exit status counts
+    return pid
