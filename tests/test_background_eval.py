@@ -354,3 +354,47 @@ def test_on_train_begin_runs_once_before_the_first_step():
     assert seen[0] == ("begin", 0, True)
     assert [s for s in seen if s[0] == "begin"] == [seen[0]]
     assert [s[1] for s in seen[1:]] == [0, 1, 2]
+
+
+class _NaNAtStep3(SGD):
+    def update(self, params, grads):
+        super().update(params, grads)
+        self.steps = getattr(self, "steps", 0) + 1
+        if self.steps == 3:
+            params["W1"][...] = np.nan
+
+
+def test_callbacks_see_epoch_0_when_training_diverges_in_the_first_epoch():
+    seen = []
+
+    class Log:
+        background_safe = True
+
+        def on_epoch_end(self, trainer, history):
+            seen.append(history.epochs[-1])
+
+    trainer = make_trainer(True, callbacks=[Log()], optimizer=_NaNAtStep3(lr=0.3))
+    with pytest.raises(TrainingDiverged) as info:
+        trainer.fit()
+    assert info.value.history.epochs == [0]
+    assert seen == [0]
+
+
+def test_on_train_end_runs_even_when_on_train_begin_fails():
+    ended = []
+
+    class Broken:
+        background_safe = True
+
+        def on_train_begin(self, trainer, history):
+            raise ValueError("broken callback")
+
+    class End:
+        background_safe = True
+
+        def on_train_end(self, trainer, history):
+            ended.append(history.iterations_done)
+
+    with pytest.raises(ValueError, match="broken callback"):
+        make_trainer(True, callbacks=[Broken(), End()]).fit()
+    assert ended == [0]

@@ -213,3 +213,10 @@ def test_small_steps_restore_a_limit_set_after_the_first_step():
             i["num_threads"] for i in threadpoolctl.threadpool_info() if i["user_api"] == "blas"
         ]
     assert set(after) <= {1}
+
+
+def test_fused_mlp_needs_one_activation_between_each_two_affines():
+    rng = np.random.default_rng(0)
+    affines = [Affine(rng.random((3, 3)), np.zeros(3)) for _ in range(3)]
+    with pytest.raises(ValueError, match="3 affines need 2 activations between them, got 1"):
+        FusedMLP(affines, [Relu], [("W1", "b1"), ("W2", "b2"), ("W3", "b3")])

@@ -37,3 +37,12 @@ def test_the_train_command_does_not_import_the_convolution_code():
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "[]"
+
+
+def test_the_modules_are_attributes_after_a_bare_import():
+    code = (
+        "import dlzero; print(dlzero.optimizers.get_optimizer.__name__, "
+        "dlzero.layers.Affine.__name__, dlzero.datasets.load_mnist.__name__)"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.split() == ["get_optimizer", "Affine", "load_mnist"]

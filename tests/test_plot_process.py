@@ -3,6 +3,7 @@
 import os
 import signal
 import sys
+import time
 
 import numpy as np
 import pytest
@@ -91,10 +92,51 @@ def test_the_last_plot_is_drawn_by_a_second_process_at_the_same_time(tmp_path, m
 
 
 def test_a_failure_in_the_second_process_hands_the_plots_back(tmp_path, monkeypatch):
+    from dlzero import plotting
+
     monkeypatch.delenv("DLZERO_PLOT_IN_PROCESS", raising=False)
+    test_process = os.getpid()
+    draw_loss = plotting.plot_loss
+
+    def fails_in_the_helper(history, path, title):
+        # the child's parent is this process; the helper's is the child
+        if os.getppid() != test_process:
+            raise RuntimeError("helper broke")
+        draw_loss(history, path, title=title)
+
+    monkeypatch.setattr(plotting, "plot_loss", fails_in_the_helper)
     plotter = PlotProcess()
-    plots = [("accuracy", str(tmp_path / "a.png")), ("loss", str(tmp_path / "no" / "l.png"))]
+    plots = [("accuracy", str(tmp_path / "a.png")), ("loss", str(tmp_path / "l.png"))]
     assert plotter.draw(a_history(), plots, "t") is False
+
+
+def test_a_killed_child_takes_its_helper_along(tmp_path, monkeypatch):
+    from dlzero import _plot_process, plotting
+
+    monkeypatch.delenv("DLZERO_PLOT_IN_PROCESS", raising=False)
+    monkeypatch.setattr(_plot_process, "ANSWER_TIMEOUT_S", 1.0)
+    pid_file = tmp_path / "helper.pid"
+
+    def hangs(history, path, title):
+        pid_file.write_text(str(os.getpid()))
+        time.sleep(60)
+
+    monkeypatch.setattr(plotting, "plot_accuracy", hangs)
+    monkeypatch.setattr(plotting, "plot_loss", hangs)
+    plotter = PlotProcess()
+    plots = [("accuracy", str(tmp_path / "a.png")), ("loss", str(tmp_path / "l.png"))]
+    assert plotter.draw(a_history(), plots, "t") is False
+    deadline = time.monotonic() + 5
+    while time.monotonic() < deadline:
+        try:  # either sleeper: both must be gone (a zombie not yet reaped counts as gone)
+            with open(f"/proc/{int(pid_file.read_text())}/stat") as f:
+                if f.read().rsplit(")", 1)[1].split()[0] == "Z":
+                    break
+        except FileNotFoundError:
+            break
+        time.sleep(0.05)
+    else:
+        raise AssertionError("a drawing process outlived the kill")
 
 
 def test_ctrl_c_is_left_to_the_parent(tmp_path, monkeypatch):

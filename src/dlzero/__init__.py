@@ -175,7 +175,18 @@ __all__ = [
 ]
 
 
+# The package's modules, reachable as attributes after a bare ``import dlzero`` (as they were
+# when this file imported them all): ``dlzero.optimizers.get_optimizer``.
+_MODULES = frozenset(
+    "activations_study cli cli_model conv convnets datasets diagnostics digits evaluation "
+    "fastpath filters_plot functions gradient layers model_plots networks optimizers plotting "
+    "search serialization training".split()
+)
+
+
 def __getattr__(name: str) -> Any:
+    if name in _MODULES:
+        return importlib.import_module(f"dlzero.{name}")  # (the import sets the attribute)
     module = _EXPORTS.get(name)
     if module is None:
         raise AttributeError(f"module 'dlzero' has no attribute {name!r}")

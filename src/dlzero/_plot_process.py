@@ -7,8 +7,8 @@ thread doing it measurably slows the steps as much as it saves). When training e
 sends the history down a pipe; the child draws and saves the plots and answers (it forks once
 more so that the last plot is drawn at the same time, on the core the parent leaves idle while
 it waits). The plots are written before the command exits, so nothing about the result changes:
-only where the waiting happens. (A child killed for not answering may leave that second process
-to finish its one plot and exit on its own.)
+only where the waiting happens. The child runs in its own process group, so a child killed for
+not answering goes with its helper.
 
 Anything unusual (no ``fork`` on this platform, the child gone, any error in it) makes
 :meth:`PlotProcess.draw` return False, and the caller draws in its own process as before; a
@@ -103,11 +103,17 @@ class PlotProcess:
             return
         if pid == 0:  # the child: never returns, whatever happens
             try:
+                # Its own process group, with the helper it forks to draw: a kill reaches both.
+                os.setpgid(0, 0)
                 os.close(down_w)
                 os.close(up_r)
                 _child(down_r, up_w)
             finally:
                 os._exit(1)
+        try:  # (the child does this too: whichever runs first, kills find the group)
+            os.setpgid(pid, pid)
+        except OSError:
+            pass
         os.close(down_r)
         os.close(up_w)
         os.set_blocking(down_w, False)
@@ -153,7 +159,7 @@ class PlotProcess:
         try:
             while os.waitpid(pid, os.WNOHANG) == (0, 0):
                 if time.monotonic() >= deadline:
-                    os.kill(pid, signal.SIGKILL)
+                    _kill_group(pid)
                     os.waitpid(pid, 0)
                     break
                 time.sleep(0.005)
@@ -164,6 +170,7 @@ class PlotProcess:
 def _child(down: int, up: int) -> None:
     """The child's whole life: import, wait for the request, draw, answer, exit."""
     status = 1
+    helper: int | None = None
     try:
         # Ctrl-C is for the parent, which then still sends what it recorded to be drawn.
         signal.signal(signal.SIGINT, signal.SIG_IGN)
@@ -181,14 +188,23 @@ def _child(down: int, up: int) -> None:
         draw = {"accuracy": plotting.plot_accuracy, "loss": plotting.plot_loss}
         plots = [(draw[kind], path) for kind, path in what["plots"]]
         # The parent waits with its cores idle: a second child draws the last plot meanwhile.
-        helper = _fork_drawer(plots.pop(), history, what["title"]) if len(plots) > 1 else None
+        if len(plots) > 1:
+            helper = _fork_drawer(plots.pop(), history, what["title"], (down, up))
         for fn, path in plots:
             fn(history, path, title=what["title"])
-        if helper is not None and os.waitpid(helper, 0)[1] != 0:
-            raise RuntimeError("the helper drawing the last plot failed")
+        if helper is not None:
+            pid, helper = helper, None
+            if os.waitpid(pid, 0)[1] != 0:
+                raise RuntimeError("the helper drawing the last plot failed")
         _write_all(up, b"ok")
         status = 0
     except BaseException as exc:
+        if helper is not None:  # the parent will draw every plot itself: stop the helper first
+            try:
+                os.kill(helper, signal.SIGKILL)
+                os.waitpid(helper, 0)
+            except OSError:
+                pass
         try:
             _write_all(up, f"error: {type(exc).__name__}: {exc}".encode())
         except BaseException:
@@ -199,8 +215,25 @@ def _child(down: int, up: int) -> None:
         os._exit(status)
 
 
-def _fork_drawer(plot: tuple[Any, str], history: Any, title: str) -> int | None:
-    """Draw ``plot``, (function, path), in a forked process; its pid, or None if drawn here."""
+def _kill_group(pid: int) -> None:
+    """SIGKILL the child and its helper (its process group), or the child alone."""
+    try:
+        os.killpg(pid, signal.SIGKILL)
+    except OSError:  # no group of that id (setpgid had not run yet): the child alone
+        try:
+            os.kill(pid, signal.SIGKILL)
+        except OSError:
+            pass
+
+
+def _fork_drawer(
+    plot: tuple[Any, str], history: Any, title: str, close: tuple[int, ...]
+) -> int | None:
+    """Draw ``plot``, (function, path), in a forked process; its pid, or None if drawn here.
+
+    The helper closes the file descriptors in ``close`` (the child's pipe ends), so the parent
+    sees the child's answer, or its end, without waiting for the helper.
+    """
     fn, path = plot
     try:
         pid = os.fork()
@@ -210,6 +243,8 @@ def _fork_drawer(plot: tuple[Any, str], history: Any, title: str) -> int | None:
     if pid == 0:
         status = 1
         try:
+            for fd in close:
+                os.close(fd)
             fn(history, path, title=title)
             status = 0
         finally:

@@ -62,6 +62,11 @@ class FusedMLP:
     ) -> None:
         self.affines = list(affines)
         self.activations = list(activations)
+        if len(self.activations) != len(self.affines) - 1:
+            raise ValueError(
+                f"{len(self.affines)} affines need {len(self.affines) - 1} activations between "
+                f"them, got {len(self.activations)}"
+            )
         self.keys = list(keys)
         self.weight_decay_lambda = weight_decay_lambda
         self._buffers: dict[int, _Buffers] = {}

@@ -16,9 +16,9 @@ The notes' loop, step by step::
 - **Epochs in integers.** One epoch is ``ceil(train_size / batch_size)`` iterations. The book's
   trainer tests ``i % (train_size / batch_size) == 0`` with a float, which is never true when
   the division is not exact, so epochs are silently skipped.
-- **Evaluation schedule.** Train and test accuracy are measured before the first step
-  (epoch 0, the untrained network) and after the last step of every epoch; a final partial
-  epoch is evaluated when training ends. The default run (60,000 images, batch 100, 10,000
+- **Evaluation schedule.** Train and test accuracy are measured for the weights before the
+  first step (epoch 0, the untrained network) and after the last step of every epoch; a final
+  partial epoch is evaluated when training ends. The default run (60,000 images, batch 100, 10,000
   iterations) has 600 iterations per epoch and 17 epochs, the last one 400 iterations long:
   18 points, epoch 0 to 17. Evaluation runs in chunks (``eval_batch_size``), so memory stays
   bounded whatever the size of the data.
@@ -346,8 +346,10 @@ class Callback(Protocol):
     """Hooks called by :meth:`Trainer.fit`; every method is optional.
 
     ``on_train_begin(trainer, history)`` runs once before the first step.
-    ``on_epoch_end(trainer, history)`` runs after each evaluation (epoch 0 included); returning
-    True stops training (as early stopping would). ``on_train_end(trainer, history)`` runs once
+    ``on_epoch_end(trainer, history)`` runs after each evaluation (epoch 0 included, and an
+    evaluation finished after a divergence or an interrupt); returning True stops training (as
+    early stopping would; with background evaluation, some steps after the epoch it judged,
+    up to one epoch later). ``on_train_end(trainer, history)`` runs once
     at the end, also after a divergence or an interrupt. With background evaluation (see
     ``Trainer``) ``on_epoch_end`` runs when the accuracies come in, some steps later, so only
     callbacks that do not read the network then may say ``background_safe``.
@@ -456,7 +458,8 @@ class RecordDiagnostics:
     """Record :func:`dlzero.diagnostics.layer_diagnostics` in ``history.diagnostics``.
 
     Each measurement runs on the same fixed batch ``(x, t)`` (a few hundred training samples:
-    a millisecond or so), after the epoch's evaluation, on a copy where it would change the
+    a millisecond or so), after the epoch's evaluation (the first one, of the initial weights,
+    in ``on_train_begin``, before any step), on a copy where it would change the
     network, so training is unaffected, bit for bit.
 
     Parameters
@@ -934,12 +937,12 @@ class Trainer:
             loss=np.full(self.iters, np.nan, dtype=np.float64),
         )
         self.history = history
-        for cb in self.callbacks:
-            if hasattr(cb, "on_train_begin"):
-                cb.on_train_begin(self, history)
         previous_handler = self._install_sigint_handler()
         start = time.perf_counter()
         try:
+            for cb in self.callbacks:
+                if hasattr(cb, "on_train_begin"):
+                    cb.on_train_begin(self, history)
             # A diverging run overflows before its loss turns NaN; the trainer reports that
             # itself (TrainingDiverged), so NumPy's overflow warnings would only be noise.
             with np.errstate(over="ignore", invalid="ignore"):
@@ -1047,6 +1050,8 @@ class Trainer:
                         pending.seconds,
                         result=pending.future.result(),
                     )
+                    # (callbacks see every recorded epoch; training is ending anyway)
+                    self._callbacks_say_stop(history)
                 except Exception:  # the error in flight is the one to report
                     pass
             raise
