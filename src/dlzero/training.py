@@ -346,13 +346,12 @@ class Callback(Protocol):
     """Hooks called by :meth:`Trainer.fit`; every method is optional.
 
     ``on_train_begin(trainer, history)`` runs once before the first step.
-    ``on_epoch_end(trainer, history)`` runs after each evaluation (epoch 0 included, and an
-    evaluation finished after a divergence or an interrupt); returning True stops training (as
-    early stopping would; with background evaluation, some steps after the epoch it judged,
-    up to one epoch later). ``on_train_end(trainer, history)`` runs once
-    at the end, also after a divergence or an interrupt. With background evaluation (see
-    ``Trainer``) ``on_epoch_end`` runs when the accuracies come in, some steps later, so only
-    callbacks that do not read the network then may say ``background_safe``.
+    ``on_epoch_end(trainer, history)`` runs after each evaluation (epoch 0 included, and one
+    that finishes after a divergence or an interrupt); returning True stops training (as early
+    stopping would). ``on_train_end(trainer, history)`` runs once at the end, also after a
+    divergence or an interrupt. With background evaluation (see ``Trainer``) ``on_epoch_end``
+    runs when the accuracies come in, up to one epoch's steps later, and a stop takes effect
+    then; so only callbacks that do not read the network there may say ``background_safe``.
     """
 
     def on_epoch_end(self, trainer: Trainer, history: History) -> bool | None: ...
