@@ -107,7 +107,7 @@ def test_evaluate_agrees_with_the_network(blobs):
         assert ev.predicted[i] != t[i]
     # One-hot targets and chunked prediction give the same answer.
     ev2 = evaluate(net, x, np.eye(3)[t], batch_size=7)
-    np.testing.assert_allclose(ev2.proba, ev.proba, rtol=1e-6)
+    np.testing.assert_allclose(ev2.proba, ev.proba, rtol=1e-5)  # float32, chunked products
 
 
 def test_format_report(blobs):

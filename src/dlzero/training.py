@@ -653,8 +653,16 @@ class Trainer:
         Early stopping on the ``"val"`` accuracy (:class:`EarlyStopping`, best weights
         restored); needs ``validation_fraction`` or an eval set named ``"val"``.
     diagnostics : int, default 0
-        Record per-layer diagnostics after every evaluation on the first ``diagnostics``
-        training samples (:class:`RecordDiagnostics`); 0 records none.
+        Record per-layer diagnostics on the first ``diagnostics`` training samples
+        (:class:`RecordDiagnostics`); 0 records none.
+    diagnostics_every_epoch : bool, default True
+        Measure them after every evaluation; False only before and after training (which
+        leaves background evaluation possible).
+    on_diagnostics : callable, optional
+        ``on_diagnostics(epoch, report)`` for each measurement, e.g. to print it.
+    seed : int, optional
+        The seed to record in the history; by default ``rng`` when it is an int. Give it when
+        ``rng`` is a Generator made from a seed.
     background_eval : bool or "auto", default "auto"
         Evaluate each epoch's weights on a copy, in a second thread, while the next epoch
         trains: both cores work, each on one BLAS thread, and the accuracies are those of the
@@ -695,6 +703,9 @@ class Trainer:
         validation_fraction: float = 0.0,
         patience: int | None = None,
         diagnostics: int = 0,
+        diagnostics_every_epoch: bool = True,
+        on_diagnostics: Callable[[int, Any], None] | None = None,
+        seed: int | None = None,
         background_eval: bool | str = "auto",
     ) -> None:
         if not hasattr(optimizer, "update"):
@@ -777,7 +788,9 @@ class Trainer:
         self.num_epochs = iterations_per_epoch(iters, ipe)
         self.sampling = sampling
         self.gradient_method = gradient
-        self.seed = int(rng) if isinstance(rng, (int, np.integer)) else None
+        if seed is None and isinstance(rng, (int, np.integer)) and not isinstance(rng, bool):
+            seed = int(rng)
+        self.seed = None if seed is None else int(seed)
         if eval_batch_size is None:
             eval_batch_size = getattr(network, "eval_batch_size", 10_000)
         self.eval_batch_size = _positive_int("eval_batch_size", eval_batch_size)
@@ -790,7 +803,14 @@ class Trainer:
         # stopping puts the best epoch's back.
         if diagnostics:
             n = min(int(diagnostics), train_size)
-            self.callbacks.append(RecordDiagnostics(x_train[:n], t_train[:n]))
+            self.callbacks.append(
+                RecordDiagnostics(
+                    x_train[:n],
+                    t_train[:n],
+                    every_epoch=diagnostics_every_epoch,
+                    on_record=on_diagnostics,
+                )
+            )
         if patience is not None:
             if "val" not in self.eval_sets:
                 raise ValueError(
