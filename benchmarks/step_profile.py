@@ -77,7 +77,7 @@ def main(argv: list[str] | None = None) -> int:
         "db1": lambda: np.add.reduce(d1, axis=0, out=gb1),
         "SGD update, 4 parameters": lambda: opt.update(params, grads),
     }
-    fused = net._fused_step()
+    fused = net.fused_step()
     opt = SGD(lr=0.1)
     params = {k: v.copy() for k, v in net.params.items()}  # (updates leave the net alone)
     grads = {"W1": gW1, "b1": gb1, "W2": gW2, "b2": gb2}

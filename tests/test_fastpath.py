@@ -35,7 +35,7 @@ def test_fused_equals_layers_in_float64(depth, act, one_hot, decay, n, seed):
     rng = np.random.default_rng(seed)
     sizes = [*rng.integers(1, 6, depth + 1).tolist(), 4]
     net = _mlp(rng, sizes, [act] * depth, np.float64, decay)
-    assert net._fused_step() is not None
+    assert net.fused_step() is not None
     x = rng.standard_normal((n, sizes[0]))
     t = rng.integers(0, 4, n)
     if one_hot:
@@ -80,7 +80,7 @@ def test_fused_single_affine_equals_layers(one_hot):
     # Softmax regression: the transposed last affine is also the first, fed the input itself.
     rng = np.random.default_rng(11)
     net = _mlp(rng, [5, 4], [], np.float64)
-    assert net._fused_step() is not None
+    assert net.fused_step() is not None
     x, t = rng.standard_normal((6, 5)), rng.integers(0, 4, 6).astype(np.uint8)
     if one_hot:
         t = np.eye(4)[t]
@@ -95,7 +95,7 @@ def test_fused_step_uses_a_replaced_bias_array():
     # The last bias is added as a (C, 1) view kept between steps: a new array must be seen.
     rng = np.random.default_rng(12)
     net = TwoLayerNet(6, 5, 3, weight_init_std=0.5, rng=13)
-    fused = net._fused_step()
+    fused = net.fused_step()
     x, t = rng.random((4, 6)).astype(np.float32), rng.integers(0, 3, 4)
     fused.loss_and_gradient(x, t)
     fused.affines[-1].b = np.array([0.0, 0.0, 20.0], dtype=np.float32)  # class 2 wins
@@ -112,7 +112,7 @@ def test_other_networks_fall_back_to_the_layers():
     net = Sequential(
         [Affine(W, np.zeros(2)), MulLayerFree(), Affine(rng.standard_normal((2, 2)), np.zeros(2))]
     )
-    assert net._fused_step() is None
+    assert net.fused_step() is None
     x, t = rng.standard_normal((5, 3)), rng.integers(0, 2, 5)
     loss, grads = net.loss_and_gradient(x, t)
     assert loss == pytest.approx(net.loss(x, t))
@@ -150,13 +150,13 @@ def test_fused_predict_and_accuracy_equal_the_layers(act):
     rng = np.random.default_rng(5)
     net = TwoLayerNet(12, 9, 4, weight_init_std=0.8, activation=act, rng=6)
     x = rng.standard_normal((37, 12)).astype(np.float32)
-    np.testing.assert_allclose(net._fused_step().predict(x), net.predict(x), rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(net.fused_step().predict(x), net.predict(x), rtol=1e-5, atol=1e-6)
     labels = net.predict(x).argmax(axis=1)
     t = labels.copy()
     t[::3] = (t[::3] + 1) % 4  # 13 of 37 wrong
     for batch_size in (5, 10, 37, 100):  # partial last chunks, several buffer sizes
         assert net.accuracy(x, t, batch_size=batch_size) == pytest.approx(24 / 37)
-    assert len(net._fused_step()._buffers) <= 4
+    assert len(net.fused_step()._buffers) <= 4
     with pytest.raises(ValueError, match=r"expected input of shape \(N, 12\)"):
         net.accuracy(np.zeros((3, 11), dtype=np.float32), np.zeros(3, dtype=int))
 
@@ -174,7 +174,7 @@ def test_small_steps_run_on_one_blas_thread_and_restore_the_setting(monkeypatch)
     if not before or max(before) < 2:
         pytest.skip("BLAS runs one thread here: nothing to switch")
     net = TwoLayerNet(784, 50, 10, rng=0)
-    fused = net._fused_step()
+    fused = net.fused_step()
     seen = []
     real = fused._loss_and_gradient
 

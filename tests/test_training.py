@@ -189,7 +189,7 @@ def test_weight_decay_is_part_of_the_fallback_loss():
     net.weight_decay_lambda = 0.1
     wrapped = LayersOnly(net)
     wrapped.weight_decay_lambda = 0.1
-    wrapped._weight_decay_loss = net._weight_decay_loss
+    wrapped.weight_decay_loss = net.weight_decay_loss
     idx = np.arange(20)
     expected = net.loss(x[idx], t[idx])
     h = train(wrapped, SGD(0.1), x[idx], t[idx], batch_size=20, iters=1, verbose=False, rng=0)

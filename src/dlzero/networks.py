@@ -60,8 +60,8 @@ def activation_layer(name: str) -> Layer:
         raise ValueError(f"unknown activation {name!r}; expected one of {expected}") from None
 
 
-def _labels(t: NDArray) -> NDArray:
-    """Class labels from labels or one-hot targets."""
+def as_labels(t: NDArray) -> NDArray:
+    """Class labels, shape (N,), from labels (N,) or one-hot targets (N, C)."""
     t = np.asarray(t)
     return t.argmax(axis=1) if t.ndim == 2 else t
 
@@ -174,7 +174,7 @@ class Sequential:
     def loss(self, x: NDArray, t: NDArray, train_flg: bool = False) -> float:
         """Mean loss of the batch (plus the weight-decay term, if any)."""
         y = self.predict(x, train_flg)
-        return self.last_layer.forward(y, t) + self._weight_decay_loss()
+        return self.last_layer.forward(y, t) + self.weight_decay_loss()
 
     def backward(self, dout: float = 1.0) -> NDArray:
         """Backpropagate from the last ``loss``: loss layer, then the layers in reverse.
@@ -212,14 +212,16 @@ class Sequential:
         no input gradient; any other network runs the layers as :meth:`gradient` does. The
         returned arrays may be reused by the next call: copy them to keep them.
         """
-        fused = self._fused_step()
+        fused = self.fused_step()
         if fused is not None:
             return fused.loss_and_gradient(x, t)
         loss = self.loss(x, t, train_flg=True)
         self.backward()
         return loss, self._collect_grads()
 
-    def _fused_step(self) -> FusedMLP | None:
+    def fused_step(self) -> FusedMLP | None:
+        """The fused training step of a plain MLP (:class:`~dlzero.fastpath.FusedMLP`), or None
+        when this network has layers it does not cover (dropout, batch norm, tanh, ...)."""
         # Rebuilt whenever the parameter arrays or the decay change (e.g. after astype).
         signature = (
             self.weight_decay_lambda,
@@ -246,7 +248,8 @@ class Sequential:
                     grads[key] = grads[key] + self.weight_decay_lambda * self.params[key]
         return grads
 
-    def _weight_decay_loss(self) -> float:
+    def weight_decay_loss(self) -> float:
+        """The weight-decay term of the loss: ``0.5 * lambda * sum(W ** 2)`` over every ``W``."""
         if not self.weight_decay_lambda:
             return 0.0
         total = sum(
@@ -302,7 +305,7 @@ class Sequential:
             Predict in chunks of this many samples (default ``eval_batch_size``); every
             sample counts, including those of a final partial chunk.
         """
-        labels = _labels(t)
+        labels = as_labels(t)
         if labels.shape != (len(x),):
             raise ValueError(
                 f"accuracy: expected {len(x)} labels (or one-hot rows) for {len(x)} samples, "
@@ -311,7 +314,7 @@ class Sequential:
         if len(x) == 0:
             raise ValueError("accuracy: no samples given")
         # A plain MLP predicts through the fused path: in place, nothing kept for backward.
-        fused = self._fused_step()
+        fused = self.fused_step()
         predict = fused.predict if fused is not None else self.predict
         return chunked_accuracy(predict, x, labels, batch_size or self.eval_batch_size)
 
@@ -612,7 +615,7 @@ class FormulaTwoLayerNet:
         return cross_entropy_error(self.predict(x), t)
 
     def accuracy(self, x: NDArray, t: NDArray) -> float:
-        return float(np.mean(self.predict(x).argmax(axis=1) == _labels(t)))
+        return float(np.mean(self.predict(x).argmax(axis=1) == as_labels(t)))
 
     def gradient(self, x: NDArray, t: NDArray) -> dict[str, NDArray]:
         """The gradient as the notes derive it on the computational graph.

@@ -553,12 +553,12 @@ class _BackgroundEvaluator:
     def __init__(
         self, fused: Any, eval_sets: Mapping[str, tuple[NDArray, NDArray]], batch_size: int
     ) -> None:
-        from dlzero.networks import _labels, chunked_accuracy
+        from dlzero.networks import as_labels, chunked_accuracy
 
         self._accuracy = chunked_accuracy
         self._fused = fused
         # (labels from one-hot targets once, as Sequential.accuracy takes them on each call)
-        self._sets = {name: (x, _labels(t)) for name, (x, t) in eval_sets.items()}
+        self._sets = {name: (x, as_labels(t)) for name, (x, t) in eval_sets.items()}
         self._batch_size = batch_size
         self._restore_blas = limit_blas_to_one_thread()
         self._pool: ThreadPoolExecutor | None = ThreadPoolExecutor(
@@ -860,7 +860,7 @@ class Trainer:
                 return float(net.loss(x, t)), grads  # no cached loss: one extra forward
 
             return generic_step
-        weight_decay = getattr(net, "_weight_decay_loss", None)
+        weight_decay = getattr(net, "weight_decay_loss", None)
 
         def backprop_step(x: NDArray, t: NDArray) -> tuple[float, Mapping[str, NDArray]]:
             # gradient() ran the forward pass; its loss layer kept the data loss. Weight decay
@@ -1095,7 +1095,7 @@ class Trainer:
         """
         if self.background_eval is False:
             return "background_eval is False"
-        fused_step = getattr(self.network, "_fused_step", None)
+        fused_step = getattr(self.network, "fused_step", None)
         fused = fused_step() if callable(fused_step) else None
         if fused is None or self.gradient_method != "backprop":
             return (
@@ -1128,7 +1128,7 @@ class Trainer:
         problem = self.background_eval_problem()
         if problem is None:
             return _BackgroundEvaluator(
-                self.network._fused_step(), self.eval_sets, self.eval_batch_size
+                self.network.fused_step(), self.eval_sets, self.eval_batch_size
             )
         if self.background_eval is True:
             raise ValueError(f"background_eval=True, but {problem}")
