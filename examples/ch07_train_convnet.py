@@ -75,7 +75,7 @@ def main(argv: list[str] | None = None) -> int:
             flush=True,
         )
     if args.filters:
-        from dlzero.filters_plot import plot_filters_before_after
+        from dlzero.plotting import plot_filters_before_after
 
         plot_filters_before_after(filters_before, net.params["W1"], args.filters)
         print(f"filters before and after training saved to {args.filters}")

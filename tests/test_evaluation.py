@@ -1,4 +1,4 @@
-"""Tests of dlzero.evaluation (confusion matrix, precision/recall, mistakes) and model_plots."""
+"""Tests of dlzero.evaluation (confusion matrix, precision/recall, mistakes) and its plots."""
 
 import numpy as np
 import pytest
@@ -16,13 +16,13 @@ from dlzero.evaluation import (
     precision_recall,
     predict_proba,
 )
-from dlzero.model_plots import (
+from dlzero.networks import MultiLayerNet, TwoLayerNet
+from dlzero.plotting import (
     plot_confusion_matrix,
     plot_first_layer_weights,
     plot_mistakes,
     plot_predictions,
 )
-from dlzero.networks import MultiLayerNet, TwoLayerNet
 
 
 def test_confusion_matrix_by_hand():

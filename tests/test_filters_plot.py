@@ -6,7 +6,7 @@ import sys
 import numpy as np
 import pytest
 
-from dlzero.filters_plot import plot_filters, plot_filters_before_after
+from dlzero.plotting import plot_filters, plot_filters_before_after
 
 pytest.importorskip("matplotlib")
 
@@ -43,11 +43,34 @@ def test_plot_filters_layout_and_channel(tmp_path):
 def test_plotting_does_not_touch_pyplot():
     code = (
         "import sys, numpy as np\n"
-        "from dlzero.filters_plot import plot_filters\n"
+        "from dlzero.plotting import plot_filters\n"
         "plot_filters(np.ones((2, 1, 3, 3)))\n"
         "assert 'matplotlib.pyplot' not in sys.modules\n"
     )
     subprocess.run([sys.executable, "-c", code], check=True)
+
+
+def test_a_failed_save_leaves_the_previous_file_and_no_partial_one(tmp_path, monkeypatch):
+    from matplotlib.figure import Figure
+
+    path = tmp_path / "filters.png"
+    path.write_bytes(b"previous picture")
+
+    def breaks_midway(self, f, **kwargs):
+        f.write(b"half a PNG")
+        raise OSError("disk full")
+
+    monkeypatch.setattr(Figure, "savefig", breaks_midway)
+    with pytest.raises(OSError, match="disk full"):
+        plot_filters_before_after(np.ones((3, 1, 5, 5)), np.zeros((3, 1, 5, 5)), path)
+    assert path.read_bytes() == b"previous picture"
+    assert [p.name for p in tmp_path.iterdir()] == ["filters.png"]
+
+
+def test_an_unknown_suffix_is_refused_before_anything_is_written(tmp_path):
+    with pytest.raises(ValueError, match="cannot save a plot"):
+        plot_filters(np.ones((3, 1, 5, 5)), tmp_path / "filters.txt")
+    assert not any(tmp_path.iterdir())
 
 
 @pytest.mark.parametrize(

@@ -2,7 +2,7 @@
 and the test images it gets wrong with the most confidence (the book's chapter-8 figure).
 
 Everything here is plain NumPy on the network's predicted probabilities; the pictures are in
-:mod:`dlzero.model_plots`.
+:mod:`dlzero.plotting.models`.
 """
 
 from __future__ import annotations

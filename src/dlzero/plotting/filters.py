@@ -3,19 +3,17 @@
 Before training the filters are noise; after it, many have become edge and blob detectors
 (dark on one side, light on the other). Each filter is one small grayscale image, drawn as the
 book's ``filter_show`` draws it (``gray_r``, no smoothing, each filter scaled to its own range).
-
-matplotlib is imported only when a picture is made, and figures are built on
-``matplotlib.figure.Figure`` with the Agg canvas, never ``pyplot``: nothing opens a window
-or changes the caller's matplotlib backend.
 """
 
 from __future__ import annotations
 
-import os
 from typing import TYPE_CHECKING
 
 import numpy as np
 from numpy.typing import NDArray
+
+from dlzero._checks import check_positive_int
+from dlzero.plotting._canvas import PathLike, finish, new_figure
 
 if TYPE_CHECKING:  # pragma: no cover
     from matplotlib.figure import Figure, SubFigure
@@ -48,24 +46,9 @@ def _draw(fig: Figure | SubFigure, W: NDArray, ncols: int, channel: int, title: 
         fig.suptitle(title)
 
 
-def _new_figure(figsize: tuple[float, float]) -> Figure:
-    from matplotlib.backends.backend_agg import FigureCanvasAgg
-    from matplotlib.figure import Figure
-
-    fig = Figure(figsize=figsize, layout="constrained")
-    FigureCanvasAgg(fig)
-    return fig
-
-
-def _check_ncols(ncols: int) -> int:
-    if isinstance(ncols, bool) or not isinstance(ncols, (int, np.integer)) or ncols < 1:
-        raise ValueError(f"ncols must be a positive integer, got {ncols!r}")
-    return int(ncols)
-
-
 def plot_filters(
     W: NDArray,
-    path: str | os.PathLike[str] | None = None,
+    path: PathLike = None,
     *,
     ncols: int = 8,
     channel: int = 0,
@@ -90,19 +73,19 @@ def plot_filters(
     matplotlib.figure.Figure
     """
     W = _check_filters(W, "plot_filters", channel)
-    ncols = _check_ncols(ncols)
-    nrows = -(-W.shape[0] // min(ncols, W.shape[0]))
-    fig = _new_figure((0.8 * min(ncols, W.shape[0]) + 0.2, 0.8 * nrows + (0.5 if title else 0.2)))
+    ncols = check_positive_int("ncols", ncols)
+    cols = min(ncols, W.shape[0])
+    nrows = -(-W.shape[0] // cols)
+    height = 0.8 * nrows + (0.5 if title else 0.2)
+    fig = new_figure((0.8 * cols + 0.2, height), layout="constrained")
     _draw(fig, W, ncols, channel, title)
-    if path is not None:
-        fig.savefig(os.fspath(path))
-    return fig
+    return finish(fig, path)
 
 
 def plot_filters_before_after(
     W_before: NDArray,
     W_after: NDArray,
-    path: str | os.PathLike[str] | None = None,
+    path: PathLike = None,
     *,
     ncols: int = 8,
     channel: int = 0,
@@ -130,13 +113,11 @@ def plot_filters_before_after(
             "plot_filters_before_after: the two sets of filters must have the same shape, got "
             f"{W_before.shape} and {W_after.shape}"
         )
-    ncols = _check_ncols(ncols)
+    ncols = check_positive_int("ncols", ncols)
     cols = min(ncols, W_before.shape[0])
     nrows = -(-W_before.shape[0] // cols)
-    fig = _new_figure((2 * (0.8 * cols + 0.2) + 0.4, 0.8 * nrows + 0.6))
+    fig = new_figure((2 * (0.8 * cols + 0.2) + 0.4, 0.8 * nrows + 0.6), layout="constrained")
     left, right = fig.subfigures(1, 2, wspace=0.05)
     _draw(left, W_before, ncols, channel, "before training")
     _draw(right, W_after, ncols, channel, "after training")
-    if path is not None:
-        fig.savefig(os.fspath(path))
-    return fig
+    return finish(fig, path)

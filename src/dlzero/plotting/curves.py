@@ -1,22 +1,16 @@
-"""Plots of a training run: the notes' accuracy curves, the loss, comparisons of runs.
-
-matplotlib is imported only when a plot is made (``import dlzero`` stays light), and figures
-are built with ``matplotlib.figure.Figure`` and the Agg canvas, never ``pyplot``: no window can
-open, nothing blocks, and the global backend of a notebook or script is left alone. Each
-function returns the ``Figure`` (a notebook displays it) and, given ``path``, also saves it
-atomically; the format follows the file name's suffix (``.png``, ``.pdf``, ``.svg``, ...).
+"""Plots of training runs: the notes' accuracy curves, the loss, comparisons of runs, a random
+search and the activation histograms of chapter 6.
 """
 
 from __future__ import annotations
 
 import os
 from collections.abc import Mapping, Sequence
-from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from dlzero._io import atomic_write
+from dlzero.plotting._canvas import finish, new_figure
 
 if TYPE_CHECKING:  # pragma: no cover
     from matplotlib.figure import Figure
@@ -26,43 +20,16 @@ if TYPE_CHECKING:  # pragma: no cover
     from dlzero.training import History
 
 __all__ = [
-    "PLOT_FORMATS",
     "plot_accuracy",
     "plot_activation_histograms",
     "plot_comparison",
     "plot_loss",
     "plot_loss_comparison",
     "plot_search",
-    "save_figure",
 ]
 
-# File suffixes matplotlib's Agg canvas writes (checked before training, without matplotlib).
 # Points per curve beyond which the loss plot draws a min-max band instead of every point.
 _MAX_POINTS = 2000
-
-PLOT_FORMATS = ("png", "pdf", "svg", "svgz", "eps", "ps", "jpg", "jpeg", "tif", "tiff", "webp")
-
-
-def _figure(figsize: tuple[float, float] = (6.4, 4.8)) -> Figure:
-    from matplotlib.backends.backend_agg import FigureCanvasAgg
-    from matplotlib.figure import Figure
-
-    # The default layout, not "constrained": it fits these plots and saves ~0.1 s per figure.
-    fig = Figure(figsize=figsize)
-    FigureCanvasAgg(fig)  # attaches itself to fig: savefig renders with Agg
-    return fig
-
-
-def save_figure(fig: Figure, path: str | os.PathLike[str], dpi: int = 100) -> None:
-    """Save ``fig`` to ``path`` atomically, in the format of the path's suffix."""
-    fmt = Path(path).suffix.lstrip(".").lower()
-    if fmt not in PLOT_FORMATS:
-        raise ValueError(
-            f"cannot save a plot as {str(path)!r}: expected a file name ending in one of "
-            + ", ".join("." + f for f in PLOT_FORMATS)
-        )
-    with atomic_write(path, "wb") as f:
-        fig.savefig(f, format=fmt, dpi=dpi)
 
 
 def _accuracy_lines(ax: Any, history: History, color: Any = None, label: str = "") -> None:
@@ -102,15 +69,13 @@ def plot_accuracy(
         Save the figure there.
     title : str, optional
     """
-    fig = _figure()
+    fig = new_figure()
     ax = fig.add_subplot()
     _accuracy_lines(ax, history)
     _accuracy_axes(ax)
     if title:
         ax.set_title(title)
-    if path is not None:
-        save_figure(fig, path)
-    return fig
+    return finish(fig, path)
 
 
 def _moving_average(values: np.ndarray, window: int) -> np.ndarray:
@@ -129,7 +94,7 @@ def plot_loss(
     visible, and 10,000 noisy points do not cost a quarter of a second to render). Non-finite
     losses (a diverged run) are left out.
     """
-    fig = _figure()
+    fig = new_figure()
     ax = fig.add_subplot()
     loss = history.losses
     n = len(loss)
@@ -177,9 +142,7 @@ def plot_loss(
     ax.grid(True, alpha=0.3)
     if title:
         ax.set_title(title)
-    if path is not None:
-        save_figure(fig, path)
-    return fig
+    return finish(fig, path)
 
 
 def plot_comparison(
@@ -195,16 +158,14 @@ def plot_comparison(
     histories : mapping of label to History
         E.g. ``{"sigmoid": h1, "relu": h2}``.
     """
-    fig = _figure((7.2, 5.0))
+    fig = new_figure((7.2, 5.0))
     ax = fig.add_subplot()
     for i, (label, history) in enumerate(histories.items()):
         _accuracy_lines(ax, history, color=f"C{i}", label=label)
     _accuracy_axes(ax)
     if title:
         ax.set_title(title)
-    if path is not None:
-        save_figure(fig, path)
-    return fig
+    return finish(fig, path)
 
 
 def plot_loss_comparison(
@@ -220,7 +181,7 @@ def plot_loss_comparison(
     mini-batch is too noisy to compare runs by), drawn at the middle of its window. A run
     that diverged is drawn up to its last finite loss.
     """
-    fig = _figure((7.2, 5.0))
+    fig = new_figure((7.2, 5.0))
     ax = fig.add_subplot()
     for i, (label, history) in enumerate(histories.items()):
         loss = history.losses
@@ -241,9 +202,7 @@ def plot_loss_comparison(
     ax.grid(True, alpha=0.3)
     if title:
         ax.set_title(title)
-    if path is not None:
-        save_figure(fig, path)
-    return fig
+    return finish(fig, path)
 
 
 def plot_search(
@@ -259,7 +218,7 @@ def plot_search(
     validation accuracy, the best ``top`` ringed. Right: the validation accuracy per epoch of
     the best ``top`` trials, as the book draws them.
     """
-    fig = _figure((11.0, 4.8))
+    fig = new_figure((11.0, 4.8))
     ax, ax2 = fig.subplots(1, 2)
     trials = result.trials
     lr = np.array([t.lr for t in trials])
@@ -293,9 +252,7 @@ def plot_search(
         ax2.legend(loc="lower right", fontsize="xx-small", ncol=2)
     if title:
         fig.suptitle(title)
-    if path is not None:
-        save_figure(fig, path)
-    return fig
+    return finish(fig, path)
 
 
 def plot_activation_histograms(
@@ -312,7 +269,7 @@ def plot_activation_histograms(
     """
     rows = len(studies)
     cols = max(len(s.activations) for s in studies)
-    fig = _figure((2.2 * cols, 2.0 * rows + 0.6))
+    fig = new_figure((2.2 * cols, 2.0 * rows + 0.6))
     axes = np.atleast_2d(fig.subplots(rows, cols, squeeze=False))
     for r, study in enumerate(studies):
         for c in range(cols):
@@ -335,6 +292,4 @@ def plot_activation_histograms(
     if title:
         fig.suptitle(title)
     fig.tight_layout()
-    if path is not None:
-        save_figure(fig, path)
-    return fig
+    return finish(fig, path)

@@ -1,21 +1,16 @@
 """Pictures of a trained model: confusion matrix, confident mistakes, first-layer weights, and
 a prediction beside the input it was made on.
-
-As in :mod:`dlzero.plotting`, matplotlib is imported only when a picture is drawn, figures use
-the Agg canvas (never ``pyplot``: no window, the caller's backend untouched), every function
-returns the ``Figure`` and, given ``path``, saves it atomically in the format of its suffix.
 """
 
 from __future__ import annotations
 
-import os
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
 from numpy.typing import NDArray
 
-from dlzero.plotting import save_figure
+from dlzero.plotting._canvas import PathLike, finish, new_figure
 
 if TYPE_CHECKING:  # pragma: no cover
     from matplotlib.figure import Figure
@@ -26,23 +21,6 @@ __all__ = [
     "plot_mistakes",
     "plot_predictions",
 ]
-
-PathLike = str | os.PathLike[str] | None
-
-
-def _figure(figsize: tuple[float, float]) -> Figure:
-    from matplotlib.backends.backend_agg import FigureCanvasAgg
-    from matplotlib.figure import Figure
-
-    fig = Figure(figsize=figsize)
-    FigureCanvasAgg(fig)
-    return fig
-
-
-def _finish(fig: Figure, path: PathLike, dpi: int = 100) -> Figure:
-    if path is not None:
-        save_figure(fig, path, dpi=dpi)
-    return fig
 
 
 def _names(class_names: Sequence[str] | None, n: int) -> list[str]:
@@ -75,7 +53,7 @@ def plot_confusion_matrix(
     share = np.divide(cm, rows, out=np.zeros(cm.shape, dtype=float), where=rows > 0)
 
     size = max(5.0, 0.55 * n + 1.5)
-    fig = _figure((size + 1.0, size))
+    fig = new_figure((size + 1.0, size))
     ax = fig.add_subplot()
     image = ax.imshow(share, cmap="Blues", norm=PowerNorm(0.5, vmin=0.0, vmax=1.0))
     cbar = fig.colorbar(image, ax=ax, fraction=0.046, pad=0.04)
@@ -95,7 +73,7 @@ def plot_confusion_matrix(
     right = int(np.trace(cm))
     ax.set_title(title or f"confusion matrix: {right:,} of {total:,} right ({right / total:.2%})")
     fig.tight_layout()
-    return _finish(fig, path)
+    return finish(fig, path)
 
 
 def plot_mistakes(
@@ -126,7 +104,7 @@ def plot_mistakes(
     ncols = max(1, min(ncols, k))
     nrows = max(1, -(-k // ncols))
     names = _names(class_names, int(max(np.max(labels), np.max(predicted))) + 1 if k else 0)
-    fig = _figure((1.35 * ncols, 1.55 * nrows + 0.5))
+    fig = new_figure((1.35 * ncols, 1.55 * nrows + 0.5))
     axes = fig.subplots(nrows, ncols, squeeze=False)
     for idx, ax in enumerate(axes.flat):
         ax.set_axis_off()
@@ -140,7 +118,7 @@ def plot_mistakes(
         )
     fig.suptitle(title or f"the {k} most confident mistakes")
     fig.tight_layout()
-    return _finish(fig, path)
+    return finish(fig, path)
 
 
 def plot_first_layer_weights(
@@ -170,7 +148,7 @@ def plot_first_layer_weights(
     h = W.shape[1]
     ncols = max(1, min(ncols, h))
     nrows = -(-h // ncols)
-    fig = _figure((1.1 * ncols, 1.1 * nrows + 0.5))
+    fig = new_figure((1.1 * ncols, 1.1 * nrows + 0.5))
     axes = fig.subplots(nrows, ncols, squeeze=False)
     for j, ax in enumerate(axes.flat):
         ax.set_axis_off()
@@ -182,7 +160,7 @@ def plot_first_layer_weights(
         ax.set_title(str(j + 1), fontsize=7)
     fig.suptitle(title or f"first-layer weights of the {h} hidden units (red +, blue -)")
     fig.tight_layout()
-    return _finish(fig, path)
+    return finish(fig, path)
 
 
 def plot_predictions(
@@ -208,7 +186,7 @@ def plot_predictions(
     proba = np.asarray(proba)
     m, c = proba.shape
     names = _names(class_names, c)
-    fig = _figure((7.0, 2.2 * m + 0.3))
+    fig = new_figure((7.0, 2.2 * m + 0.3))
     axes = fig.subplots(m, 2, squeeze=False, gridspec_kw={"width_ratios": [1, 2.2]})
     for i in range(m):
         ax_img, ax_bar = axes[i]
@@ -228,7 +206,7 @@ def plot_predictions(
         for spine in ("top", "right"):
             ax_bar.spines[spine].set_visible(False)
     fig.tight_layout()
-    return _finish(fig, path)
+    return finish(fig, path)
 
 
 def _shorten(text: str, limit: int = 28) -> str:
