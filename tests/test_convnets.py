@@ -3,10 +3,9 @@
 import numpy as np
 import pytest
 
-from dlzero.conv import Convolution
 from dlzero.convnets import DeepConvNet, SimpleConvNet
 from dlzero.gradient import directional_gradient_check, gradient_check
-from dlzero.layers import Dropout
+from dlzero.layers import Convolution, Dropout
 from dlzero.optimizers import Adam
 
 # -- SimpleConvNet ---------------------------------------------------------------------------
@@ -270,5 +269,5 @@ def test_deep_convnet_config_and_errors():
     }
     with pytest.raises(ValueError, match=r"DeepConvNet: Pool3 on a 3x3 input: stride 2"):
         DeepConvNet((1, 8, 8))
-    with pytest.raises(ValueError, match=r"dropout_ratio must be in \[0, 1\), got 1.0"):
+    with pytest.raises(ValueError, match=r"dropout_ratio must be a number in \[0, 1\), got 1.0"):
         DeepConvNet(dropout_ratio=1.0)

@@ -1,4 +1,6 @@
-"""Convolution and pooling (chapter 7), built on ``im2col`` and ``col2im``.
+"""The array functions under convolution and pooling (chapter 7): ``im2col``, ``col2im`` and
+``conv_output_size``; the layers themselves, ``Convolution`` and ``Pooling``, are in
+:mod:`dlzero.layers`.
 
 A convolution slides each filter over the image and takes a dot product at every position.
 ``im2col`` ("image to columns") copies every filter-sized window of the input into one row of
@@ -20,21 +22,19 @@ matrix as fast as a plain one, so the convolution's products need no extra copy.
 
 from __future__ import annotations
 
-from typing import Any
-
 import numpy as np
 from numpy.typing import NDArray
 
-from dlzero.layers import Layer
+from dlzero._checks import check_int
 
-__all__ = ["Convolution", "Pooling", "col2im", "conv_output_size", "im2col"]
-
-
-def _check_int(name: str, value: Any, minimum: int) -> int:
-    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < minimum:
-        kind = "a positive integer" if minimum == 1 else f"an integer >= {minimum}"
-        raise ValueError(f"{name} must be {kind}, got {value!r}")
-    return int(value)
+__all__ = [
+    "as_image_batch",
+    "col2im",
+    "conv_output_hw",
+    "conv_output_size",
+    "im2col",
+    "window_slices",
+]
 
 
 def conv_output_size(input_size: int, filter_size: int, stride: int = 1, pad: int = 0) -> int:
@@ -64,10 +64,10 @@ def conv_output_size(input_size: int, filter_size: int, stride: int = 1, pad: in
         ``input_size + 2*pad - filter_size`` (the last window would hang over the edge and
         the book's code would silently drop a row of pixels).
     """
-    input_size = _check_int("input_size", input_size, 1)
-    filter_size = _check_int("filter_size", filter_size, 1)
-    stride = _check_int("stride", stride, 1)
-    pad = _check_int("pad", pad, 0)
+    input_size = check_int("input_size", input_size, 1)
+    filter_size = check_int("filter_size", filter_size, 1)
+    stride = check_int("stride", stride, 1)
+    pad = check_int("pad", pad, 0)
     span = input_size + 2 * pad - filter_size
     if span < 0:
         raise ValueError(
@@ -83,17 +83,18 @@ def conv_output_size(input_size: int, filter_size: int, stride: int = 1, pad: in
     return span // stride + 1
 
 
-def _check_image_batch(x: NDArray, name: str) -> NDArray:
+def as_image_batch(x: NDArray, name: str) -> NDArray:
+    """``x`` as an array of shape (N, C, H, W), or a ValueError that names ``name``."""
     x = np.asarray(x)
     if x.ndim != 4:
         raise ValueError(f"{name}: expected images of shape (N, C, H, W), got shape {x.shape}")
     return x
 
 
-def _output_hw(
+def conv_output_hw(
     shape: tuple[int, ...], filter_h: int, filter_w: int, stride: int, pad: int, name: str
 ) -> tuple[int, int]:
-    """(out_h, out_w) for images of ``shape`` (N, C, H, W), with the layer's name in errors."""
+    """(out_h, out_w) for images of ``shape`` (N, C, H, W), with ``name`` (a layer's) in errors."""
     try:
         out_h = conv_output_size(shape[2], filter_h, stride, pad)
         out_w = conv_output_size(shape[3], filter_w, stride, pad)
@@ -102,7 +103,7 @@ def _output_hw(
     return out_h, out_w
 
 
-def _window_slices(
+def window_slices(
     filter_h: int, filter_w: int, stride: int, out_h: int, out_w: int
 ) -> list[tuple[int, int, slice, slice]]:
     """The offsets ``(y, x)`` inside a window, each with the slices ``(sy, sx)`` that pick it.
@@ -148,16 +149,16 @@ def im2col(
         at offset ``(y, x)`` in the window, as in the book. The array is the transpose of a
         C-ordered buffer (see the module notes); ``col.T`` is that buffer, without a copy.
     """
-    x = _check_image_batch(input_data, "im2col")
+    x = as_image_batch(input_data, "im2col")
     n, c = x.shape[:2]
-    out_h, out_w = _output_hw(x.shape, filter_h, filter_w, stride, pad, "im2col")
+    out_h, out_w = conv_output_hw(x.shape, filter_h, filter_w, stride, pad, "im2col")
     if pad:
         x = np.pad(x, ((0, 0), (0, 0), (pad, pad), (pad, pad)), constant_values=pad_value)
     buf = np.empty((c, filter_h, filter_w, n, out_h, out_w), dtype=x.dtype)
     # Channels first in the buffer: the slice for one window offset is (N, C, out_h, out_w);
     # swapping its first two axes writes contiguous rows of out_w pixels.
     xt = x.transpose(1, 0, 2, 3)
-    for y, x_, sy, sx in _window_slices(filter_h, filter_w, stride, out_h, out_w):
+    for y, x_, sy, sx in window_slices(filter_h, filter_w, stride, out_h, out_w):
         buf[:, y, x_] = xt[:, :, sy, sx]
     return buf.reshape(c * filter_h * filter_w, n * out_h * out_w).T
 
@@ -192,7 +193,7 @@ def col2im(
     if len(input_shape) != 4:
         raise ValueError(f"col2im: input_shape must be (N, C, H, W), got {input_shape!r}")
     n, c, h, w = (int(s) for s in input_shape)
-    out_h, out_w = _output_hw((n, c, h, w), filter_h, filter_w, stride, pad, "col2im")
+    out_h, out_w = conv_output_hw((n, c, h, w), filter_h, filter_w, stride, pad, "col2im")
     col = np.asarray(col)
     expected = (n * out_h * out_w, c * filter_h * filter_w)
     if col.shape != expected:
@@ -203,211 +204,6 @@ def col2im(
     buf = np.ascontiguousarray(col.T).reshape(c, filter_h, filter_w, n, out_h, out_w)
     # The result has the dtype of col: float32 gradients stay float32.
     img = np.zeros((c, n, h + 2 * pad, w + 2 * pad), dtype=col.dtype)
-    for y, x_, sy, sx in _window_slices(filter_h, filter_w, stride, out_h, out_w):
+    for y, x_, sy, sx in window_slices(filter_h, filter_w, stride, out_h, out_w):
         img[:, :, sy, sx] += buf[:, y, x_]
     return img[:, :, pad : pad + h, pad : pad + w].transpose(1, 0, 2, 3)
-
-
-class Convolution(Layer):
-    """Convolution layer: each of ``FN`` filters slides over the input, one dot product a place.
-
-    Parameters
-    ----------
-    W : ndarray, shape (FN, C, FH, FW)
-        Filters; kept as is (no copy), so the network's ``params`` dict shares them.
-    b : ndarray, shape (FN,)
-        One bias per filter, shared the same way.
-    stride : int, default 1
-    pad : int, default 0
-        Zero padding on each side of the input.
-
-    Notes
-    -----
-    ``forward`` computes ``im2col(x)`` once and one matrix product with the filters;
-    ``backward`` reuses that matrix for ``dW`` and folds ``dout @ W`` back with ``col2im`` for
-    ``dx``. After ``backward``, ``dW`` (shape (FN, C, FH, FW)) and ``db`` (shape (FN,)) hold
-    the gradients.
-
-    Attributes
-    ----------
-    compute_dx : bool, default True
-        When False, ``backward`` computes ``dW`` and ``db`` only and returns None. A network
-        sets it on its first layer for a training step, where the gradient with respect to the
-        input images would be thrown away.
-    """
-
-    compute_dx: bool = True
-
-    param_names = ("W", "b")
-
-    def __init__(self, W: NDArray, b: NDArray, stride: int = 1, pad: int = 0) -> None:
-        W = np.asarray(W)
-        b = np.asarray(b)
-        if W.ndim != 4 or b.shape != (W.shape[0],):
-            raise ValueError(
-                "Convolution: W must be 4-D (FN, C, FH, FW) and b of shape (FN,); "
-                f"got W {W.shape}, b {b.shape}"
-            )
-        self.W = W
-        self.b = b
-        self.stride = _check_int("stride", stride, 1)
-        self.pad = _check_int("pad", pad, 0)
-        self.x_shape: tuple[int, ...] | None = None
-        self.col: NDArray | None = None
-        self.dW: NDArray | None = None
-        self.db: NDArray | None = None
-
-    def forward(self, x: NDArray) -> NDArray:
-        """x : ndarray, shape (N, C, H, W) -> ndarray, shape (N, FN, out_h, out_w)."""
-        x = _check_image_batch(x, "Convolution")
-        fn, c, fh, fw = self.W.shape
-        if x.shape[1] != c:
-            raise ValueError(
-                f"Convolution: filters of shape {self.W.shape} expect {c} input channels, "
-                f"got input of shape {x.shape}"
-            )
-        out_h, out_w = _output_hw(x.shape, fh, fw, self.stride, self.pad, "Convolution")
-        n = x.shape[0]
-        col = im2col(x, fh, fw, self.stride, self.pad)  # (N*out_h*out_w, C*FH*FW)
-        # One product for the whole batch: (FN, C*FH*FW) @ col.T -> (FN, N*out_h*out_w).
-        out = self.W.reshape(fn, -1) @ col.T
-        out += self.b.reshape(fn, 1)
-        self.x_shape = x.shape
-        self.col = col
-        return np.ascontiguousarray(out.reshape(fn, n, out_h, out_w).transpose(1, 0, 2, 3))
-
-    def backward(self, dout: NDArray) -> NDArray | None:
-        """dout : ndarray, shape (N, FN, out_h, out_w) -> dx, shape (N, C, H, W)."""
-        dout = np.asarray(dout)
-        fn, c, fh, fw = self.W.shape
-        # (FN, N*out_h*out_w): the layout of the forward product's result.
-        dout_t = dout.transpose(1, 0, 2, 3).reshape(fn, -1)
-        self.db = dout_t.sum(axis=1)
-        self.dW = (dout_t @ self.col).reshape(fn, c, fh, fw)
-        if not self.compute_dx:
-            return None
-        dcol_t = self.W.reshape(fn, -1).T @ dout_t  # (C*FH*FW, N*out_h*out_w)
-        return col2im(dcol_t.T, self.x_shape, fh, fw, self.stride, self.pad)
-
-    def __repr__(self) -> str:
-        return (
-            f"Convolution(W={self.W.shape}, b={self.b.shape}, stride={self.stride}, pad={self.pad})"
-        )
-
-
-class Pooling(Layer):
-    """Pooling layer: the maximum (or the mean) of each ``pool_h x pool_w`` window, per channel.
-
-    Parameters
-    ----------
-    pool_h, pool_w : int
-        Window size.
-    stride : int, default 2
-        The usual 2x2 pooling with stride 2 halves the height and width. (The book's default
-        is 1; its networks always pass 2.)
-    pad : int, default 0
-        Padding on each side. Max pooling pads with ``-inf`` so that padding is never the
-        maximum, and needs ``pad < pool_h`` and ``pad < pool_w`` so that every window holds at
-        least one real pixel; average pooling pads with zeros and always divides by
-        ``pool_h * pool_w`` (PyTorch's ``count_include_pad=True``).
-    mode : {"max", "avg"}, default "max"
-
-    Notes
-    -----
-    Pooling works on the same windows as :func:`im2col`, with the same loop over the
-    ``pool_h * pool_w`` offsets inside the window, but reduces each strided slice as it goes
-    instead of first copying them all into a column matrix: for max pooling, ``out`` keeps the
-    running maximum and ``arg_max`` the offset that gave it (the first one, on ties, as the
-    book's ``argmax``). ``backward`` then sends each output gradient to that one input with a
-    comparison per offset, instead of the book's scatter into a zero matrix and ``col2im``;
-    where windows do not overlap (stride >= window, the usual case) each slice of ``dx`` is
-    written once rather than accumulated. ``tests/test_conv.py`` checks both against the
-    book's im2col formulation.
-    """
-
-    def __init__(
-        self, pool_h: int, pool_w: int, stride: int = 2, pad: int = 0, *, mode: str = "max"
-    ) -> None:
-        self.pool_h = _check_int("pool_h", pool_h, 1)
-        self.pool_w = _check_int("pool_w", pool_w, 1)
-        self.stride = _check_int("stride", stride, 1)
-        self.pad = _check_int("pad", pad, 0)
-        if mode not in ("max", "avg"):
-            raise ValueError(f"Pooling: mode must be 'max' or 'avg', got {mode!r}")
-        if mode == "max" and (self.pad >= self.pool_h or self.pad >= self.pool_w):
-            raise ValueError(
-                f"Pooling: max pooling needs pad < pool size, so that no window is all "
-                f"padding; got pad {pad} for a {pool_h}x{pool_w} window"
-            )
-        self.mode = mode
-        self.x_shape: tuple[int, ...] | None = None
-        self.arg_max: NDArray | None = None
-
-    def _slices(self, out_h: int, out_w: int) -> list[tuple[slice, slice]]:
-        return [
-            sl for _, _, *sl in _window_slices(self.pool_h, self.pool_w, self.stride, out_h, out_w)
-        ]
-
-    def forward(self, x: NDArray) -> NDArray:
-        """x : ndarray, shape (N, C, H, W) -> ndarray, shape (N, C, out_h, out_w)."""
-        x = _check_image_batch(x, "Pooling")
-        out_h, out_w = _output_hw(
-            x.shape, self.pool_h, self.pool_w, self.stride, self.pad, "Pooling"
-        )
-        if not np.issubdtype(x.dtype, np.floating):
-            x = x.astype(np.float64)
-        self.x_shape = x.shape
-        if self.pad:
-            p = self.pad
-            x = np.pad(
-                x,
-                ((0, 0), (0, 0), (p, p), (p, p)),
-                constant_values=-np.inf if self.mode == "max" else 0,
-            )
-        views = [x[:, :, sy, sx] for sy, sx in self._slices(out_h, out_w)]
-        out = views[0].copy()
-        if self.mode == "max":
-            k = len(views)
-            arg_dtype = np.int8 if k <= 127 else np.intp
-            arg = np.zeros(out.shape, dtype=arg_dtype)
-            greater = np.empty(out.shape, dtype=bool)
-            candidate = np.empty(out.shape, dtype=arg_dtype)
-            for offset, view in enumerate(views[1:], start=1):
-                # Strictly greater: on ties the first offset keeps the maximum.
-                np.greater(view, out, out=greater)
-                # ``arg[greater] = offset``, without a masked write (4x slower here): offsets
-                # only grow, so the last offset that beat the running maximum is the largest.
-                np.multiply(greater, arg_dtype(offset), out=candidate)
-                np.maximum(arg, candidate, out=arg)
-                np.maximum(out, view, out=out)
-            self.arg_max = arg
-        else:
-            for view in views[1:]:
-                out += view
-            out /= out.dtype.type(len(views))
-        return out
-
-    def backward(self, dout: NDArray) -> NDArray:
-        """dout : ndarray, shape (N, C, out_h, out_w) -> dx, shape (N, C, H, W)."""
-        dout = np.asarray(dout)
-        n, c, h, w = self.x_shape
-        p = self.pad
-        slices = self._slices(dout.shape[2], dout.shape[3])
-        dx = np.zeros((n, c, h + 2 * p, w + 2 * p), dtype=dout.dtype)
-        if self.mode == "avg":
-            dout = dout / dout.dtype.type(len(slices))
-        # Windows that do not overlap write disjoint slices of dx: no accumulation needed.
-        overlap = self.stride < self.pool_h or self.stride < self.pool_w
-        for offset, (sy, sx) in enumerate(slices):
-            part = dout * (self.arg_max == offset) if self.mode == "max" else dout
-            if overlap:
-                dx[:, :, sy, sx] += part
-            else:
-                dx[:, :, sy, sx] = part
-        return dx[:, :, p : p + h, p : p + w] if p else dx
-
-    def __repr__(self) -> str:
-        return (
-            f"Pooling({self.pool_h}, {self.pool_w}, stride={self.stride}, pad={self.pad}, "
-            f"mode={self.mode!r})"
-        )

@@ -13,9 +13,10 @@ from contextlib import contextmanager
 import numpy as np
 from numpy.typing import DTypeLike, NDArray
 
+from dlzero._checks import check_fraction
 from dlzero._rng import RngLike, as_rng
-from dlzero.conv import Convolution, Pooling, conv_output_size
-from dlzero.layers import Affine, Dropout, Layer, Relu, _check_ratio
+from dlzero.conv import conv_output_size
+from dlzero.layers import Affine, Convolution, Dropout, Layer, Pooling, Relu
 from dlzero.networks import Sequential
 
 __all__ = ["DeepConvNet", "SimpleConvNet"]
@@ -80,7 +81,7 @@ def _input_dim(input_dim: tuple[int, int, int]) -> tuple[int, int, int]:
 class _ConvNet(Sequential):
     """What the convolutional networks share: no gradient for the input images in training.
 
-    The first layer is a :class:`~dlzero.conv.Convolution`. In :meth:`gradient` and
+    The first layer is a :class:`~dlzero.layers.Convolution`. In :meth:`gradient` and
     :meth:`loss_and_gradient` (the training step) it skips ``dx``, a matrix product and a
     ``col2im`` that no one uses; :meth:`backward` still returns dL/dx for whoever asks
     (``gradient_check(..., include_input=True)``).
@@ -270,7 +271,7 @@ class DeepConvNet(_ConvNet):
         cps = [_conv_param(p, d) for p, d in zip(given, _DEEP_CONV_PARAMS, strict=True)]
         hidden_size = _check_positive("hidden_size", hidden_size)
         output_size = _check_positive("output_size", output_size)
-        dropout_ratio = _check_ratio("dropout_ratio", dropout_ratio)
+        dropout_ratio = check_fraction("dropout_ratio", dropout_ratio)
 
         # Check every size before the first random draw.
         size = (h, w)

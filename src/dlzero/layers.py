@@ -5,6 +5,8 @@ Each layer remembers what its ``forward`` saw so that its ``backward`` can apply
 the gradient with respect to its input. A layer with parameters lists their attribute names in
 ``param_names``; the gradient of parameter ``W`` is kept in attribute ``dW`` after ``backward``
 (the book's convention), so a network can collect parameters and gradients generically.
+Chapter 6 adds ``Dropout`` and ``BatchNormalization``, chapter 7 ``Convolution`` and ``Pooling``
+(on the array functions of :mod:`dlzero.conv`).
 
 The classes keep the book's names and signatures (``common/layers.py``), so code written for the
 book runs with ``from dlzero.layers import *``. Two deliberate differences: ``Relu.backward`` does
@@ -18,18 +20,20 @@ from typing import Any
 import numpy as np
 from numpy.typing import NDArray
 
+from dlzero._checks import check_fraction, check_int
 from dlzero._rng import RngLike, as_rng
+from dlzero.conv import as_image_batch, col2im, conv_output_hw, im2col, window_slices
 from dlzero.functions import _as_batch, sigmoid
 
 __all__ = [
     "AddLayer",
     "Affine",
     "BatchNormalization",
-    "Convolution",  # noqa: F822 - provided by __getattr__, from dlzero.conv
+    "Convolution",
     "Dropout",
     "Layer",
     "MulLayer",
-    "Pooling",  # noqa: F822 - provided by __getattr__, from dlzero.conv
+    "Pooling",
     "Relu",
     "Sigmoid",
     "SoftmaxWithLoss",
@@ -150,6 +154,26 @@ class Sigmoid(Layer):
         return dout * (1.0 - self.out) * self.out
 
 
+class Tanh(Layer):
+    """Hyperbolic tangent ``tanh(x)``; its derivative ``1 - y ** 2`` uses the saved output ``y``.
+
+    Like the sigmoid it squashes, but into (-1, 1) and centred on 0 (chapter 6.2 compares the
+    activation distributions of the three).
+    """
+
+    def __init__(self) -> None:
+        self.out: NDArray | None = None
+
+    def forward(self, x: NDArray) -> NDArray:
+        """x : ndarray, any shape -> ndarray, same shape, values in [-1, 1]."""
+        self.out = np.tanh(x)
+        return self.out
+
+    def backward(self, dout: NDArray) -> NDArray:
+        """dout : ndarray, shape of the last forward's input -> dx, same shape."""
+        return dout * (1.0 - self.out * self.out)
+
+
 class Affine(Layer):
     """Fully connected layer ``out = x @ W + b``.
 
@@ -263,35 +287,6 @@ class SoftmaxWithLoss(Layer):
         return dx.reshape(-1) if self._single else dx
 
 
-class Tanh(Layer):
-    """Hyperbolic tangent ``tanh(x)``; its derivative ``1 - y ** 2`` uses the saved output ``y``.
-
-    Like the sigmoid it squashes, but into (-1, 1) and centred on 0 (chapter 6.2 compares the
-    activation distributions of the three).
-    """
-
-    def __init__(self) -> None:
-        self.out: NDArray | None = None
-
-    def forward(self, x: NDArray) -> NDArray:
-        """x : ndarray, any shape -> ndarray, same shape, values in [-1, 1]."""
-        self.out = np.tanh(x)
-        return self.out
-
-    def backward(self, dout: NDArray) -> NDArray:
-        """dout : ndarray, shape of the last forward's input -> dx, same shape."""
-        return dout * (1.0 - self.out * self.out)
-
-
-def _check_ratio(name: str, value: float) -> float:
-    """A number in [0, 1): a dropout ratio or a moving-average momentum."""
-    if isinstance(value, bool) or not isinstance(value, (int, float, np.integer, np.floating)):
-        raise ValueError(f"{name} must be a number in [0, 1), got {value!r}")
-    if not 0.0 <= float(value) < 1.0:
-        raise ValueError(f"{name} must be in [0, 1), got {value!r}")
-    return float(value)
-
-
 def _scalar(value: float, like: NDArray) -> np.generic:
     """``value`` in the floating dtype of ``like``, so float32 arrays stay float32."""
     dtype = like.dtype if np.issubdtype(like.dtype, np.floating) else np.dtype(np.float64)
@@ -328,7 +323,7 @@ class Dropout(Layer):
     takes_train_flag = True
 
     def __init__(self, dropout_ratio: float = 0.5, rng: RngLike = None) -> None:
-        self.dropout_ratio = _check_ratio("dropout_ratio", dropout_ratio)
+        self.dropout_ratio = check_fraction("dropout_ratio", dropout_ratio)
         self.rng = as_rng(rng)
         self.mask: NDArray | None = None
         self.fixed_mask = False
@@ -418,7 +413,7 @@ class BatchNormalization(Layer):
             )
         self.gamma = gamma
         self.beta = beta
-        self.momentum = _check_ratio("momentum", momentum)
+        self.momentum = check_fraction("momentum", momentum)
         if not eps > 0:
             raise ValueError(f"BatchNormalization: eps must be > 0, got {eps!r}")
         self.eps = float(eps)
@@ -512,11 +507,190 @@ class BatchNormalization(Layer):
         return f"BatchNormalization(gamma={self.gamma.shape}, momentum={self.momentum})"
 
 
-def __getattr__(name: str) -> object:
-    """``Convolution`` and ``Pooling`` live in :mod:`dlzero.conv` (which imports this module);
-    they are found here too, as in the book's ``common/layers.py``."""
-    if name in ("Convolution", "Pooling"):
-        from dlzero import conv
+class Convolution(Layer):
+    """Convolution layer: each of ``FN`` filters slides over the input, one dot product a place.
 
-        return getattr(conv, name)
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    Parameters
+    ----------
+    W : ndarray, shape (FN, C, FH, FW)
+        Filters; kept as is (no copy), so the network's ``params`` dict shares them.
+    b : ndarray, shape (FN,)
+        One bias per filter, shared the same way.
+    stride : int, default 1
+    pad : int, default 0
+        Zero padding on each side of the input.
+
+    Notes
+    -----
+    ``forward`` computes ``im2col(x)`` once and one matrix product with the filters;
+    ``backward`` reuses that matrix for ``dW`` and folds ``dout @ W`` back with ``col2im`` for
+    ``dx``. After ``backward``, ``dW`` (shape (FN, C, FH, FW)) and ``db`` (shape (FN,)) hold
+    the gradients.
+
+    Attributes
+    ----------
+    compute_dx : bool, default True
+        When False, ``backward`` computes ``dW`` and ``db`` only and returns None. A network
+        sets it on its first layer for a training step, where the gradient with respect to the
+        input images would be thrown away.
+    """
+
+    param_names = ("W", "b")
+    compute_dx: bool = True
+
+    def __init__(self, W: NDArray, b: NDArray, stride: int = 1, pad: int = 0) -> None:
+        W = np.asarray(W)
+        b = np.asarray(b)
+        if W.ndim != 4 or b.shape != (W.shape[0],):
+            raise ValueError(
+                "Convolution: W must be 4-D (FN, C, FH, FW) and b of shape (FN,); "
+                f"got W {W.shape}, b {b.shape}"
+            )
+        self.W = W
+        self.b = b
+        self.stride = check_int("stride", stride, 1)
+        self.pad = check_int("pad", pad, 0)
+        self.x_shape: tuple[int, ...] | None = None
+        self.col: NDArray | None = None
+        self.dW: NDArray | None = None
+        self.db: NDArray | None = None
+
+    def forward(self, x: NDArray) -> NDArray:
+        """x : ndarray, shape (N, C, H, W) -> ndarray, shape (N, FN, out_h, out_w)."""
+        x = as_image_batch(x, "Convolution")
+        fn, c, fh, fw = self.W.shape
+        if x.shape[1] != c:
+            raise ValueError(
+                f"Convolution: filters of shape {self.W.shape} expect {c} input channels, "
+                f"got input of shape {x.shape}"
+            )
+        out_h, out_w = conv_output_hw(x.shape, fh, fw, self.stride, self.pad, "Convolution")
+        n = x.shape[0]
+        col = im2col(x, fh, fw, self.stride, self.pad)  # (N*out_h*out_w, C*FH*FW)
+        # One product for the whole batch: (FN, C*FH*FW) @ col.T -> (FN, N*out_h*out_w).
+        out = self.W.reshape(fn, -1) @ col.T
+        out += self.b.reshape(fn, 1)
+        self.x_shape = x.shape
+        self.col = col
+        return np.ascontiguousarray(out.reshape(fn, n, out_h, out_w).transpose(1, 0, 2, 3))
+
+    def backward(self, dout: NDArray) -> NDArray | None:
+        """dout : ndarray, shape (N, FN, out_h, out_w) -> dx, shape (N, C, H, W)."""
+        dout = np.asarray(dout)
+        fn, c, fh, fw = self.W.shape
+        # (FN, N*out_h*out_w): the layout of the forward product's result.
+        dout_t = dout.transpose(1, 0, 2, 3).reshape(fn, -1)
+        self.db = dout_t.sum(axis=1)
+        self.dW = (dout_t @ self.col).reshape(fn, c, fh, fw)
+        if not self.compute_dx:
+            return None
+        dcol_t = self.W.reshape(fn, -1).T @ dout_t  # (C*FH*FW, N*out_h*out_w)
+        return col2im(dcol_t.T, self.x_shape, fh, fw, self.stride, self.pad)
+
+    def __repr__(self) -> str:
+        return (
+            f"Convolution(W={self.W.shape}, b={self.b.shape}, stride={self.stride}, pad={self.pad})"
+        )
+
+
+class Pooling(Layer):
+    """Pooling layer: the maximum (or the mean) of each ``pool_h x pool_w`` window, per channel.
+
+    Parameters
+    ----------
+    pool_h, pool_w : int
+        Window size.
+    stride : int, default 2
+        The usual 2x2 pooling with stride 2 halves the height and width. (The book's default
+        is 1; its networks always pass 2.)
+    pad : int, default 0
+        Padding on each side. Max pooling pads with ``-inf`` so that padding is never the
+        maximum, and needs ``pad < pool_h`` and ``pad < pool_w`` so that every window holds at
+        least one real pixel; average pooling pads with zeros and always divides by
+        ``pool_h * pool_w`` (PyTorch's ``count_include_pad=True``).
+    mode : {"max", "avg"}, default "max"
+
+    Notes
+    -----
+    The windows are :func:`~dlzero.conv.im2col`'s, but each strided slice is reduced as the
+    loop over window offsets goes, with no column matrix: ``arg_max`` keeps the offset of each
+    maximum (the first, on ties, as the book's ``argmax``), and ``backward`` sends each output
+    gradient to that one input. ``tests/test_conv.py`` checks both against the book's code.
+    """
+
+    def __init__(
+        self, pool_h: int, pool_w: int, stride: int = 2, pad: int = 0, *, mode: str = "max"
+    ) -> None:
+        self.pool_h = check_int("pool_h", pool_h, 1)
+        self.pool_w = check_int("pool_w", pool_w, 1)
+        self.stride = check_int("stride", stride, 1)
+        self.pad = check_int("pad", pad, 0)
+        if mode not in ("max", "avg"):
+            raise ValueError(f"Pooling: mode must be 'max' or 'avg', got {mode!r}")
+        if mode == "max" and (self.pad >= self.pool_h or self.pad >= self.pool_w):
+            raise ValueError(
+                f"Pooling: max pooling needs pad < pool size, so that no window is all "
+                f"padding; got pad {pad} for a {pool_h}x{pool_w} window"
+            )
+        self.mode = mode
+        self.x_shape: tuple[int, ...] | None = None
+        self.arg_max: NDArray | None = None
+
+    def forward(self, x: NDArray) -> NDArray:
+        """x : ndarray, shape (N, C, H, W) -> ndarray, shape (N, C, out_h, out_w)."""
+        x = as_image_batch(x, "Pooling")
+        ph, pw, stride, p = self.pool_h, self.pool_w, self.stride, self.pad
+        out_h, out_w = conv_output_hw(x.shape, ph, pw, stride, p, "Pooling")
+        if not np.issubdtype(x.dtype, np.floating):
+            x = x.astype(np.float64)
+        self.x_shape = x.shape
+        if p:  # -inf: padding is never a window's maximum
+            pad_value = -np.inf if self.mode == "max" else 0
+            x = np.pad(x, ((0, 0), (0, 0), (p, p), (p, p)), constant_values=pad_value)
+        views = [x[:, :, sy, sx] for _, _, sy, sx in window_slices(ph, pw, stride, out_h, out_w)]
+        out = views[0].copy()
+        if self.mode == "max":
+            k = len(views)
+            arg_dtype = np.int8 if k <= 127 else np.intp
+            arg = np.zeros(out.shape, dtype=arg_dtype)
+            greater = np.empty(out.shape, dtype=bool)
+            candidate = np.empty(out.shape, dtype=arg_dtype)
+            for offset, view in enumerate(views[1:], start=1):
+                # Strictly greater: on ties the first offset keeps the maximum.
+                np.greater(view, out, out=greater)
+                # ``arg[greater] = offset``, without a masked write (4x slower here): offsets
+                # only grow, so the last offset that beat the running maximum is the largest.
+                np.multiply(greater, arg_dtype(offset), out=candidate)
+                np.maximum(arg, candidate, out=arg)
+                np.maximum(out, view, out=out)
+            self.arg_max = arg
+        else:
+            for view in views[1:]:
+                out += view
+            out /= out.dtype.type(len(views))
+        return out
+
+    def backward(self, dout: NDArray) -> NDArray:
+        """dout : ndarray, shape (N, C, out_h, out_w) -> dx, shape (N, C, H, W)."""
+        dout = np.asarray(dout)
+        n, c, h, w = self.x_shape
+        p = self.pad
+        slices = window_slices(self.pool_h, self.pool_w, self.stride, *dout.shape[2:])
+        dx = np.zeros((n, c, h + 2 * p, w + 2 * p), dtype=dout.dtype)
+        if self.mode == "avg":
+            dout = dout / dout.dtype.type(len(slices))
+        # Windows that do not overlap write disjoint slices of dx: no accumulation needed.
+        overlap = self.stride < self.pool_h or self.stride < self.pool_w
+        for offset, (_, _, sy, sx) in enumerate(slices):
+            part = dout * (self.arg_max == offset) if self.mode == "max" else dout
+            if overlap:
+                dx[:, :, sy, sx] += part
+            else:
+                dx[:, :, sy, sx] = part
+        return dx[:, :, p : p + h, p : p + w] if p else dx
+
+    def __repr__(self) -> str:
+        return (
+            f"Pooling({self.pool_h}, {self.pool_w}, stride={self.stride}, pad={self.pad}, "
+            f"mode={self.mode!r})"
+        )

@@ -17,6 +17,7 @@ import numpy as np
 from numpy.typing import DTypeLike, NDArray
 
 from dlzero import gradient as _gradient
+from dlzero._checks import check_fraction
 from dlzero._rng import RngLike, as_rng
 from dlzero.fastpath import FusedMLP
 from dlzero.functions import _as_batch, cross_entropy_error, sigmoid, sigmoid_grad, softmax
@@ -29,7 +30,6 @@ from dlzero.layers import (
     Sigmoid,
     SoftmaxWithLoss,
     Tanh,
-    _check_ratio,
 )
 
 __all__ = [
@@ -519,7 +519,7 @@ class MultiLayerNet(Sequential):
             raise ValueError(
                 f"weight_decay_lambda must be a finite number >= 0, got {weight_decay_lambda!r}"
             )
-        dropout_ratio = _check_ratio("dropout_ratio", dropout_ratio)
+        dropout_ratio = check_fraction("dropout_ratio", dropout_ratio)
         gen = as_rng(rng)
 
         sizes = [int(input_size), *(int(h) for h in hidden_size_list), int(output_size)]
