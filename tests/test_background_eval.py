@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 from threadpoolctl import threadpool_info, threadpool_limits
 
-import dlzero.training as training
+from dlzero.training import background
 from dlzero.cli import _print_summary
 from dlzero.diagnostics import layer_diagnostics
 from dlzero.networks import MultiLayerNet, TwoLayerNet
@@ -114,13 +114,13 @@ def test_blas_threads_are_restored_and_history_kept_when_interrupted(monkeypatch
     limit = threadpool_limits(3, user_api="blas")
     before = blas_threads()
     assert set(before) == {3}
-    evaluate = training._BackgroundEvaluator._evaluate
+    evaluate = background.BackgroundEvaluator._evaluate
 
     def slow_evaluate(self, snapshot):
         time.sleep(0.2)  # still running when the stop comes, at the next epoch's first step
         return evaluate(self, snapshot)
 
-    monkeypatch.setattr(training._BackgroundEvaluator, "_evaluate", slow_evaluate)
+    monkeypatch.setattr(background.BackgroundEvaluator, "_evaluate", slow_evaluate)
 
     class StopDuringEpoch4(SGD):
         def update(self, params, grads):
@@ -174,13 +174,13 @@ def test_an_error_in_the_evaluation_reaches_the_caller(monkeypatch):
     def broken(*args, **kwargs):
         raise RuntimeError("evaluation broke")
 
-    monkeypatch.setattr(training._BackgroundEvaluator, "_evaluate", broken)
+    monkeypatch.setattr(background.BackgroundEvaluator, "_evaluate", broken)
     with pytest.raises(RuntimeError, match="evaluation broke"):
         make_trainer(True).fit()
 
 
 def test_auto_uses_it_for_the_chapter5_shape_of_run(monkeypatch):
-    monkeypatch.setattr(training, "_available_cpus", lambda: 2)
+    monkeypatch.setattr(background, "available_cpus", lambda: 2)
     x = np.zeros((6000, 784), np.float32)
     t = np.zeros(6000, np.uint8)
     trainer = Trainer(
@@ -203,7 +203,7 @@ def test_auto_uses_it_for_the_chapter5_shape_of_run(monkeypatch):
     ],
 )
 def test_auto_declines_when_it_cannot_or_would_not_pay(monkeypatch, change, reason):
-    monkeypatch.setattr(training, "_available_cpus", lambda: change.get("cpus", 2))
+    monkeypatch.setattr(background, "available_cpus", lambda: change.get("cpus", 2))
     net = None
     if change.get("net") == "dropout":
         net = MultiLayerNet(64, [20], 10, use_dropout=True, rng=0)
@@ -223,7 +223,7 @@ def test_auto_declines_when_it_cannot_or_would_not_pay(monkeypatch, change, reas
 
 
 def test_auto_declines_when_evaluation_outweighs_an_epoch(monkeypatch):
-    monkeypatch.setattr(training, "_available_cpus", lambda: 2)
+    monkeypatch.setattr(background, "available_cpus", lambda: 2)
     x, t = digits_like(n=3000)
     # 100 samples to train on per epoch, 2,900 to evaluate
     trainer = Trainer(
@@ -277,13 +277,13 @@ def test_a_line_printed_under_a_progress_bar_clears_and_redraws_it(monkeypatch):
         def flush(self):
             pass
 
-    evaluate = training._BackgroundEvaluator._evaluate
+    evaluate = background.BackgroundEvaluator._evaluate
 
     def slow_evaluate(self, snapshot):
         time.sleep(0.05)  # done mid-epoch, while the next epoch's bar is up
         return evaluate(self, snapshot)
 
-    monkeypatch.setattr(training._BackgroundEvaluator, "_evaluate", slow_evaluate)
+    monkeypatch.setattr(background.BackgroundEvaluator, "_evaluate", slow_evaluate)
     monkeypatch.setattr(Trainer, "_progress_bar_factory", lambda self: FakeBar)
     trainer = make_trainer(True, epochs=3)
     trainer.verbose, trainer.log = True, Log()
@@ -317,8 +317,7 @@ def test_a_background_safe_callback_can_still_stop_training():
     assert history.epochs == [0, 1, 2]
     # it acted when epoch 2's accuracies came in, some steps into epoch 3: those steps count
     assert 80 <= history.iterations_done <= 120
-    assert np.isfinite(history.losses).all() and len(history.losses) == history.iterations_done
-    assert np.isnan(history.loss[history.iterations_done :]).all()
+    assert np.isfinite(history.loss).all() and len(history.loss) == history.iterations_done
 
 
 def test_background_eval_must_be_true_false_or_auto():

@@ -239,7 +239,7 @@ def test_diagnostics_are_recorded_each_epoch_and_do_not_change_training(tmp_path
         ).fit()
 
     plain, with_diag = run(0), run(50)
-    np.testing.assert_array_equal(plain.losses, with_diag.losses)  # bit for bit
+    np.testing.assert_array_equal(plain.loss, with_diag.loss)  # bit for bit
     assert plain.diagnostics == []
     assert [d["epoch"] for d in with_diag.diagnostics] == [0, 1, 2, 3]
     first = with_diag.diagnostics[0]

@@ -86,7 +86,7 @@ def test_evaluates_at_zero_every_epoch_boundary_and_the_end():
     assert trainer.iterations_per_epoch == 4 and trainer.num_epochs == 3
     assert h.epochs == [0, 1, 2, 3]
     assert h.epoch_iterations == [0, 4, 8, 10]
-    assert h.iterations_done == 10 and len(h.losses) == 10
+    assert h.iterations_done == 10 and len(h.loss) == 10
     assert set(h.accuracy) == {"train", "test"} and len(h.accuracy["test"]) == 4
     assert len(h.train_time) == len(h.eval_time) == 4
     assert h.stop_reason == "completed"
@@ -141,7 +141,7 @@ def test_recorded_loss_is_the_steps_own_without_an_extra_forward_pass():
     scripted = np.linspace(2.0, 0.5, 20)
     net = RecordingNet(losses=scripted)
     h = train(net, SGD(0.1), x, t, batch_size=10, iters=20, verbose=False)
-    np.testing.assert_array_equal(h.losses, scripted)
+    np.testing.assert_array_equal(h.loss, scripted)
     assert net.loss_calls == 0
 
 
@@ -167,7 +167,7 @@ def test_fallback_reads_the_loss_layer_and_matches_loss_and_gradient():
     for wrap in (lambda n: n, LayersOnly):
         net = TwoLayerNet(6, 8, 3, weight_init_std=0.5, rng=3, dtype=np.float64)
         runs.append(train(wrap(net), SGD(0.1), x, t, batch_size=20, iters=30, verbose=False, rng=4))
-    np.testing.assert_allclose(runs[0].losses, runs[1].losses, rtol=1e-10)
+    np.testing.assert_allclose(runs[0].loss, runs[1].loss, rtol=1e-10)
 
 
 def test_recorded_loss_equals_the_loss_before_the_update():
@@ -179,7 +179,7 @@ def test_recorded_loss_equals_the_loss_before_the_update():
     h = train(net, SGD(0.1), x, t, batch_size=20, iters=10, verbose=False, rng=5)
     train(recorder, SGD(0.1), *indexed_data(len(x)), batch_size=20, iters=10, verbose=False, rng=5)
     for k, idx in enumerate(recorder.batches):
-        assert replay.loss(x[idx], t[idx]) == pytest.approx(h.losses[k], rel=1e-12)
+        assert replay.loss(x[idx], t[idx]) == pytest.approx(h.loss[k], rel=1e-12)
         SGD(0.1).update(replay.params, replay.gradient(x[idx], t[idx]))
 
 
@@ -193,7 +193,7 @@ def test_weight_decay_is_part_of_the_fallback_loss():
     idx = np.arange(20)
     expected = net.loss(x[idx], t[idx])
     h = train(wrapped, SGD(0.1), x[idx], t[idx], batch_size=20, iters=1, verbose=False, rng=0)
-    assert h.losses[0] == pytest.approx(expected, rel=1e-12)
+    assert h.loss[0] == pytest.approx(expected, rel=1e-12)
     assert expected > net.last_layer.loss  # the decay term is really there
 
 
@@ -205,7 +205,7 @@ def test_numerical_gradient_mode_trains_like_backprop():
         runs[method] = train(
             net, SGD(0.5), x, t, batch_size=10, iters=8, gradient=method, verbose=False, rng=1
         )
-    np.testing.assert_allclose(runs["numerical"].losses, runs["backprop"].losses, rtol=1e-6)
+    np.testing.assert_allclose(runs["numerical"].loss, runs["backprop"].loss, rtol=1e-6)
 
 
 def test_any_optimizer_object_works():
@@ -232,7 +232,7 @@ def test_two_layer_net_learns_blobs_with_a_library_optimizer():
     h = train(net, get_optimizer("sgd", lr=0.1), x, t, x, t, batch_size=30, epochs=20, rng=0,
               verbose=False)  # fmt: skip
     assert h.final("test") > 0.9
-    assert h.losses[-10:].mean() < h.losses[:10].mean() / 3
+    assert h.loss[-10:].mean() < h.loss[:10].mean() / 3
 
 
 def test_same_seed_same_history_bit_for_bit():
@@ -243,9 +243,9 @@ def test_same_seed_same_history_bit_for_bit():
         return train(net, SGD(0.1), x, t, x, t, batch_size=16, iters=50, rng=seed, verbose=False)
 
     a, b, c = run(7), run(7), run(8)
-    np.testing.assert_array_equal(a.losses, b.losses)
+    np.testing.assert_array_equal(a.loss, b.loss)
     assert a.accuracy == b.accuracy and a.seed == 7
-    assert not np.array_equal(a.losses, c.losses)
+    assert not np.array_equal(a.loss, c.loss)
 
 
 # -- stopping --------------------------------------------------------------------------------
@@ -260,7 +260,7 @@ def test_divergence_stops_at_once_and_names_the_iteration():
     h = info.value.history
     k = h.iterations_done
     assert 1 <= k < 500
-    assert not math.isfinite(h.losses[-1]) and np.isfinite(h.losses[:-1]).all()
+    assert not math.isfinite(h.loss[-1]) and np.isfinite(h.loss[:-1]).all()
     assert f"iteration {k} " in str(info.value) and "smaller learning rate" in str(info.value)
     assert h.stop_reason == "diverged" and h.message == str(info.value)
 
@@ -372,7 +372,7 @@ def test_history_json_and_csv_round_trip(tmp_path):
     h.save(tmp_path / "h.json", csv_path=tmp_path / "h.csv")
     assert sorted(os.listdir(tmp_path)) == ["h.csv", "h.json"]  # no temporary files left
     back = History.load(tmp_path / "h.json")
-    np.testing.assert_array_equal(back.losses, h.losses)
+    np.testing.assert_array_equal(back.loss, h.loss)
     for name in ("epochs", "epoch_iterations", "accuracy", "epoch_loss", "train_time", "seed"):
         assert getattr(back, name) == getattr(h, name)
     assert back.wall_time == h.wall_time
@@ -411,7 +411,7 @@ def test_book_names_for_the_lists():
     x, t = indexed_data(100)
     h = train(RecordingNet(), SGD(0.1), x, t, x, t, batch_size=10, iters=20, verbose=False)
     assert h.train_acc_list == h.accuracy["train"] and h.test_acc_list == h.accuracy["test"]
-    assert h.train_loss_list == list(h.losses)
+    assert h.train_loss_list == list(h.loss)
 
 
 def test_trainer_evaluates_in_the_networks_own_chunks():

@@ -27,9 +27,11 @@ from typing import Any
 import numpy as np
 from numpy.typing import NDArray
 
+from dlzero._checks import check_fraction, check_positive_int
 from dlzero.networks import MultiLayerNet
 from dlzero.optimizers import get_optimizer
 from dlzero.training import Trainer, TrainingDiverged, validation_size
+from dlzero.training.data import validation_split
 
 __all__ = ["SearchResult", "Trial", "random_search", "run_trial"]
 
@@ -239,12 +241,11 @@ def random_search(
     -------
     SearchResult
     """
-    if isinstance(n_trials, bool) or not isinstance(n_trials, (int, np.integer)) or n_trials < 1:
-        raise ValueError(f"n_trials must be a positive integer, got {n_trials!r}")
+    n_trials = check_positive_int("n_trials", n_trials)
     lr_low, lr_high = _log_range("lr_range", lr_range)
     wd_low, wd_high = _log_range("weight_decay_range", weight_decay_range)
-    if not 0.0 < validation_fraction < 1.0:
-        raise ValueError(f"validation_fraction must be in (0, 1), got {validation_fraction!r}")
+    if not check_fraction("validation_fraction", validation_fraction):
+        raise ValueError("validation_fraction must be in (0, 1): the trials are scored on it")
     x_train, t_train = np.asarray(x_train), np.asarray(t_train)
     if x_train.ndim != 2 or t_train.shape != (len(x_train),):
         raise ValueError(
@@ -259,19 +260,13 @@ def random_search(
         )
     if n_jobs is None:
         n_jobs = os.cpu_count() or 1
-    if isinstance(n_jobs, bool) or not isinstance(n_jobs, (int, np.integer)) or n_jobs < 1:
-        raise ValueError(f"n_jobs must be a positive integer, got {n_jobs!r}")
+    n_jobs = check_positive_int("n_jobs", n_jobs)
 
     # Split, hyperparameters and trial seeds, all from the search seed, before any trial.
     root = np.random.SeedSequence(seed)
     split_seq, draw_seq, trials_seq = root.spawn(3)
-    perm = np.random.default_rng(split_seq).permutation(len(x_train))
-    val_idx, train_idx = np.sort(perm[:n_val]), np.sort(perm[n_val:])
-    x_tr, t_tr, x_val, t_val = (
-        x_train[train_idx],
-        t_train[train_idx],
-        x_train[val_idx],
-        t_train[val_idx],
+    x_tr, t_tr, x_val, t_val = validation_split(
+        x_train, t_train, validation_fraction, np.random.default_rng(split_seq)
     )
     draw = np.random.default_rng(draw_seq)
     lrs = 10.0 ** draw.uniform(math.log10(lr_low), math.log10(lr_high), n_trials)

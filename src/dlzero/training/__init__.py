@@ -1,0 +1,37 @@
+"""Mini-batch training: the loop at the end of chapter 5, as a reusable :class:`Trainer`.
+
+Where to read:
+
+- :mod:`~dlzero.training.trainer`: :class:`Trainer` and its loop, ``Trainer._fit``, which reads
+  against the notes' loop (draw a mini-batch, backpropagate, update, record, evaluate).
+- :mod:`~dlzero.training.history`: :class:`History`, what a run recorded, saved as JSON and CSV.
+- :mod:`~dlzero.training.callbacks`: :class:`EarlyStopping` and :class:`RecordDiagnostics`.
+- :mod:`~dlzero.training.data`: the validation split and how mini-batches are drawn.
+- :mod:`~dlzero.training.background`: evaluating each epoch now, or on the other core.
+"""
+
+from dlzero.training.callbacks import Callback, EarlyStopping, RecordDiagnostics
+from dlzero.training.data import SAMPLING, check_batch_norm_batches, validation_size
+from dlzero.training.history import (
+    History,
+    TrainingDiverged,
+    TrainingInterrupted,
+    iterations_per_epoch,
+)
+from dlzero.training.trainer import GRADIENT_METHODS, Trainer, train
+
+__all__ = [
+    "GRADIENT_METHODS",
+    "SAMPLING",
+    "Callback",
+    "EarlyStopping",
+    "History",
+    "RecordDiagnostics",
+    "Trainer",
+    "TrainingDiverged",
+    "TrainingInterrupted",
+    "check_batch_norm_batches",
+    "iterations_per_epoch",
+    "train",
+    "validation_size",
+]

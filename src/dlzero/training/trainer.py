@@ -1,0 +1,676 @@
+"""The trainer: the loop at the end of chapter 5, for any network, optimizer and data.
+
+The notes' loop, step by step::
+
+    for i in range(iters_num):
+        batch_mask = np.random.choice(train_size, batch_size)   # draw a mini-batch
+        grad = network.gradient(x_batch, t_batch)               # backpropagation
+        network.params[key] -= learning_rate * grad[key]        # SGD
+        train_loss_list.append(network.loss(x_batch, t_batch))  # record the loss
+        if i % iter_per_epoch == 0: ...                          # evaluate once per epoch
+
+:meth:`Trainer.fit` is that loop (read ``_fit``), with these differences, each for a reason:
+
+- **Epochs in integers.** One epoch is ``ceil(train_size / batch_size)`` iterations. The book's
+  trainer tests ``i % (train_size / batch_size) == 0`` with a float, which is never true when
+  the division is not exact, so epochs are silently skipped.
+- **Evaluation schedule.** Train and test accuracy are measured for the weights before the
+  first step (epoch 0, the untrained network) and after the last step of every epoch; a final
+  partial epoch is evaluated when training ends. The default run (60,000 images, batch 100,
+  10,000 iterations) has 600 iterations per epoch and 17 epochs, the last one 400 iterations
+  long: 18 points, epoch 0 to 17. Evaluation runs in chunks (``eval_batch_size``), so memory
+  stays bounded whatever the size of the data.
+- **No extra forward pass.** The loss recorded for an iteration is the one the gradient step
+  computed (the notes run the network forward a second time, after the update, to get it).
+- **Sampling, named.** ``sampling="shuffle"`` (the default) visits every sample once per
+  epoch; ``"replacement"`` draws each batch independently, as the notes do
+  (:mod:`dlzero.training.data`).
+- **Stops you can trust.** A NaN or infinite loss stops training at once
+  (:class:`TrainingDiverged`, naming the iteration); Ctrl-C stops after the current step
+  (:class:`TrainingInterrupted`). Both carry the :class:`History` so far.
+- **Both cores.** For a small MLP each epoch's evaluation can run on a copy of the weights
+  while the next epoch trains (:mod:`dlzero.training.background`); the loop reads the same.
+
+Chapter 6 adds three things a learner needs to see *why* a network does (not) learn, each
+costing nothing unless asked for (none of them adds work to a gradient step): a validation
+split (``validation_fraction``, evaluated each epoch as ``"val"``; hyperparameters are tuned
+on it, never on the test set), early stopping (``patience``, :class:`EarlyStopping`) and
+per-layer diagnostics (``diagnostics``, :class:`RecordDiagnostics`).
+
+Every random choice comes from the Generator given as ``rng``: the same seed gives the same
+history, bit for bit, on the same machine.
+"""
+
+from __future__ import annotations
+
+import math
+import signal
+import sys
+import threading
+import time
+from collections.abc import Callable, Mapping, Sequence
+from typing import Any, TextIO
+
+import numpy as np
+from numpy.typing import NDArray
+
+from dlzero._checks import check_fraction, check_int, check_positive_int
+from dlzero._rng import RngLike, as_rng
+from dlzero._threads import SMALL_PRODUCT, can_limit_blas_threads
+from dlzero.training import background
+from dlzero.training.background import BackgroundEvaluator, Evaluator, PendingEvaluation
+from dlzero.training.callbacks import EarlyStopping, RecordDiagnostics
+from dlzero.training.data import (
+    SAMPLING,
+    batch_order,
+    check_batch_norm_batches,
+    validation_split,
+)
+from dlzero.training.history import (
+    History,
+    TrainingDiverged,
+    TrainingInterrupted,
+    iterations_per_epoch,
+)
+
+__all__ = ["GRADIENT_METHODS", "Trainer", "train"]
+
+# How gradients are computed: by backpropagation, or by numerical differentiation (chapter 4).
+GRADIENT_METHODS = ("backprop", "numerical")
+
+
+class Trainer:
+    """Train a network by mini-batch gradient descent, evaluating once per epoch.
+
+    Parameters
+    ----------
+    network : Sequential or alike
+        Needs ``params`` (dict of arrays updated in place), ``gradient(x, t)`` (or
+        ``loss_and_gradient(x, t) -> (loss, grads)``), ``loss(x, t)`` and
+        ``accuracy(x, t, batch_size=...)``.
+    optimizer : object with ``update(params, grads)``
+        E.g. ``dlzero.optimizers.get_optimizer("sgd", lr=0.1)``.
+    x_train : ndarray, shape (N, ...)
+    t_train : ndarray, shape (N,) labels or (N, C) one-hot
+    x_test, t_test : ndarray, optional
+        Evaluated at each epoch as ``"test"``.
+    eval_sets : mapping of str to (x, t), optional
+        More data sets to evaluate each epoch (e.g. a validation split), by name.
+    batch_size : int, default 100
+    iters : int, optional
+        Number of gradient steps (default 10,000, the notes' ``iters_num``).
+    epochs : int, optional
+        Alternatively, the number of epochs; ``iters = epochs * iterations_per_epoch``.
+    sampling : {"shuffle", "replacement"}, default "shuffle"
+        How mini-batches are drawn; see the module docstring for why shuffle is the default.
+    gradient : {"backprop", "numerical"}, default "backprop"
+        ``"numerical"`` uses ``network.numerical_gradient``: thousands of times slower, for
+        seeing why backpropagation matters.
+    rng : Generator, int or None
+        Source of the mini-batches.
+    eval_batch_size : int, optional
+        Evaluate accuracy in chunks of this many samples; by default the network's own
+        ``eval_batch_size`` (10,000 for an MLP, less for a CNN, whose im2col matrices for
+        10,000 images would take gigabytes).
+    evaluate_train : bool, default True
+        Also measure accuracy on the whole training set at each epoch, as the notes do.
+    verbose : bool, default True
+        Print one line per epoch to ``log``.
+    progress : bool or "auto", default "auto"
+        A tqdm progress bar on stderr while an epoch runs; "auto" shows it only when stderr
+        is a terminal and ``verbose`` is on.
+    handle_sigint : bool, default True
+        When training in the main thread, let Ctrl-C finish the current step and stop
+        cleanly (a second Ctrl-C interrupts at once).
+    callbacks : sequence of Callback
+    config : dict, optional
+        Extra settings to record in the history (the network's description, the data set).
+    log : text stream, optional
+        Where the epoch lines go (default ``sys.stdout``).
+    validation_fraction : float, default 0
+        In [0, 1): hold out this share of the training set (rounded, at least one sample),
+        drawn with ``rng`` before training, and evaluate it each epoch as ``"val"``. The
+        held-out samples are not trained on; ``x_train`` then means the rest.
+    patience : int, optional
+        Early stopping on the ``"val"`` accuracy (:class:`EarlyStopping`, best weights
+        restored); needs ``validation_fraction`` or an eval set named ``"val"``.
+    diagnostics : int, default 0
+        Record per-layer diagnostics on the first ``diagnostics`` training samples
+        (:class:`RecordDiagnostics`); 0 records none.
+    diagnostics_every_epoch : bool, default True
+        Measure them after every evaluation; False only before and after training (which
+        leaves background evaluation possible).
+    on_diagnostics : callable, optional
+        ``on_diagnostics(epoch, report)`` for each measurement, e.g. to print it.
+    seed : int, optional
+        The seed to record in the history; by default ``rng`` when it is an int. Give it when
+        ``rng`` is a Generator made from a seed.
+    background_eval : bool or "auto", default "auto"
+        Evaluate each epoch's weights on a copy, in a second thread, while the next epoch
+        trains: both cores work, each on one BLAS thread, and the accuracies are those of the
+        weights at the epoch's end, as before. Needs a plain MLP (``Affine`` layers, ReLU or
+        sigmoid, ``SoftmaxWithLoss``), threadpoolctl, and callbacks that all say
+        ``background_safe`` (early stopping does not: it must act at the epoch's end). The
+        initial weights are evaluated alongside the first epoch; the last epoch's evaluation
+        runs in the foreground, with every BLAS thread. "auto" uses it when it can and
+        it pays: at least 2 CPUs, steps small enough to run on one BLAS thread anyway, and an
+        epoch's training work (about 3 x iterations x batch size samples' worth) at least the
+        evaluation's. True insists (ValueError at ``fit`` if it cannot); False never.
+    """
+
+    def __init__(
+        self,
+        network: Any,
+        optimizer: Any,
+        x_train: NDArray,
+        t_train: NDArray,
+        x_test: NDArray | None = None,
+        t_test: NDArray | None = None,
+        *,
+        eval_sets: Mapping[str, tuple[NDArray, NDArray]] | None = None,
+        batch_size: int = 100,
+        iters: int | None = None,
+        epochs: int | None = None,
+        sampling: str = "shuffle",
+        gradient: str = "backprop",
+        rng: RngLike = None,
+        eval_batch_size: int | None = None,
+        evaluate_train: bool = True,
+        verbose: bool = True,
+        progress: bool | str = "auto",
+        handle_sigint: bool = True,
+        callbacks: Sequence[Any] = (),
+        config: Mapping[str, Any] | None = None,
+        log: TextIO | None = None,
+        validation_fraction: float = 0.0,
+        patience: int | None = None,
+        diagnostics: int = 0,
+        diagnostics_every_epoch: bool = True,
+        on_diagnostics: Callable[[int, Any], None] | None = None,
+        seed: int | None = None,
+        background_eval: bool | str = "auto",
+    ) -> None:
+        if not hasattr(optimizer, "update"):
+            raise ValueError(
+                f"optimizer must have an update(params, grads) method, got {optimizer!r}"
+            )
+        x_train, t_train = np.asarray(x_train), np.asarray(t_train)
+        if x_train.ndim < 2 or t_train.ndim not in (1, 2):
+            raise ValueError(
+                "expected x_train of shape (N, ...) and t_train of shape (N,) labels or (N, C) "
+                f"one-hot, got shapes {x_train.shape} and {t_train.shape}"
+            )
+        if len(x_train) != len(t_train):
+            raise ValueError(
+                f"x_train has {len(x_train)} samples but t_train has {len(t_train)} labels"
+            )
+        if len(x_train) == 0:
+            raise ValueError("x_train is empty")
+        self.rng = as_rng(rng)
+        x_val = t_val = None
+        validation_fraction = check_fraction("validation_fraction", validation_fraction)
+        if validation_fraction:
+            x_train, t_train, x_val, t_val = validation_split(
+                x_train, t_train, validation_fraction, self.rng
+            )
+        train_size = len(x_train)
+        batch_size = check_positive_int("batch_size", batch_size)
+        if batch_size > train_size:
+            raise ValueError(
+                f"batch_size must be at most the number of training samples ({train_size}), "
+                f"got {batch_size}"
+            )
+        if iters is not None and epochs is not None:
+            raise ValueError("give iters or epochs, not both")
+        ipe = iterations_per_epoch(train_size, batch_size)
+        if epochs is not None:
+            iters = check_positive_int("epochs", epochs) * ipe
+        elif iters is None:
+            iters = 10_000
+        iters = check_positive_int("iters", iters)
+        if sampling not in SAMPLING:
+            raise ValueError(f"sampling must be one of {SAMPLING}, got {sampling!r}")
+        if gradient not in GRADIENT_METHODS:
+            raise ValueError(f"gradient must be one of {GRADIENT_METHODS}, got {gradient!r}")
+        if progress not in (True, False, "auto"):
+            raise ValueError(f"progress must be True, False or 'auto', got {progress!r}")
+        if background_eval not in (True, False, "auto"):
+            raise ValueError(
+                f"background_eval must be True, False or 'auto', got {background_eval!r}"
+            )
+        check_batch_norm_batches(network, train_size, batch_size, sampling)
+        diagnostics = check_int("diagnostics", diagnostics, 0)
+
+        self.network = network
+        self.optimizer = optimizer
+        self.x_train, self.t_train = x_train, t_train
+        self.eval_sets: dict[str, tuple[NDArray, NDArray]] = {}
+        if evaluate_train:
+            self.eval_sets["train"] = (x_train, t_train)
+        if x_val is not None:
+            if eval_sets and "val" in eval_sets:
+                raise ValueError("give validation_fraction or an eval set named 'val', not both")
+            self.eval_sets["val"] = (x_val, t_val)
+        if (x_test is None) != (t_test is None):
+            raise ValueError("give both x_test and t_test, or neither")
+        if x_test is not None:
+            self.eval_sets["test"] = (x_test, t_test)
+        for name, (x, t) in (eval_sets or {}).items():
+            if len(x) != len(t):
+                raise ValueError(f"eval set {name!r}: {len(x)} samples but {len(t)} labels")
+            self.eval_sets[name] = (x, t)
+
+        self.train_size = train_size
+        self.batch_size = batch_size
+        self.iters = iters
+        self.iterations_per_epoch = ipe
+        self.num_epochs = iterations_per_epoch(iters, ipe)
+        self.sampling = sampling
+        self.gradient_method = gradient
+        if seed is None and isinstance(rng, (int, np.integer)) and not isinstance(rng, bool):
+            seed = int(rng)
+        self.seed = None if seed is None else int(seed)
+        if eval_batch_size is None:
+            eval_batch_size = getattr(network, "eval_batch_size", 10_000)
+        self.eval_batch_size = check_positive_int("eval_batch_size", eval_batch_size)
+        self.verbose = bool(verbose)
+        self.progress = progress
+        self.background_eval = background_eval
+        self.handle_sigint = bool(handle_sigint)
+        self.callbacks = list(callbacks)
+        # Diagnostics first: at the end they describe the last epoch's weights, before early
+        # stopping puts the best epoch's back.
+        if diagnostics:
+            n = min(int(diagnostics), train_size)
+            self.callbacks.append(
+                RecordDiagnostics(
+                    x_train[:n],
+                    t_train[:n],
+                    every_epoch=diagnostics_every_epoch,
+                    on_record=on_diagnostics,
+                )
+            )
+        if patience is not None:
+            if "val" not in self.eval_sets:
+                raise ValueError(
+                    "patience (early stopping) needs a validation set: give "
+                    "validation_fraction > 0 or an eval set named 'val'"
+                )
+            self.callbacks.append(EarlyStopping(patience))
+        self.log = log
+        self.config: dict[str, Any] = {
+            "batch_size": batch_size,
+            "iters": iters,
+            "sampling": sampling,
+            "gradient": gradient,
+            "optimizer": repr(optimizer),
+            "network": type(network).__name__,
+            "train_size": train_size,
+            **({"validation_fraction": validation_fraction} if validation_fraction else {}),
+            **({"patience": patience} if patience is not None else {}),
+            **{
+                f"{name}_size": len(x) for name, (x, _) in self.eval_sets.items() if name != "train"
+            },
+            **(dict(config) if config else {}),
+        }
+        self._stop_requested = False
+        self._bar: Any = None  # the progress bar on screen, if any
+
+    # -- one step ----------------------------------------------------------------------------
+
+    def _step_function(self) -> Callable[[NDArray, NDArray], tuple[float, Mapping[str, NDArray]]]:
+        """Return ``step(x, t) -> (loss, grads)`` computing the loss with the gradient, once."""
+        net = self.network
+        if self.gradient_method == "numerical":
+
+            def numerical_step(x: NDArray, t: NDArray) -> tuple[float, Mapping[str, NDArray]]:
+                # Numerical gradients are thousands of forward passes; one more is noise.
+                loss = float(net.loss(x, t))
+                return loss, net.numerical_gradient(x, t)
+
+            return numerical_step
+        if hasattr(net, "loss_and_gradient"):
+            return net.loss_and_gradient
+        last = getattr(net, "last_layer", None)
+        if last is None or not hasattr(last, "loss"):
+
+            def generic_step(x: NDArray, t: NDArray) -> tuple[float, Mapping[str, NDArray]]:
+                grads = net.gradient(x, t)
+                return float(net.loss(x, t)), grads  # no cached loss: one extra forward
+
+            return generic_step
+        weight_decay = getattr(net, "weight_decay_loss", None)
+
+        def backprop_step(x: NDArray, t: NDArray) -> tuple[float, Mapping[str, NDArray]]:
+            # gradient() ran the forward pass; its loss layer kept the data loss. Weight decay
+            # is added from the parameters before the update, as loss() would have.
+            grads = net.gradient(x, t)
+            loss = last.loss
+            if weight_decay is not None and net.weight_decay_lambda:
+                loss += weight_decay()
+            return loss, grads
+
+        return backprop_step
+
+    # -- evaluation --------------------------------------------------------------------------
+
+    def evaluate(self) -> dict[str, float]:
+        """Accuracy on every evaluation set, by name."""
+        return {
+            name: float(self.network.accuracy(x, t, batch_size=self.eval_batch_size))
+            for name, (x, t) in self.eval_sets.items()
+        }
+
+    def epoch_line(self, history: History, index: int = -1) -> str:
+        """``epoch  3/17  loss 0.2412  train 0.9352  test 0.9368  1.1 s`` for one evaluation."""
+        width = len(str(self.num_epochs))
+        epoch = history.epochs[index]
+        loss = history.epoch_loss[index]
+        parts = [f"epoch {epoch:>{width}}/{self.num_epochs}"]
+        parts.append("loss      -" if loss is None else f"loss {loss:.4f}")
+        parts += [f"{name} {acc[index]:.4f}" for name, acc in history.accuracy.items()]
+        parts.append(f"{history.train_time[index] + history.eval_time[index]:.1f} s")
+        return "  ".join(parts)
+
+    def log_line(self, line: str) -> None:
+        """Print ``line`` to the trainer's log, above the progress bar if one is drawn."""
+        # A background evaluation's line can come while the next epoch's bar is drawn: take
+        # the bar off the terminal, print, and draw it again below.
+        bar = self._bar
+        if bar is not None:
+            bar.clear()
+        print(line, file=self.log if self.log is not None else sys.stdout, flush=True)
+        if bar is not None:
+            bar.refresh()
+
+    # -- the loop ----------------------------------------------------------------------------
+
+    def fit(self) -> History:
+        """Train for ``iters`` steps and return the :class:`History`.
+
+        Raises
+        ------
+        TrainingDiverged
+            The loss became NaN or infinite; ``.history`` has the run until then.
+        TrainingInterrupted
+            Ctrl-C (SIGINT); training stopped after the current step. ``.history`` too.
+        """
+        history = History(
+            iterations=self.iters,
+            iterations_per_epoch=self.iterations_per_epoch,
+            config=dict(self.config),
+            seed=self.seed,
+        )
+        self.history = history
+        previous_handler = self._install_sigint_handler()
+        start = time.perf_counter()
+        try:
+            for cb in self.callbacks:
+                if hasattr(cb, "on_train_begin"):
+                    cb.on_train_begin(self, history)
+            # A diverging run overflows before its loss turns NaN; the trainer reports that
+            # itself (TrainingDiverged), so NumPy's overflow warnings would only be noise.
+            with np.errstate(over="ignore", invalid="ignore"):
+                self._fit(history)
+        finally:
+            history.wall_time = time.perf_counter() - start
+            if previous_handler is not None:
+                signal.signal(signal.SIGINT, previous_handler)
+            for cb in self.callbacks:
+                if hasattr(cb, "on_train_end"):
+                    cb.on_train_end(self, history)
+        return history
+
+    def _fit(self, history: History) -> None:
+        opt, params, step = self.optimizer, self.network.params, self._step_function()
+        x_train, t_train, b = self.x_train, self.t_train, self.batch_size
+        # Filled in place, and the mini-batches gathered into fixed buffers: the steps
+        # allocate nothing.
+        losses = np.full(self.iters, np.nan)
+        x_buf = np.empty((b, *x_train.shape[1:]), dtype=x_train.dtype)
+        t_buf = np.empty((b, *t_train.shape[1:]), dtype=t_train.dtype)
+        make_bar = self._progress_bar_factory()
+        evaluator = self._evaluator()
+        history.config["background_eval"] = isinstance(evaluator, BackgroundEvaluator)
+        done = 0
+        pending: PendingEvaluation | None = None
+        try:
+            pending = evaluator.submit(0, 0, 0.0)  # the initial weights: epoch 0
+            for epoch in range(1, self.num_epochs + 1):
+                n_steps = min(self.iterations_per_epoch, self.iters - done)
+                order = batch_order(self.rng, self.train_size, b, n_steps, self.sampling)
+                bar = self._bar = make_bar(epoch, n_steps) if make_bar else None
+                # The steps run in chunks, between looks at the progress bar and at the
+                # evaluation under way: nothing is added to a step.
+                watching = bar is not None or isinstance(evaluator, BackgroundEvaluator)
+                chunk = max(1, n_steps // 50) if watching else n_steps
+                t0 = time.perf_counter()
+                for chunk_start in range(0, n_steps, chunk):
+                    if pending is not None and pending.ready():
+                        # (pending is cleared once its result is in hand: a Ctrl-C while
+                        # waiting leaves it to the handler below, which still records it)
+                        result, finished, pending = pending.result(), pending, None
+                        if self._record(history, finished, result, losses, done):
+                            return
+                    for j in range(chunk_start, min(chunk_start + chunk, n_steps)):
+                        idx = order[j * b : (j + 1) * b]
+                        m = len(idx)
+                        xb = np.take(x_train, idx, axis=0, out=x_buf[:m], mode="clip")
+                        tb = np.take(t_train, idx, axis=0, out=t_buf[:m], mode="clip")
+                        loss, grads = step(xb, tb)
+                        opt.update(params, grads)
+                        losses[done] = loss
+                        done += 1
+                        if not math.isfinite(loss) or self._stop_requested:
+                            self._stop_early(history, losses, done, epoch)
+                    if bar is not None:
+                        bar.update(min(chunk, n_steps - chunk_start))
+                seconds = time.perf_counter() - t0
+                self._close_bar()
+                if pending is not None:  # the previous epoch's, still under way
+                    result, finished, pending = pending.result(), pending, None
+                    if self._record(history, finished, result, losses, done):
+                        return
+                if epoch == self.num_epochs:  # the last evaluation has every thread to itself
+                    evaluator.close()
+                    evaluator = Evaluator(self.evaluate)
+                pending = evaluator.submit(epoch, done, seconds)
+            result, finished, pending = pending.result(), pending, None
+            if not self._record(history, finished, result, losses, done):
+                history.stop_reason = "completed"
+        except BaseException:
+            if pending is not None:
+                # Training failed or was interrupted: keep the evaluation under way, if it
+                # finishes, so the history has every epoch that ended. (The callbacks see it;
+                # the reason training ended stays the one in flight.)
+                reason, message = history.stop_reason, history.message
+                try:
+                    self._record(history, pending, pending.result(), losses, done)
+                except Exception:  # the error in flight is the one to report
+                    pass
+                history.stop_reason, history.message = reason, message
+            raise
+        finally:
+            self._close_bar()
+            evaluator.close()
+
+    def _record(
+        self,
+        history: History,
+        evaluation: PendingEvaluation,
+        result: tuple[dict[str, float], float],
+        losses: NDArray,
+        done: int,
+    ) -> bool:
+        """Add a finished evaluation to ``history`` and run the callbacks; True: they say stop.
+
+        ``done`` steps have run by now: ``evaluation.done`` of them before it started, and more
+        when it ran in the background.
+        """
+        acc, t_eval = result
+        history.loss, history.iterations_done = losses[:done], done
+        history.epochs.append(evaluation.epoch)
+        history.epoch_iterations.append(evaluation.done)
+        for name, value in acc.items():
+            history.accuracy.setdefault(name, []).append(value)
+        start = history.epoch_iterations[-2] if len(history.epoch_iterations) > 1 else 0
+        history.epoch_loss.append(
+            float(np.mean(losses[start : evaluation.done])) if evaluation.done else None
+        )
+        history.train_time.append(evaluation.seconds)
+        history.eval_time.append(t_eval)
+        if self.verbose:
+            self.log_line(self.epoch_line(history))
+        stop = False
+        for cb in self.callbacks:
+            if hasattr(cb, "on_epoch_end") and cb.on_epoch_end(self, history):
+                stop = True
+        if stop:
+            history.stop_reason = "stopped"
+            history.message = history.message or (
+                f"stopped by a callback after epoch {evaluation.epoch}"
+                if done
+                else "stopped by a callback before the first step"
+            )
+            if self.verbose:
+                self.log_line(history.message)
+        return stop
+
+    def _stop_early(self, history: History, losses: NDArray, done: int, epoch: int) -> None:
+        """End a run whose last loss is not finite, or that Ctrl-C asked to stop."""
+        self._close_bar()
+        history.loss, history.iterations_done = losses[:done], done
+        loss = losses[done - 1]
+        if not math.isfinite(loss):
+            lr = getattr(self.optimizer, "lr", None)
+            hint = f" (now {lr:g})" if isinstance(lr, (int, float)) else ""
+            history.stop_reason = "diverged"
+            history.message = (
+                f"training diverged: the loss became {loss} at iteration {done} (epoch {epoch}); "
+                f"try a smaller learning rate{hint}"
+            )
+            raise TrainingDiverged(history.message, history)
+        history.stop_reason = "interrupted"
+        history.message = f"interrupted at iteration {done} of {self.iters} (epoch {epoch})"
+        raise TrainingInterrupted(history.message, history)
+
+    # -- evaluation in a second thread -------------------------------------------------------
+
+    def background_eval_problem(self) -> str | None:
+        """Why this run's evaluation would not run in the background, or None if it would.
+
+        With ``background_eval=True`` only what makes it impossible counts; with "auto", also
+        what makes it not worth it (see the class docstring).
+        """
+        if self.background_eval is False:
+            return "background_eval is False"
+        fused_step = getattr(self.network, "fused_step", None)
+        fused = fused_step() if callable(fused_step) else None
+        if fused is None or self.gradient_method != "backprop":
+            return (
+                "only a plain MLP (Affine layers, ReLU or sigmoid, SoftmaxWithLoss) trained "
+                "by backprop can be evaluated on a copy"
+            )
+        if not self.eval_sets:
+            return "there is nothing to evaluate"
+        if self.num_epochs < 2:
+            return "a run of one epoch has nothing to overlap"
+        unsafe = sorted(
+            {type(cb).__name__ for cb in self.callbacks if not getattr(cb, "background_safe", 0)}
+        )
+        if unsafe:
+            return f"callbacks act on the network at each epoch's end ({', '.join(unsafe)})"
+        if not can_limit_blas_threads():
+            return "the BLAS thread count cannot be set (threadpoolctl is not installed)"
+        if self.background_eval is True:
+            return None
+        if background.available_cpus() < 2:
+            return "one CPU"
+        if max(self.batch_size * a.W.size for a in fused.affines) >= SMALL_PRODUCT:
+            return "the steps are large enough to use every BLAS thread"
+        eval_samples = sum(len(x) for x, _ in self.eval_sets.values())
+        if 3 * self.iterations_per_epoch * self.batch_size < eval_samples:
+            return "an epoch's training is shorter than its evaluation"
+        return None
+
+    def _evaluator(self) -> Evaluator | BackgroundEvaluator:
+        problem = self.background_eval_problem()
+        if problem is None:
+            return BackgroundEvaluator(
+                self.network.fused_step(), self.eval_sets, self.eval_batch_size
+            )
+        if self.background_eval is True:
+            raise ValueError(f"background_eval=True, but {problem}")
+        return Evaluator(self.evaluate)
+
+    # -- Ctrl-C and the progress bar ---------------------------------------------------------
+
+    def _install_sigint_handler(self) -> Any:
+        """Make the first Ctrl-C finish the current step; return the handler to restore."""
+        self._stop_requested = False
+        if not self.handle_sigint or threading.current_thread() is not threading.main_thread():
+            return None
+        previous = signal.getsignal(signal.SIGINT)
+        if previous is None or previous == signal.SIG_IGN:
+            return None  # not ours to change: set outside Python, or Ctrl-C is ignored
+
+        def request_stop(signum: int, frame: Any) -> None:
+            self._stop_requested = True
+            # A second Ctrl-C interrupts at once.
+            signal.signal(signal.SIGINT, previous)
+            print(
+                "\nstopping after the current step (Ctrl-C again to abort)",
+                file=sys.stderr,
+                flush=True,
+            )
+
+        signal.signal(signal.SIGINT, request_stop)
+        return previous
+
+    def _progress_bar_factory(self) -> Callable[[int, int], Any] | None:
+        show = self.progress
+        if show == "auto":
+            show = self.verbose and sys.stderr.isatty()
+        if not show:
+            return None
+        try:
+            from tqdm import tqdm  # imported only when a bar is shown: keeps start-up fast
+        except ImportError:
+            if self.progress == "auto":
+                return None
+            raise ImportError(
+                "progress=True needs tqdm: pip install 'dlzero[cli]' (or tqdm)"
+            ) from None
+
+        def make(epoch: int, total: int) -> Any:
+            return tqdm(
+                total=total,
+                desc=f"epoch {epoch}/{self.num_epochs}",
+                unit="it",
+                leave=False,
+                file=sys.stderr,
+                dynamic_ncols=True,
+            )
+
+        return make
+
+    def _close_bar(self) -> None:
+        if self._bar is not None:
+            self._bar.close()
+            self._bar = None
+
+
+def train(
+    network: Any,
+    optimizer: Any,
+    x_train: NDArray,
+    t_train: NDArray,
+    x_test: NDArray | None = None,
+    t_test: NDArray | None = None,
+    **kwargs: Any,
+) -> History:
+    """Train ``network`` and return its :class:`History`: ``Trainer(...).fit()`` in one call.
+
+    Takes the same arguments as :class:`Trainer`.
+    """
+    return Trainer(network, optimizer, x_train, t_train, x_test, t_test, **kwargs).fit()
