@@ -101,3 +101,61 @@ def test_atol_passes_zero_gradients_only_when_asked():
     assert not tiny.passed  # relative error 1: noise around zero
     assert _compare("b", np.array([1e-12, 0.0]), np.array([-1e-12, 0.0]), 1e-6, atol=1e-9).passed
     assert not _compare("b", np.array([1e-3, 0.0]), np.array([0.0, 0.0]), 1e-6, atol=1e-9).passed
+
+
+class LeastSquares:
+    """Not a dlzero network: ``0.5 * sum((x @ w + b - t) ** 2) / N``, its gradient by hand.
+
+    It has what the checks ask for (``params``, ``astype``, ``loss``, ``gradient``,
+    ``numerical_gradient``, ``backward``) and nothing else; ``bug`` doubles ``dw``.
+    """
+
+    def __init__(self, w, b, bug=False):
+        self.params = {"w": w, "b": b}
+        self.bug = bug
+
+    def astype(self, dtype):
+        return LeastSquares(*(p.astype(dtype) for p in self.params.values()), bug=self.bug)
+
+    def loss(self, x, t, train_flg=False):
+        self.x = x
+        self.residual = x @ self.params["w"] + self.params["b"] - t
+        return 0.5 * float(np.sum(self.residual**2)) / len(x)
+
+    def gradient(self, x, t):
+        self.loss(x, t)
+        n = len(x)
+        dw = x.T @ self.residual / n
+        return {"w": 2 * dw if self.bug else dw, "b": self.residual.sum(axis=0) / n}
+
+    def numerical_gradient(self, x, t):
+        return {k: numerical_gradient(lambda _: self.loss(x, t), p) for k, p in self.params.items()}
+
+    def backward(self, dout=1.0):
+        return dout * self.residual @ self.params["w"].T / len(self.x)
+
+
+def test_the_checks_take_any_object_with_the_protocol():
+    rng = np.random.default_rng(8)
+    x, t = rng.standard_normal((5, 4)), rng.standard_normal((5, 2))
+    w, b = rng.standard_normal((4, 2)).astype(np.float32), np.zeros(2, np.float32)
+    report = gradient_check(LeastSquares(w, b), x, t, include_input=True)
+    assert report.passed, str(report)
+    assert [c.name for c in report.checks] == ["w", "b", "x"]
+    assert directional_gradient_check(LeastSquares(w, b), x, t, rng=0).passed
+
+    wrong = gradient_check(LeastSquares(w, b, bug=True), x, t)
+    assert not wrong["w"].passed and wrong["b"].passed
+    assert not directional_gradient_check(LeastSquares(w, b, bug=True), x, t, rng=0).passed
+
+
+def test_gradient_imports_no_network():
+    import ast
+    from pathlib import Path
+
+    import dlzero.gradient
+
+    tree = ast.parse(Path(dlzero.gradient.__file__).read_text())
+    imported = {n.module for n in ast.walk(tree) if isinstance(n, ast.ImportFrom)}
+    imported |= {a.name for n in ast.walk(tree) if isinstance(n, ast.Import) for a in n.names}
+    assert {m for m in imported if m and m.startswith("dlzero")} == {"dlzero._rng"}

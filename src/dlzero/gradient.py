@@ -11,17 +11,15 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING
+from typing import Protocol
 
 import numpy as np
-from numpy.typing import NDArray
+from numpy.typing import DTypeLike, NDArray
 
 from dlzero._rng import RngLike, as_rng
 
-if TYPE_CHECKING:  # pragma: no cover
-    from dlzero.networks import Sequential
-
 __all__ = [
+    "CheckableNetwork",
     "DirectionalCheck",
     "GradientCheckReport",
     "ParamCheck",
@@ -29,6 +27,31 @@ __all__ = [
     "gradient_check",
     "numerical_gradient",
 ]
+
+
+class CheckableNetwork(Protocol):
+    """What the gradient checks need of a network (:class:`~dlzero.networks.Sequential` has it).
+
+    ``params`` maps names to the parameter arrays the network computes with, so that nudging
+    ``params[key]`` in place changes ``loss``; ``gradient`` and ``numerical_gradient`` return
+    dicts with the same keys and shapes.
+    """
+
+    params: dict[str, NDArray]
+
+    def astype(self, dtype: DTypeLike) -> CheckableNetwork:
+        """An independent copy whose arrays have dtype ``dtype``."""
+        ...
+
+    def loss(self, x: NDArray, t: NDArray, train_flg: bool = False) -> float: ...
+
+    def gradient(self, x: NDArray, t: NDArray) -> dict[str, NDArray]: ...
+
+    def numerical_gradient(self, x: NDArray, t: NDArray) -> dict[str, NDArray]: ...
+
+    def backward(self, dout: float = 1.0) -> NDArray:
+        """dL/dx of the last ``loss`` (used only by ``include_input=True``)."""
+        ...
 
 
 def numerical_gradient(f: Callable[[NDArray], float], x: NDArray, h: float = 1e-4) -> NDArray:
@@ -150,7 +173,7 @@ def _as_float64(t: NDArray) -> NDArray:
 
 
 def gradient_check(
-    network: Sequential,
+    network: CheckableNetwork,
     x: NDArray,
     t: NDArray,
     *,
@@ -165,8 +188,9 @@ def gradient_check(
 
     Parameters
     ----------
-    network : Sequential
-        Any dlzero network (``params``, ``gradient``, ``numerical_gradient``).
+    network : CheckableNetwork
+        Any dlzero network, or any object with ``params``, ``astype``, ``loss``, ``gradient``,
+        ``numerical_gradient`` (and ``backward`` for ``include_input``).
     x : ndarray, shape (N, ...)
         A small batch of inputs; the numerical gradient costs two loss evaluations per
         parameter element, so keep the batch small.
@@ -218,7 +242,7 @@ class DirectionalCheck:
 
 
 def directional_gradient_check(
-    network: Sequential,
+    network: CheckableNetwork,
     x: NDArray,
     t: NDArray,
     *,
@@ -235,7 +259,8 @@ def directional_gradient_check(
 
     Parameters
     ----------
-    network : Sequential
+    network : CheckableNetwork
+        Only ``params``, ``astype``, ``loss`` and ``gradient`` are used.
     x : ndarray, shape (N, ...)
     t : ndarray, shape (N,) or (N, C)
     rng : Generator, int or None
