@@ -268,6 +268,29 @@ def test_diagnostics_report_dead_relu_units():
     assert any("60% of the ReLU units are dead" in p for p in h.diagnostics[0]["problems"])
 
 
+def test_diagnostics_take_the_first_training_samples_after_the_split():
+    x, t = blobs(60)
+    net = TwoLayerNet(6, 10, 3, weight_init_std=0.5, rng=0)
+    cb = RecordDiagnostics(samples=7, every_epoch=False)
+    trainer = Trainer(
+        net, SGD(0.01), x, t, batch_size=10, epochs=1, callbacks=[cb], verbose=False, rng=0,
+        validation_fraction=0.5,
+    )  # fmt: skip
+    trainer.fit()
+    assert len(cb.x) == 7
+    np.testing.assert_array_equal(cb.x, trainer.x_train[:7])  # not x[:7]: that may be held out
+    np.testing.assert_array_equal(cb.t, trainer.t_train[:7])
+    assert not np.array_equal(trainer.x_train[:7], x[:7])
+
+
+def test_diagnostics_need_both_x_and_t_or_neither():
+    x, _ = blobs(10)
+    with pytest.raises(ValueError, match="both x and t"):
+        RecordDiagnostics(x)
+    with pytest.raises(ValueError, match="samples must be a positive integer"):
+        RecordDiagnostics(samples=0)
+
+
 def test_history_of_version_1_still_loads():
     h = History(iterations=2, loss=np.array([1.0, 0.5]), iterations_done=2)
     data = h.to_dict()

@@ -146,8 +146,12 @@ class RecordDiagnostics:
 
     Parameters
     ----------
-    x : ndarray, shape (n, ...)
-    t : ndarray, shape (n,) or (n, C)
+    x : ndarray, shape (n, ...), optional
+    t : ndarray, shape (n,) or (n, C), optional
+        The batch to measure on; by default the first ``samples`` of the trainer's training
+        set (after any validation split), taken when training begins.
+    samples : int, default 200
+        How many training samples to take when ``x`` and ``t`` are not given.
     every_epoch : bool, default True
         Measure after every evaluation; False measures only before training (epoch 0) and
         once at the end: enough to explain a run that failed, at almost no cost.
@@ -158,15 +162,20 @@ class RecordDiagnostics:
 
     def __init__(
         self,
-        x: NDArray,
-        t: NDArray,
+        x: NDArray | None = None,
+        t: NDArray | None = None,
         *,
+        samples: int = 200,
         every_epoch: bool = True,
         on_record: Callable[[int, Any], None] | None = None,
     ) -> None:
+        if (x is None) != (t is None):
+            raise ValueError("give both x and t, or neither")
         self.x, self.t = x, t
+        self.samples = check_positive_int("samples", samples)
         self.every_epoch = bool(every_epoch)
         self.on_record = on_record
+        self._from_trainer = x is None
 
     def _record(self, trainer: Any, history: History, epoch: int) -> None:
         if history.diagnostics and history.diagnostics[-1]["epoch"] == epoch:
@@ -180,6 +189,9 @@ class RecordDiagnostics:
             self.on_record(epoch, report)
 
     def on_train_begin(self, trainer: Any, history: History) -> None:
+        if self._from_trainer:
+            self.x = trainer.x_train[: self.samples]
+            self.t = trainer.t_train[: self.samples]
         if not self.every_epoch:
             # Before the first step: with background evaluation, epoch 0's accuracies (and so
             # on_epoch_end) come in while the first epoch trains.

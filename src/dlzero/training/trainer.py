@@ -135,13 +135,9 @@ class Trainer:
         Early stopping on the ``"val"`` accuracy (:class:`EarlyStopping`, best weights
         restored); needs ``validation_fraction`` or an eval set named ``"val"``.
     diagnostics : int, default 0
-        Record per-layer diagnostics on the first ``diagnostics`` training samples
-        (:class:`RecordDiagnostics`); 0 records none.
-    diagnostics_every_epoch : bool, default True
-        Measure them after every evaluation; False only before and after training (which
-        leaves background evaluation possible).
-    on_diagnostics : callable, optional
-        ``on_diagnostics(epoch, report)`` for each measurement, e.g. to print it.
+        Record per-layer diagnostics after every evaluation on the first ``diagnostics``
+        training samples (:class:`RecordDiagnostics`, which also measures less often); 0
+        records none.
     seed : int, optional
         The seed to record in the history; by default ``rng`` when it is an int. Give it when
         ``rng`` is a Generator made from a seed.
@@ -185,8 +181,6 @@ class Trainer:
         validation_fraction: float = 0.0,
         patience: int | None = None,
         diagnostics: int = 0,
-        diagnostics_every_epoch: bool = True,
-        on_diagnostics: Callable[[int, Any], None] | None = None,
         seed: int | None = None,
         background_eval: bool | str = "auto",
     ) -> None:
@@ -281,15 +275,7 @@ class Trainer:
         # Diagnostics first: at the end they describe the last epoch's weights, before early
         # stopping puts the best epoch's back.
         if diagnostics:
-            n = min(int(diagnostics), train_size)
-            self.callbacks.append(
-                RecordDiagnostics(
-                    x_train[:n],
-                    t_train[:n],
-                    every_epoch=diagnostics_every_epoch,
-                    on_record=on_diagnostics,
-                )
-            )
+            self.callbacks.append(RecordDiagnostics(samples=diagnostics))
         if patience is not None:
             if "val" not in self.eval_sets:
                 raise ValueError(
