@@ -6,7 +6,8 @@ returns a :class:`PendingEvaluation`; the trainer's loop reads the same with eit
 - :class:`Evaluator` evaluates at once, in the caller's thread: what the notes' loop does.
 - :class:`BackgroundEvaluator` copies the weights of a plain MLP and evaluates the copy in a
   worker thread while the next epoch trains. On 2 cores this hides most of the chapter-5
-  run's evaluation time (about 1.7 s of 5.4 s; ``python benchmarks/background_eval.py``).
+  run's evaluation time (``python benchmarks/background_eval.py``; BENCHMARKS.md has the
+  figures).
 """
 
 from __future__ import annotations
