@@ -1,4 +1,5 @@
-"""Tests of dlzero.serialization: exact round trips, atomic saves, bad or crafted files refused."""
+"""Tests of dlzero.serialization and dlzero.model_file: exact round trips, atomic saves, bad
+or crafted files refused."""
 
 import json
 import zipfile
@@ -8,9 +9,10 @@ import pytest
 
 from dlzero.convnets import DeepConvNet, SimpleConvNet
 from dlzero.layers import Affine, Relu
-from dlzero.networks import MultiLayerNet, Sequential, TwoLayerNet
+from dlzero.model_file import NETWORK_NAMES
+from dlzero.networks import FormulaTwoLayerNet, MultiLayerNet, Sequential, TwoLayerNet
 from dlzero.optimizers import get_optimizer
-from dlzero.serialization import ModelFileError, load, load_info, save
+from dlzero.serialization import NETWORK_CLASSES, ModelFileError, load, load_info, save
 
 
 def _train_a_little(net, x, t, steps=3):
@@ -94,6 +96,36 @@ def test_batchnorm_running_statistics_are_saved(tmp_path):
     np.testing.assert_array_equal(loaded.layers["BatchNorm1"].running_var, bn.running_var)
 
 
+def test_state_is_the_layers_own_arrays():
+    net, _ = NETWORKS["multilayer batchnorm dropout"]
+    assert list(net.state) == [
+        "BatchNorm1.running_mean",
+        "BatchNorm1.running_var",
+        "BatchNorm2.running_mean",
+        "BatchNorm2.running_var",
+    ]
+    assert net.state["BatchNorm2.running_var"] is net.layers["BatchNorm2"].running_var
+    assert NETWORKS["two-layer relu"][0].state == {}
+
+
+def test_the_loadable_classes_are_a_plain_dict_of_the_names_the_format_allows():
+    assert type(NETWORK_CLASSES) is dict
+    assert tuple(NETWORK_CLASSES) == NETWORK_NAMES
+    assert all(cls.__name__ == name for name, cls in NETWORK_CLASSES.items())
+
+
+def test_the_model_file_module_imports_no_network():
+    import ast
+    from pathlib import Path
+
+    import dlzero.model_file
+
+    tree = ast.parse(Path(dlzero.model_file.__file__).read_text())
+    imported = {n.module for n in ast.walk(tree) if isinstance(n, ast.ImportFrom)}
+    imported |= {a.name for n in ast.walk(tree) if isinstance(n, ast.Import) for a in n.names}
+    assert {m for m in imported if m and m.startswith("dlzero")} == {"dlzero", "dlzero._io"}
+
+
 def test_loaded_parameters_are_shared_with_the_layers(tmp_path):
     net, _ = NETWORKS["two-layer relu"]
     save(net, tmp_path / "m.npz")
@@ -129,6 +161,10 @@ def test_save_refuses_networks_it_cannot_rebuild(tmp_path):
 
     with pytest.raises(ValueError, match="cannot save a MyNet"):
         MyNet(3, 2, 2).save(tmp_path / "m.npz")
+    with pytest.raises(ValueError, match="cannot save a MyNet"):
+        save(MyNet(3, 2, 2), tmp_path / "m.npz")
+    with pytest.raises(ValueError, match="cannot save a FormulaTwoLayerNet"):
+        save(FormulaTwoLayerNet(3, 2, 2), tmp_path / "m.npz")
     assert not (tmp_path / "m.npz").exists()
     net, _ = NETWORKS["two-layer relu"]
     with pytest.raises(ValueError, match="JSON"):

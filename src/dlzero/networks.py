@@ -31,6 +31,7 @@ from dlzero.layers import (
     SoftmaxWithLoss,
     Tanh,
 )
+from dlzero.model_file import write as write_model_file
 
 __all__ = [
     "ACTIVATIONS",
@@ -157,6 +158,19 @@ class Sequential:
                 key = f"{pname}{counts[pname]}"
                 self.params[key] = getattr(layer, pname)
                 self._param_refs[key] = (layer, pname)
+
+    @property
+    def state(self) -> dict[str, NDArray]:
+        """The layers' state arrays: not trained, but part of the model (saved with it).
+
+        ``{"BatchNorm1.running_mean": array, ...}`` for every name in a layer's
+        ``state_names``; the layers' own arrays, not copies.
+        """
+        return {
+            f"{layer_name}.{name}": getattr(layer, name)
+            for layer_name, layer in self.layers.items()
+            for name in layer.state_names
+        }
 
     @property
     def dtype(self) -> np.dtype:
@@ -333,12 +347,13 @@ class Sequential:
     ) -> None:
         """Save the architecture and parameters to ``path`` (an ``.npz`` file), atomically.
 
-        ``dlzero.load(path)`` rebuilds a network that predicts exactly as this one; see
-        :func:`dlzero.serialization.save` for the format and which networks can be saved.
+        ``dlzero.load(path)`` rebuilds a network that predicts exactly as this one. Only the
+        classes in :data:`dlzero.model_file.NETWORK_NAMES` can be saved (a plain
+        ``Sequential`` has no ``config`` to rebuild it from); ``metadata`` is kept with the
+        model as plain JSON values. See :mod:`dlzero.model_file` for the format.
         """
-        from dlzero.serialization import save  # imported here: serialization imports networks
-
-        save(self, path, metadata=metadata)
+        config = getattr(self, "config", None)
+        write_model_file(path, type(self).__name__, config, self.params, self.state, metadata)
 
     def __repr__(self) -> str:
         inner = ", ".join(f"{name}={layer!r}" for name, layer in self.layers.items())
