@@ -256,6 +256,7 @@ def test_training_with_batchnorm_dropout_and_adam_separates_blobs():
         ((4, [3], 2), {"weight_init_std": float("nan")}, "weight_init_std must be"),
         ((4, [3], 2), {"weight_decay_lambda": -1.0}, "weight_decay_lambda must be"),
         ((4, [3], 2), {"weight_decay_lambda": float("nan")}, "weight_decay_lambda must be"),
+        ((4, [3], 2), {"weight_decay_lambda": True}, "weight_decay_lambda must be"),
         ((4, [3], 2), {"use_dropout": True, "dropout_ratio": 1.0}, "dropout_ratio must be"),
         ((4, [3], 2), {"dropout_ratio": -0.5}, "dropout_ratio must be"),
     ],

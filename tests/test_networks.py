@@ -146,6 +146,14 @@ def test_bad_network_arguments(kwargs, match):
         TwoLayerNet(**args)
 
 
+@pytest.mark.parametrize("bad", [-0.1, float("nan"), float("inf"), True, "0.1", None])
+def test_sequential_refuses_a_weight_decay_that_is_not_a_finite_number_at_least_zero(bad):
+    layers = [Affine(np.ones((3, 2)), np.zeros(2))]
+    with pytest.raises(ValueError, match="weight_decay_lambda must be a finite number >= 0"):
+        Sequential(layers, weight_decay_lambda=bad)
+    assert Sequential(layers, weight_decay_lambda=np.float32(0.5)).weight_decay_lambda == 0.5
+
+
 def test_wrong_shapes_give_clear_errors():
     net = TwoLayerNet(784, 50, 10, rng=0)
     with pytest.raises(ValueError, match=r"\(N, 784\)"):

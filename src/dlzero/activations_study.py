@@ -24,6 +24,7 @@ from dataclasses import dataclass
 import numpy as np
 from numpy.typing import NDArray
 
+from dlzero._checks import check_positive_int
 from dlzero._rng import RngLike, as_rng
 from dlzero.networks import ACTIVATIONS, WEIGHT_INITS, activation_layer
 
@@ -120,9 +121,9 @@ def activation_study(
         expected = ", ".join(repr(k) for k in ACTIVATIONS)
         raise ValueError(f"unknown activation {activation!r}; expected one of {expected}")
     init = parse_init(init)
-    for name, value in (("layers", layers), ("units", units), ("samples", samples)):
-        if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 1:
-            raise ValueError(f"{name} must be a positive integer, got {value!r}")
+    layers = check_positive_int("layers", layers)
+    units = check_positive_int("units", units)
+    samples = check_positive_int("samples", samples)
     gen = as_rng(rng)
     x = gen.standard_normal((samples, units))
     std = np.sqrt(WEIGHT_INITS[init] / units) if isinstance(init, str) else init

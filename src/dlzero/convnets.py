@@ -13,7 +13,7 @@ from contextlib import contextmanager
 import numpy as np
 from numpy.typing import DTypeLike, NDArray
 
-from dlzero._checks import check_fraction
+from dlzero._checks import check_fraction, check_int, check_positive_int
 from dlzero._rng import RngLike, as_rng
 from dlzero.conv import conv_output_size
 from dlzero.layers import Affine, Convolution, Dropout, Layer, Pooling, Relu
@@ -35,12 +35,6 @@ _DEEP_CONV_PARAMS = (
 )
 
 
-def _check_positive(name: str, value: object) -> int:
-    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 1:
-        raise ValueError(f"{name} must be a positive integer, got {value!r}")
-    return int(value)
-
-
 def _conv_param(param: Mapping[str, int] | None, default: Mapping[str, int]) -> dict[str, int]:
     """The book's ``conv_param`` dict, with missing keys taken from ``default``, checked."""
     merged = dict(default)
@@ -52,11 +46,8 @@ def _conv_param(param: Mapping[str, int] | None, default: Mapping[str, int]) -> 
             )
         merged.update(param)
     for key in ("filter_num", "filter_size", "stride"):
-        merged[key] = _check_positive(f"conv_param[{key!r}]", merged[key])
-    pad = merged["pad"]
-    if isinstance(pad, bool) or not isinstance(pad, (int, np.integer)) or pad < 0:
-        raise ValueError(f"conv_param['pad'] must be an integer >= 0, got {pad!r}")
-    merged["pad"] = int(pad)
+        merged[key] = check_positive_int(f"conv_param[{key!r}]", merged[key])
+    merged["pad"] = check_int("conv_param['pad']", merged["pad"], 0)
     return merged
 
 
@@ -74,7 +65,7 @@ def _check_std(value: object) -> float:
 def _input_dim(input_dim: tuple[int, int, int]) -> tuple[int, int, int]:
     if not isinstance(input_dim, (tuple, list)) or len(input_dim) != 3:
         raise ValueError(f"input_dim must be (C, H, W), got {input_dim!r}")
-    c, h, w = (_check_positive("input_dim", v) for v in input_dim)
+    c, h, w = (check_positive_int("input_dim", v) for v in input_dim)
     return c, h, w
 
 
@@ -163,8 +154,8 @@ class SimpleConvNet(_ConvNet):
     ) -> None:
         c, h, w = _input_dim(input_dim)
         cp = _conv_param(conv_param, _SIMPLE_CONV_PARAM)
-        hidden_size = _check_positive("hidden_size", hidden_size)
-        output_size = _check_positive("output_size", output_size)
+        hidden_size = check_positive_int("hidden_size", hidden_size)
+        output_size = check_positive_int("output_size", output_size)
         weight_init_std = _check_std(weight_init_std)
         fn, fs, pad, stride = cp["filter_num"], cp["filter_size"], cp["pad"], cp["stride"]
         conv_hw = _stage("SimpleConvNet: the convolution", (h, w), fs, stride, pad)
@@ -269,8 +260,8 @@ class DeepConvNet(_ConvNet):
         c, h, w = _input_dim(input_dim)
         given = (conv_param_1, conv_param_2, conv_param_3, conv_param_4, conv_param_5, conv_param_6)
         cps = [_conv_param(p, d) for p, d in zip(given, _DEEP_CONV_PARAMS, strict=True)]
-        hidden_size = _check_positive("hidden_size", hidden_size)
-        output_size = _check_positive("output_size", output_size)
+        hidden_size = check_positive_int("hidden_size", hidden_size)
+        output_size = check_positive_int("output_size", output_size)
         dropout_ratio = check_fraction("dropout_ratio", dropout_ratio)
 
         # Check every size before the first random draw.

@@ -17,7 +17,7 @@ import numpy as np
 from numpy.typing import DTypeLike, NDArray
 
 from dlzero import gradient as _gradient
-from dlzero._checks import check_fraction
+from dlzero._checks import check_finite_nonnegative, check_fraction, check_positive_int
 from dlzero._rng import RngLike, as_rng
 from dlzero.fastpath import FusedMLP
 from dlzero.functions import _as_batch, cross_entropy_error, sigmoid, sigmoid_grad, softmax
@@ -137,9 +137,9 @@ class Sequential:
         if not self.layers:
             raise ValueError("Sequential: at least one layer is needed")
         self.last_layer = last_layer if last_layer is not None else SoftmaxWithLoss()
-        if weight_decay_lambda < 0:
-            raise ValueError(f"weight_decay_lambda must be >= 0, got {weight_decay_lambda}")
-        self.weight_decay_lambda = float(weight_decay_lambda)
+        self.weight_decay_lambda = check_finite_nonnegative(
+            "weight_decay_lambda", weight_decay_lambda
+        )
         self._collect_params()
 
     # The book calls it ``lastLayer``; keep that name working for code written for the book.
@@ -360,12 +360,6 @@ class Sequential:
         return f"{type(self).__name__}({inner}; last={type(self.last_layer).__name__})"
 
 
-def _check_sizes(**sizes: int) -> None:
-    for name, value in sizes.items():
-        if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 1:
-            raise ValueError(f"{name} must be a positive integer, got {value!r}")
-
-
 class TwoLayerNet(Sequential):
     """The chapter-5 network: Affine - activation - Affine - SoftmaxWithLoss.
 
@@ -393,7 +387,9 @@ class TwoLayerNet(Sequential):
         rng: RngLike = None,
         dtype: DTypeLike = np.float32,
     ) -> None:
-        _check_sizes(input_size=input_size, hidden_size=hidden_size, output_size=output_size)
+        input_size = check_positive_int("input_size", input_size)
+        hidden_size = check_positive_int("hidden_size", hidden_size)
+        output_size = check_positive_int("output_size", output_size)
         act = activation_layer(activation)
         gen = as_rng(rng)
         W1 = (weight_init_std * gen.standard_normal((input_size, hidden_size))).astype(dtype)
@@ -405,9 +401,9 @@ class TwoLayerNet(Sequential):
                 Affine(W2, np.zeros(output_size, dtype=dtype)),
             ]
         )
-        self.input_size = int(input_size)
-        self.hidden_size = int(hidden_size)
-        self.output_size = int(output_size)
+        self.input_size = input_size
+        self.hidden_size = hidden_size
+        self.output_size = output_size
         self.weight_init_std = float(weight_init_std)
         self.activation = activation
 
@@ -510,7 +506,8 @@ class MultiLayerNet(Sequential):
         dtype: DTypeLike = np.float32,
     ) -> None:
         # Everything is checked before the first random draw.
-        _check_sizes(input_size=input_size, output_size=output_size)
+        input_size = check_positive_int("input_size", input_size)
+        output_size = check_positive_int("output_size", output_size)
         if not isinstance(hidden_size_list, (Sequence, np.ndarray)) or isinstance(
             hidden_size_list, (str, bytes)
         ):
@@ -521,23 +518,16 @@ class MultiLayerNet(Sequential):
             raise ValueError(
                 "hidden_size_list is empty: give at least one hidden layer size, e.g. [100]"
             )
-        for i, size in enumerate(hidden_size_list):
-            _check_sizes(**{f"hidden_size_list[{i}]": size})
+        hidden = [
+            check_positive_int(f"hidden_size_list[{i}]", h) for i, h in enumerate(hidden_size_list)
+        ]
         activation_layer(activation)
         init = _check_weight_init(weight_init_std)
-        if (
-            isinstance(weight_decay_lambda, bool)
-            or not isinstance(weight_decay_lambda, (int, float, np.integer, np.floating))
-            or not np.isfinite(weight_decay_lambda)
-            or weight_decay_lambda < 0
-        ):
-            raise ValueError(
-                f"weight_decay_lambda must be a finite number >= 0, got {weight_decay_lambda!r}"
-            )
+        weight_decay_lambda = check_finite_nonnegative("weight_decay_lambda", weight_decay_lambda)
         dropout_ratio = check_fraction("dropout_ratio", dropout_ratio)
         gen = as_rng(rng)
 
-        sizes = [int(input_size), *(int(h) for h in hidden_size_list), int(output_size)]
+        sizes = [input_size, *hidden, output_size]
         layers: dict[str, Layer] = {}
         for idx in range(1, len(sizes)):
             n_in, n_out = sizes[idx - 1], sizes[idx]
@@ -603,7 +593,9 @@ class FormulaTwoLayerNet:
         rng: RngLike = None,
         dtype: DTypeLike = np.float64,
     ) -> None:
-        _check_sizes(input_size=input_size, hidden_size=hidden_size, output_size=output_size)
+        input_size = check_positive_int("input_size", input_size)
+        hidden_size = check_positive_int("hidden_size", hidden_size)
+        output_size = check_positive_int("output_size", output_size)
         gen = as_rng(rng)
         self.params = {
             "W1": (weight_init_std * gen.standard_normal((input_size, hidden_size))).astype(dtype),

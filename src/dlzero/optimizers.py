@@ -17,6 +17,8 @@ from typing import Any
 import numpy as np
 from numpy.typing import NDArray
 
+from dlzero._checks import check_fraction
+
 __all__ = [
     "OPTIMIZERS",
     "SGD",
@@ -71,15 +73,6 @@ def _check_lr(lr: float) -> float:
     ):
         raise ValueError(f"learning rate must be a positive finite number, got {lr!r}")
     return float(lr)
-
-
-def _check_unit(name: str, value: float) -> float:
-    """A decay factor in [0, 1): momentum, decay_rate, beta1, beta2."""
-    if isinstance(value, bool) or not isinstance(value, (int, float, np.integer, np.floating)):
-        raise ValueError(f"{name} must be a number in [0, 1), got {value!r}")
-    if not 0.0 <= float(value) < 1.0:
-        raise ValueError(f"{name} must be in [0, 1), got {value!r}")
-    return float(value)
 
 
 def _pairs(
@@ -138,7 +131,7 @@ class Momentum(Optimizer):
 
     def __init__(self, lr: float = 0.01, momentum: float = 0.9) -> None:
         self.lr = _check_lr(lr)
-        self.momentum = _check_unit("momentum", momentum)
+        self.momentum = check_fraction("momentum", momentum)
         self.v: dict[str, NDArray] = {}
 
     def update(self, params: Mapping[str, NDArray], grads: Mapping[str, NDArray]) -> None:
@@ -166,7 +159,7 @@ class Nesterov(Optimizer):
 
     def __init__(self, lr: float = 0.01, momentum: float = 0.9) -> None:
         self.lr = _check_lr(lr)
-        self.momentum = _check_unit("momentum", momentum)
+        self.momentum = check_fraction("momentum", momentum)
         self.v: dict[str, NDArray] = {}
 
     def update(self, params: Mapping[str, NDArray], grads: Mapping[str, NDArray]) -> None:
@@ -215,7 +208,7 @@ class RMSprop(Optimizer):
 
     def __init__(self, lr: float = 0.01, decay_rate: float = 0.99) -> None:
         self.lr = _check_lr(lr)
-        self.decay_rate = _check_unit("decay_rate", decay_rate)
+        self.decay_rate = check_fraction("decay_rate", decay_rate)
         self.h: dict[str, NDArray] = {}
 
     def update(self, params: Mapping[str, NDArray], grads: Mapping[str, NDArray]) -> None:
@@ -247,8 +240,8 @@ class Adam(Optimizer):
 
     def __init__(self, lr: float = 0.001, beta1: float = 0.9, beta2: float = 0.999) -> None:
         self.lr = _check_lr(lr)
-        self.beta1 = _check_unit("beta1", beta1)
-        self.beta2 = _check_unit("beta2", beta2)
+        self.beta1 = check_fraction("beta1", beta1)
+        self.beta2 = check_fraction("beta2", beta2)
         self.iter = 0
         self.m: dict[str, NDArray] = {}
         self.v: dict[str, NDArray] = {}
