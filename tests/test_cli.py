@@ -15,6 +15,8 @@ import numpy as np
 import pytest
 
 from dlzero import cli, datasets, training
+from dlzero.cli import train as train_command
+from dlzero.cli.network import streams
 from dlzero.training import History
 
 pytest.importorskip("matplotlib")
@@ -85,9 +87,9 @@ def test_same_seed_same_history(tmp_path, capsys):
         return History.load(tmp_path / name)
 
     a, b, c = history(3, "a.json"), history(3, "b.json"), history(4, "c.json")
-    np.testing.assert_array_equal(a.losses, b.losses)
+    np.testing.assert_array_equal(a.loss, b.loss)
     assert a.accuracy == b.accuracy
-    assert not np.array_equal(a.losses, c.losses)
+    assert not np.array_equal(a.loss, c.loss)
 
 
 def test_seed_is_drawn_printed_and_saved_when_not_given(tmp_path, capsys):
@@ -104,7 +106,7 @@ def test_divergence_is_detected_and_what_ran_is_written(tmp_path, capsys):
     assert status == 1
     h = History.load(tmp_path / "h.json")
     assert h.stop_reason == "diverged" and h.iterations_done < 200
-    assert np.isnan(h.losses[-1])  # written as null in the JSON
+    assert np.isnan(h.loss[-1])  # written as null in the JSON
     message = [ln for ln in err.splitlines() if "diverged" in ln]
     assert len(message) == 1
     assert f"at iteration {h.iterations_done} " in message[0] and "smaller learning rate" in err
@@ -132,7 +134,7 @@ def test_numerical_gradient_really_is_used_and_warns(tmp_path, capsys):
     assert numerical.config["gradient"] == "numerical" and numerical.config["dtype"] == "float64"
     assert runs["backprop"][1] == ""
     # Same start, same batches: the second loss shows the numerical step matched backprop's.
-    np.testing.assert_allclose(numerical.losses, runs["backprop"][0].losses, rtol=1e-4)
+    np.testing.assert_allclose(numerical.loss, runs["backprop"][0].loss, rtol=1e-4)
 
 
 BAD_ARGUMENTS = [
@@ -244,6 +246,39 @@ def test_data_that_cannot_be_loaded_is_one_line_and_status_1(capsys, monkeypatch
     assert err == "dlzero train: error: cannot load fashion-mnist: no Fashion-MNIST files found\n"
 
 
+def test_a_plot_that_cannot_be_written_after_training_is_one_line_and_status_1(
+    tmp_path, capsys, monkeypatch
+):
+    out = tmp_path / "out"
+    out.mkdir()
+    real = training.Trainer.fit
+
+    def fit_then_block_the_folder(self):
+        history = real(self)
+        out.rmdir()
+        out.write_text("in the way")  # even root cannot write under a file
+        return history
+
+    monkeypatch.setattr(training.Trainer, "fit", fit_then_block_the_folder)
+    argv = ["train", *SMALL, "--iters", 10, "--seed", 0, "-q", "--plot", out / "acc.png"]
+    status, _, err = run(argv, capsys)
+    assert status == 1
+    assert err.startswith("dlzero train: error: cannot write results: ") and err.count("\n") == 1
+
+
+def test_matplotlib_is_imported_only_when_plots_are_drawn():
+    code = (
+        "import sys\n"
+        "from dlzero.cli import main\n"
+        "assert not any(m.startswith('matplotlib') for m in sys.modules), 'on import'\n"
+        "status = main(['train', '--train-size', '200', '--test-size', '100', '--iters', '2',\n"
+        "               '--no-plot', '-q'])\n"
+        "assert status == 0 and not any(m.startswith('matplotlib') for m in sys.modules)\n"
+    )
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert result.returncode == 0, result.stderr
+
+
 def test_train_save_keeps_the_network_it_trained(tmp_path, capsys):
     from dlzero import TwoLayerNet, load
 
@@ -280,8 +315,23 @@ def test_every_option_has_help():
 def test_choices_come_from_the_library():
     from dlzero.networks import ACTIVATIONS
 
-    assert {"relu", "sigmoid"} <= set(cli.ACTIVATIONS) == set(ACTIVATIONS)
-    assert cli.SAMPLING == training.SAMPLING == ("shuffle", "replacement")
+    parser = cli.build_parser()
+    sub = next(a for a in parser._actions if isinstance(a, type(parser._subparsers._actions[-1])))
+    options = {a.dest: a for a in sub.choices["train"]._actions}
+    assert {"relu", "sigmoid"} <= set(options["activation"].choices) == set(ACTIVATIONS)
+    assert tuple(options["sampling"].choices) == training.SAMPLING == ("shuffle", "replacement")
+
+
+@pytest.mark.parametrize(
+    "command",
+    ["", "train", "gradcheck", "compare", "search", "activations", "bench-gradient", "predict",
+     "evaluate"],
+)  # fmt: skip
+def test_help_is_printed_as_written(command, capsys):
+    # argparse %-formats help strings but prints a description as it is: "20%%" would show.
+    status, out, _ = run([command, "--help"] if command else ["--help"], capsys)
+    assert status == 0 and out.startswith("usage: dlzero")
+    assert "%%" not in out and "%(" not in out
 
 
 # -- the other commands ----------------------------------------------------------------------
@@ -328,15 +378,22 @@ def test_compare_prints_a_table_and_draws_one_plot(tmp_path, capsys):
 
 
 def test_compare_uses_the_same_batches_for_every_configuration(capsys, monkeypatch):
-    seen = []
-    real = training.Trainer._batches_of_epoch
+    from dlzero.training import trainer as trainer_module
 
-    def spy(self, n_steps):
-        order = real(self, n_steps)
-        seen.append((self.config["hidden"], order.copy()))
+    seen, hidden = [], []
+    real_fit, real_order = training.Trainer.fit, trainer_module.batch_order
+
+    def spy_fit(self):
+        hidden.append(self.config["hidden"])
+        return real_fit(self)
+
+    def spy_order(*args, **kwargs):
+        order = real_order(*args, **kwargs)
+        seen.append((hidden[-1], order.copy()))
         return order
 
-    monkeypatch.setattr(training.Trainer, "_batches_of_epoch", spy)
+    monkeypatch.setattr(training.Trainer, "fit", spy_fit)
+    monkeypatch.setattr(trainer_module, "batch_order", spy_order)
     argv = ["compare", "--hidden", 5, 20, *SMALL, "--iters", 10, "--seed", 2, "--no-plot", "-q"]
     status, _, _ = run(argv, capsys)
     assert status == 0
@@ -442,11 +499,11 @@ def test_default_train_is_still_the_chapter_5_network_on_the_fused_path(
     assert h.config["optimizer"] == "SGD(lr=0.1)" and h.config["hidden_size"] == 50
 
     (x, t), (xt, tt) = datasets.load_mnist()
-    init_rng, batch_rng = cli._streams(9)
+    init_rng, batch_rng = streams(9)
     net = TwoLayerNet(784, 50, 10, weight_init_std=0.01, rng=init_rng)
     ref = Trainer(net, SGD(0.1), x[:500], t[:500], xt[:500], tt[:500], iters=12, rng=batch_rng,
                   verbose=False).fit()  # fmt: skip
-    np.testing.assert_array_equal(h.losses, ref.losses)
+    np.testing.assert_array_equal(h.loss, ref.loss)
     assert h.accuracy == ref.accuracy
 
 
@@ -689,7 +746,7 @@ def test_running_out_of_memory_is_one_line_not_a_traceback(capsys, monkeypatch):
     def too_big(*args, **kwargs):
         raise MemoryError("Unable to allocate 584. GiB for an array with shape (784, 100000000)")
 
-    monkeypatch.setattr(cli, "_build_network", too_big)
+    monkeypatch.setattr(train_command, "build_network", too_big)
     status, _, err = run(["train", "--hidden", "100000000", "--iters", "1", "--no-plot"], capsys)
     assert status == 1
     assert err.strip().splitlines() == [

@@ -1,7 +1,7 @@
 """Tests of the ``dlzero predict`` and ``dlzero evaluate`` commands and ``train --save``.
 
-The commands are run through a parser built here with ``add_model_commands``, as ``dlzero``'s
-own parser adds them, and their handlers' exit status is checked.
+The commands are run through a parser built here with ``add_parsers``, as ``dlzero``'s own
+parser adds them, and their handlers' exit status is checked.
 """
 
 import argparse
@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 from PIL import Image, ImageDraw
 
-from dlzero.cli_model import add_model_commands, add_save_option, check_save_path, save_trained
+from dlzero.cli.model import add_parsers, add_save_option, check_save_path, save_trained
 from dlzero.datasets import load_mnist
 from dlzero.networks import TwoLayerNet
 from dlzero.optimizers import get_optimizer
@@ -20,7 +20,7 @@ from dlzero.serialization import load
 def run(*argv):
     parser = argparse.ArgumentParser(prog="dlzero")
     sub = parser.add_subparsers(dest="command", required=True)
-    add_model_commands(sub)
+    add_parsers(sub)
     args = parser.parse_args([str(a) for a in argv])
     return args.func(args, args.parser)
 
@@ -175,7 +175,7 @@ def test_save_option_and_save_trained(tmp_path, capsys):
 
 
 def test_save_trained_failure_is_a_command_error(tmp_path):
-    from dlzero.cli import CommandError
+    from dlzero.cli.options import CommandError
 
     with pytest.raises(CommandError, match="cannot save the model") as info:
         save_trained(TwoLayerNet(4, 2, 2), tmp_path / "no-such-folder" / "m.npz")

@@ -1,4 +1,4 @@
-"""The ``dlzero`` subcommands that use a saved model: ``predict`` and ``evaluate``; ``--save``.
+"""``dlzero predict`` and ``dlzero evaluate``, the commands that use a saved model; ``--save``.
 
 ::
 
@@ -7,10 +7,9 @@
     dlzero evaluate model.npz                     # test accuracy, per-class precision/recall,
                                                   # confusion matrix, confident mistakes
 
-:func:`add_model_commands` adds the two subcommands to the ``dlzero`` parser; each handler
-returns the exit status, as the other commands of :mod:`dlzero.cli` do: 0 success; 1 the data
-set or an output file could not be read or written; 2 bad arguments, or a model or image file
-that is not what it should be (one line on stderr, ``dlzero predict: error: ...``).
+Exit status: 0 success; 1 the data set or an output file could not be read or written; 2 bad
+arguments, or a model or image file that is not what it should be (one line on stderr,
+``dlzero predict: error: ...``). ``predict`` still predicts the good pictures when some are bad.
 """
 
 from __future__ import annotations
@@ -24,12 +23,15 @@ from typing import Any
 
 import numpy as np
 
-from dlzero._cli_common import EXIT_FAILURE, EXIT_USAGE, CommandError, check_output, positive_int
 from dlzero._io import check_writable
-
-__all__ = ["add_model_commands", "add_save_option", "check_save_path", "save_trained"]
-
-DATASETS = ("mnist", "fashion-mnist")
+from dlzero.cli.options import (
+    DATASETS,
+    EXIT_FAILURE,
+    EXIT_USAGE,
+    CommandError,
+    check_output,
+    positive_int,
+)
 
 
 class _Failure(CommandError):
@@ -43,10 +45,6 @@ class _Failure(CommandError):
 def _report(parser: argparse.ArgumentParser, exc: _Failure) -> int:
     print(f"{parser.prog}: error: {exc}", file=sys.stderr)
     return exc.status
-
-
-def _check_plot_path(parser: argparse.ArgumentParser, option: str, path: str) -> None:
-    check_output(parser, option, path, plot=True)
 
 
 def _load_model(path: str) -> Any:
@@ -94,7 +92,8 @@ def save_trained(
 
     ``metadata`` (plain JSON values, e.g. the data set's name and the seed) is stored with the
     model; ``dlzero evaluate`` takes the data set from it. An error writing the file is raised
-    as ``dlzero.cli.CommandError`` (exit status 1), and a previous file at ``path`` is kept.
+    as :class:`~dlzero.cli.options.CommandError` (exit status 1), and a previous file at
+    ``path`` is kept.
     """
     from dlzero.serialization import save
 
@@ -109,7 +108,7 @@ def save_trained(
 # -- the parsers -------------------------------------------------------------------------------
 
 
-def add_model_commands(subparsers: Any) -> None:
+def add_parsers(subparsers: Any) -> None:
     """Add ``predict`` and ``evaluate`` to the ``dlzero`` command's subparsers.
 
     Parameters
@@ -143,7 +142,7 @@ def add_model_commands(subparsers: Any) -> None:
     p.add_argument(
         "--top", type=positive_int, default=3, metavar="K", help="classes listed (default: 3)"
     )
-    p.set_defaults(func=cmd_predict, parser=p)
+    p.set_defaults(func=run_predict, parser=p)
 
     p = subparsers.add_parser(
         "evaluate",
@@ -194,7 +193,7 @@ def add_model_commands(subparsers: Any) -> None:
         "connected on 28x28 images (default: %(default)s)",
     )
     p.add_argument("--no-plot", action="store_true", help="print the numbers only")
-    p.set_defaults(func=cmd_evaluate, parser=p)
+    p.set_defaults(func=run_evaluate, parser=p)
 
 
 # -- dlzero predict ----------------------------------------------------------------------------
@@ -212,13 +211,13 @@ def _digit_input_shape(network: Any, model_path: str) -> tuple[int, ...]:
     return shape
 
 
-def cmd_predict(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
+def run_predict(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
     """``dlzero predict MODEL IMAGE...``: print the predicted digit of each picture."""
     from dlzero.digits import ImageError, load_digit
     from dlzero.evaluation import predict_proba
 
     if args.show:
-        _check_plot_path(parser, "--plot", args.plot)
+        check_output(parser, "--plot", args.plot, plot=True)
     try:
         network = _load_model(args.model)
         _digit_input_shape(network, args.model)
@@ -250,7 +249,7 @@ def cmd_predict(args: argparse.Namespace, parser: argparse.ArgumentParser) -> in
         print(f"{name:<{width}}  {classes[order[0]]}  ({ranked})")
 
     if args.show:
-        from dlzero.model_plots import plot_predictions
+        from dlzero.plotting import plot_predictions
 
         try:
             plot_predictions(batch, proba, args.plot, labels=names, class_names=classes)
@@ -272,7 +271,7 @@ def _class_names(num_classes: int, dataset: str | None = None) -> list[str]:
 # -- dlzero evaluate ---------------------------------------------------------------------------
 
 
-def cmd_evaluate(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
+def run_evaluate(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
     """``dlzero evaluate MODEL``: accuracy, precision/recall per class, and three pictures."""
     from dlzero.evaluation import evaluate, format_report
     from dlzero.serialization import ModelFileError, load_info
@@ -295,7 +294,7 @@ def cmd_evaluate(args: argparse.Namespace, parser: argparse.ArgumentParser) -> i
         if len(set(paths)) != len(paths):
             parser.error("--confusion, --mistakes and --weights must be different files")
         for option, path in outputs:
-            _check_plot_path(parser, option, path)
+            check_output(parser, option, path, plot=True)
 
     trained_on = info.get("metadata", {}).get("dataset")
     dataset = args.dataset or (trained_on if trained_on in DATASETS else "mnist")
@@ -335,7 +334,7 @@ def cmd_evaluate(args: argparse.Namespace, parser: argparse.ArgumentParser) -> i
 
     if args.no_plot:
         return 0
-    from dlzero.model_plots import plot_confusion_matrix, plot_first_layer_weights, plot_mistakes
+    from dlzero.plotting import plot_confusion_matrix, plot_first_layer_weights, plot_mistakes
 
     idx = ev.mistakes(args.num_mistakes)
     try:
