@@ -5,6 +5,7 @@ at a temporary folder and empties the mirror lists; download tests serve files f
 http.server. Most fault tests use a tiny stand-in for MNIST (``fake``) so that they run fast.
 """
 
+import contextlib
 import gzip
 import hashlib
 import http.server
@@ -350,6 +351,33 @@ def test_an_unwritable_cache_does_not_stop_loading(fake, tmp_path, monkeypatch):
     fake.check(load_mnist())
 
 
+def test_a_cache_write_that_fails_midway_leaves_no_file_and_loading_goes_on(
+    fake, isolated, tmp_path, monkeypatch
+):
+    real_atomic_write = m.atomic_write
+
+    writes = []
+
+    class FullDisk:
+        def __init__(self, file):
+            self.file = file
+
+        def write(self, data):
+            writes.append(len(data))
+            raise OSError(28, "No space left on device")
+
+    @contextlib.contextmanager
+    def full_disk(path, mode):
+        with real_atomic_write(path, mode) as f:
+            yield FullDisk(f)
+
+    monkeypatch.setattr(m, "atomic_write", full_disk)
+    install(monkeypatch, fake.put(tmp_path / "install"))
+    fake.check(load_mnist())
+    assert len(writes) == 4  # one failed write per file, then no more tries
+    assert files_in(isolated) == []  # no partial file, no temporary file
+
+
 def test_nothing_found_names_every_source_and_the_way_by_hand(
     fake, isolated, tmp_path, monkeypatch
 ):
@@ -462,24 +490,14 @@ class FakeTerminal(io.StringIO):
         return True
 
 
-def test_progress_bar_only_on_a_terminal(monkeypatch):
-    monkeypatch.setattr(sys, "stderr", io.StringIO())
-    assert type(m._progress_bar(100, "x")) is m._NoBar
-    terminal = FakeTerminal()
-    monkeypatch.setattr(sys, "stderr", terminal)
-    monkeypatch.setitem(sys.modules, "tqdm", None)  # as if tqdm were not installed
-    with m._progress_bar(2_000_000, "downloading x") as bar:
-        bar.update(1_000_000)
-        bar.update(1_000_000)
-    assert "downloading x: 100% (2.0 MB of 2.0 MB)" in terminal.getvalue()
-
-
-def test_progress_bar_uses_tqdm_when_installed(monkeypatch):
-    tqdm = pytest.importorskip("tqdm")
-    monkeypatch.setattr(sys, "stderr", FakeTerminal())
-    bar = m._progress_bar(10, "x")
-    assert isinstance(bar, tqdm.tqdm)
-    bar.close()
+@pytest.mark.parametrize("on_terminal", [False, True])
+def test_a_download_shows_a_bar_only_on_a_terminal(fake, server, monkeypatch, on_terminal):
+    mirrors(monkeypatch, server, "good")
+    monkeypatch.setitem(sys.modules, "tqdm", None)  # the plain bar, whose output is plain text
+    stderr = FakeTerminal() if on_terminal else io.StringIO()
+    monkeypatch.setattr(sys, "stderr", stderr)
+    fake.check(load_mnist())
+    assert (f"downloading {NAMES[0]}: 100% (" in stderr.getvalue()) is on_terminal
 
 
 # -- Fashion-MNIST, from Debian's package ----------------------------------------------------

@@ -52,6 +52,8 @@ from typing import IO, BinaryIO
 import numpy as np
 from numpy.typing import DTypeLike
 
+from dlzero._io import atomic_write
+from dlzero._progress import progress_bar
 from dlzero.datasets import idx
 from dlzero.datasets.idx import DatasetError
 
@@ -418,11 +420,16 @@ def _known_files() -> dict[str, str]:
 
 
 class _HashingReader:
-    """A read-through stream that hashes what passes and copies it to an optional writer."""
+    """A read-through stream that hashes what passes and copies it to ``copy_to``, if given.
 
-    def __init__(self, inner: BinaryIO, copy_to: _AtomicWriter | None) -> None:
+    A failed write to the copy stops the copying and sets ``copied`` to False; it is not
+    raised here, where it would pass for a fault of the file being read.
+    """
+
+    def __init__(self, inner: BinaryIO, copy_to: IO[bytes] | None) -> None:
         self._inner = inner
         self._copy_to = copy_to
+        self.copied = True
         self.hash = hashlib.sha256()
 
     def readinto(self, buffer: memoryview) -> int:
@@ -430,8 +437,11 @@ class _HashingReader:
         if n:
             data = memoryview(buffer)[:n]
             self.hash.update(data)
-            if self._copy_to is not None:
-                self._copy_to.write(data)
+            if self._copy_to is not None and self.copied:
+                try:
+                    self._copy_to.write(data)
+                except OSError:
+                    self.copied = False
         return n
 
 
@@ -441,91 +451,57 @@ def _read_verified(
     """Read ``path`` into a new array of ``out_type``, checking header and SHA-256.
 
     With ``scale`` the uint8 values are divided by 255. With ``cache_to`` the uncompressed
-    bytes are also written there, atomically, once the hash is known to be right.
+    bytes are also written there, atomically, once the hash is known to be right; the cache
+    is an optimisation, so a copy that cannot be written is dropped and loading goes on.
     Raises :class:`DatasetError` naming ``label`` if anything is wrong; returns nothing then.
     """
-    writer = _AtomicWriter.create(cache_to) if cache_to is not None else None
-    try:
-        with idx.open_idx(path) as raw:
-            stream = _HashingReader(raw, writer)
-            header = idx.read_header(stream, label)  # type: ignore[arg-type]
-            if header.dtype != np.uint8 or header.shape != f.shape:
-                raise DatasetError(
-                    f"{label}: header says {header.describe()}, expected uint8 {f.shape}"
-                )
-            out = np.empty(f.shape, out_type)
-            flat = out.reshape(-1)
-            pos = 0
-            for chunk in idx.read_chunks(stream, header, label):  # type: ignore[arg-type]
-                dst = flat[pos : pos + chunk.size]
-                if scale:
-                    # dtype= keeps the arithmetic in out_type (no float64 detour, and no
-                    # float16 under NumPy 1's value-based casting); x / 255 as the book does.
-                    np.divide(chunk, 255, out=dst, dtype=out_type)
-                else:
-                    dst[...] = chunk
-                pos += chunk.size
-        actual = stream.hash.hexdigest()
-        if actual != f.sha256:
-            other = _known_files().get(actual)
-            kind = _OtherDatasetsFile if other else _HashMismatch
-            raise kind(
-                f"{label}: SHA-256 of the uncompressed content is {actual}, expected {f.sha256}"
-                + (f" (it is {other})" if other else "")
+    out = None
+    if cache_to is not None:
+        try:
+            cache_to.parent.mkdir(parents=True, exist_ok=True)
+            with atomic_write(cache_to, "wb") as copy:
+                out, copied = _read(path, label, f, out_type, scale, copy)
+                if not copied:  # e.g. a full disk: leave the cache as it was
+                    raise OSError(f"cannot write {cache_to}")
+        except OSError:
+            pass
+    if out is None:  # no cache wanted, or no temporary file could be made for it
+        out, _ = _read(path, label, f, out_type, scale, None)
+    return out
+
+
+def _read(
+    path: Path, label: str, f: _File, out_type: np.dtype, scale: bool, copy_to: IO[bytes] | None
+) -> tuple[np.ndarray, bool]:
+    """:func:`_read_verified`'s reading: the array, and whether ``copy_to`` got every byte."""
+    with idx.open_idx(path) as raw:
+        stream = _HashingReader(raw, copy_to)
+        header = idx.read_header(stream, label)  # type: ignore[arg-type]
+        if header.dtype != np.uint8 or header.shape != f.shape:
+            raise DatasetError(
+                f"{label}: header says {header.describe()}, expected uint8 {f.shape}"
             )
-        if writer is not None:
-            writer.commit()
-        return out
-    finally:
-        if writer is not None:
-            writer.discard()
-
-
-class _AtomicWriter:
-    """Write a file through a temporary file in the same folder, then ``os.replace``.
-
-    The cache is an optimisation: if the folder cannot be written, or a write fails, the
-    writer quietly drops the copy and loading goes on.
-    """
-
-    def __init__(self, final: Path, tmp: Path, file: IO[bytes]) -> None:
-        self._final, self._tmp, self._file = final, tmp, file
-        self._done = False
-
-    @classmethod
-    def create(cls, final: Path) -> _AtomicWriter | None:
-        try:
-            final.parent.mkdir(parents=True, exist_ok=True)
-            fd, tmp = tempfile.mkstemp(dir=final.parent, prefix=f".{final.name}.", suffix=".tmp")
-        except OSError:
-            return None
-        return cls(final, Path(tmp), os.fdopen(fd, "wb"))
-
-    def write(self, data: memoryview) -> None:
-        if self._done:
-            return
-        try:
-            self._file.write(data)
-        except OSError:
-            self.discard()
-
-    def commit(self) -> None:
-        if self._done:
-            return
-        try:
-            self._file.close()
-            os.replace(self._tmp, self._final)
-        except OSError:
-            self.discard()
-        self._done = True
-
-    def discard(self) -> None:
-        """Drop the temporary file; a no-op after ``commit`` (its name may be reused)."""
-        if self._done:
-            return
-        self._done = True
-        self._file.close()
-        self._tmp.unlink(missing_ok=True)
+        out = np.empty(f.shape, out_type)
+        flat = out.reshape(-1)
+        pos = 0
+        for chunk in idx.read_chunks(stream, header, label):  # type: ignore[arg-type]
+            dst = flat[pos : pos + chunk.size]
+            if scale:
+                # dtype= keeps the arithmetic in out_type (no float64 detour, and no
+                # float16 under NumPy 1's value-based casting); x / 255 as the book does.
+                np.divide(chunk, 255, out=dst, dtype=out_type)
+            else:
+                dst[...] = chunk
+            pos += chunk.size
+    actual = stream.hash.hexdigest()
+    if actual != f.sha256:
+        other = _known_files().get(actual)
+        kind = _OtherDatasetsFile if other else _HashMismatch
+        raise kind(
+            f"{label}: SHA-256 of the uncompressed content is {actual}, expected {f.sha256}"
+            + (f" (it is {other})" if other else "")
+        )
+    return out, stream.copied
 
 
 # -- downloading ------------------------------------------------------------------------------
@@ -588,58 +564,25 @@ def _copy_url(url: str, out: IO[bytes], what: str) -> None:
         length = response.headers.get("Content-Length", "")
         total = int(length) if length.isdigit() else None
         received = 0
-        with _progress_bar(total, f"downloading {what}") as bar:
+        # A bar only on a terminal: in a log file its redrawn lines would be noise.
+        bar = (
+            progress_bar(total, f"downloading {what}", unit="B") if _stderr_is_terminal() else None
+        )
+        try:
             while chunk := response.read(1 << 16):
                 out.write(chunk)
                 received += len(chunk)
-                bar.update(len(chunk))
+                if bar is not None:
+                    bar.update(len(chunk))
+        finally:
+            if bar is not None:
+                bar.close()
         if total is not None and received != total:
             raise _DownloadError(f"interrupted: received {received} of {total} bytes")
 
 
-class _NoBar:
-    def __enter__(self) -> _NoBar:
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        pass
-
-    def update(self, n: int) -> None:
-        pass
-
-
-class _TextBar(_NoBar):
-    """A plain one-line bar, for when tqdm is not installed."""
-
-    def __init__(self, total: int | None, label: str, stream: IO[str]) -> None:
-        self._total, self._label, self._stream, self._done = total, label, stream, 0
-
-    def update(self, n: int) -> None:
-        self._done += n
-        mb = f"{self._done / 1e6:.1f} MB"
-        if self._total:
-            mb = f"{100 * self._done // self._total:3d}% ({mb} of {self._total / 1e6:.1f} MB)"
-        self._stream.write(f"\r{self._label}: {mb}")
-        self._stream.flush()
-
-    def __exit__(self, *exc: object) -> None:
-        self._stream.write("\n")
-        self._stream.flush()
-
-
-def _progress_bar(total: int | None, label: str) -> _NoBar:
-    """A progress bar on stderr, only if stderr is a terminal: tqdm's if it is installed."""
-    stream = sys.stderr
+def _stderr_is_terminal() -> bool:
     try:
-        on_terminal = stream is not None and stream.isatty()
+        return sys.stderr is not None and sys.stderr.isatty()
     except (AttributeError, ValueError):  # a replaced or closed stderr
-        on_terminal = False
-    if not on_terminal:
-        return _NoBar()
-    try:
-        from tqdm import tqdm  # optional: the core needs only numpy
-    except ImportError:
-        return _TextBar(total, label, stream)
-    return tqdm(  # type: ignore[return-value]
-        total=total, desc=label, unit="B", unit_scale=True, file=stream, leave=False
-    )
+        return False
