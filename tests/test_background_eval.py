@@ -7,8 +7,7 @@ import numpy as np
 import pytest
 from threadpoolctl import threadpool_info, threadpool_limits
 
-from dlzero.training import background
-from dlzero.cli import _print_summary
+from dlzero.cli.train import _print_summary
 from dlzero.diagnostics import layer_diagnostics
 from dlzero.networks import MultiLayerNet, TwoLayerNet
 from dlzero.optimizers import SGD
@@ -19,6 +18,7 @@ from dlzero.training import (
     Trainer,
     TrainingDiverged,
     TrainingInterrupted,
+    background,
 )
 
 
