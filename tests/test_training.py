@@ -5,6 +5,7 @@ import math
 import os
 import re
 import signal
+import sys
 
 import numpy as np
 import pytest
@@ -360,6 +361,14 @@ def test_progress_bar_on_request_goes_to_stderr(capsys):
     captured = capsys.readouterr()
     assert "epoch 1/2" in captured.err and "it" in captured.err
     assert "epoch 1/2" in captured.out  # the epoch lines still go to stdout
+
+
+def test_progress_bar_without_tqdm_is_a_plain_line(capsys, monkeypatch):
+    monkeypatch.setitem(sys.modules, "tqdm", None)  # import tqdm now fails
+    x, t = indexed_data(100)
+    train(RecordingNet(), SGD(0.1), x, t, batch_size=10, iters=20, rng=0, progress=True)
+    err = capsys.readouterr().err
+    assert "epoch 2/2: 100% (10 it of 10 it)" in err and "\r" in err
 
 
 # -- History ---------------------------------------------------------------------------------

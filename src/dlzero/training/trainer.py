@@ -55,6 +55,7 @@ import numpy as np
 from numpy.typing import NDArray
 
 from dlzero._checks import check_fraction, check_int, check_positive_int
+from dlzero._progress import progress_bar
 from dlzero._rng import RngLike, as_rng
 from dlzero._threads import SMALL_PRODUCT, can_limit_blas_threads
 from dlzero.training import background
@@ -117,8 +118,8 @@ class Trainer:
     verbose : bool, default True
         Print one line per epoch to ``log``.
     progress : bool or "auto", default "auto"
-        A tqdm progress bar on stderr while an epoch runs; "auto" shows it only when stderr
-        is a terminal and ``verbose`` is on.
+        A progress bar on stderr while an epoch runs (tqdm's if it is installed, else a plain
+        line); "auto" shows it only when stderr is a terminal and ``verbose`` is on.
     handle_sigint : bool, default True
         When training in the main thread, let Ctrl-C finish the current step and stop
         cleanly (a second Ctrl-C interrupts at once).
@@ -619,24 +620,9 @@ class Trainer:
             show = self.verbose and sys.stderr.isatty()
         if not show:
             return None
-        try:
-            from tqdm import tqdm  # imported only when a bar is shown: keeps start-up fast
-        except ImportError:
-            if self.progress == "auto":
-                return None
-            raise ImportError(
-                "progress=True needs tqdm: pip install 'dlzero[cli]' (or tqdm)"
-            ) from None
 
         def make(epoch: int, total: int) -> Any:
-            return tqdm(
-                total=total,
-                desc=f"epoch {epoch}/{self.num_epochs}",
-                unit="it",
-                leave=False,
-                file=sys.stderr,
-                dynamic_ncols=True,
-            )
+            return progress_bar(total, f"epoch {epoch}/{self.num_epochs}")
 
         return make
 
