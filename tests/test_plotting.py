@@ -22,12 +22,13 @@ def make_history(iters=1000, per_epoch=100, seed=0, diverged_at=None):
     loss = 2.3 * np.exp(-np.arange(iters) / 200) + 0.1 * rng.random(iters)
     if diverged_at is not None:
         loss[diverged_at] = np.nan
+    done = iters if diverged_at is None else diverged_at + 1
     n_eval = -(-iters // per_epoch) + 1
     return History(
         iterations=iters,
         iterations_per_epoch=per_epoch,
-        loss=loss,
-        iterations_done=iters if diverged_at is None else diverged_at + 1,
+        loss=loss[:done],
+        iterations_done=done,
         epochs=list(range(n_eval)),
         epoch_iterations=[min(i * per_epoch, iters) for i in range(n_eval)],
         accuracy={
@@ -69,9 +70,9 @@ def test_short_loss_curve_draws_every_iteration(tmp_path):
     h = make_history(iters=300, per_epoch=50)
     fig = plot_loss(h, tmp_path / "loss.png")
     raw, mean = fig.axes[0].get_lines()
-    np.testing.assert_array_equal(raw.get_ydata(), h.losses)
+    np.testing.assert_array_equal(raw.get_ydata(), h.loss)
     # The moving average of 50 steps, drawn at the middle of each window.
-    expected = np.convolve(h.losses, np.ones(50) / 50, mode="valid")
+    expected = np.convolve(h.loss, np.ones(50) / 50, mode="valid")
     np.testing.assert_allclose(mean.get_ydata(), expected)
     assert mean.get_xdata()[0] == pytest.approx(25.5)
     assert (tmp_path / "loss.png").read_bytes()[:8] == PNG_MAGIC
@@ -86,7 +87,7 @@ def test_long_loss_curve_is_a_band_that_keeps_every_spike():
     assert len(bands) == 1
     vertices = bands[0].get_paths()[0].vertices
     assert vertices[:, 1].max() == pytest.approx(9.0)
-    assert vertices[:, 1].min() == pytest.approx(h.losses.min())
+    assert vertices[:, 1].min() == pytest.approx(h.loss.min())
     assert len(ax.get_lines()[0].get_xdata()) <= 2000
 
 
@@ -147,7 +148,7 @@ def test_loss_comparison_one_smoothed_curve_per_run_up_to_a_divergence(tmp_path)
     assert len(lines[1].get_xdata()) == 300 - 19 and np.isfinite(lines[1].get_ydata()).all()
     # The moving average of the first window, drawn at its middle.
     assert lines[0].get_xdata()[0] == pytest.approx(10.5)
-    assert lines[0].get_ydata()[0] == pytest.approx(runs["sgd"].losses[:20].mean())
+    assert lines[0].get_ydata()[0] == pytest.approx(runs["sgd"].loss[:20].mean())
     assert (tmp_path / "l.png").read_bytes()[:8] == PNG_MAGIC
 
 

@@ -96,7 +96,7 @@ def plot_loss(
     """
     fig = new_figure()
     ax = fig.add_subplot()
-    loss = history.losses
+    loss = history.loss
     n = len(loss)
     finite = np.isfinite(loss)
     if n > _MAX_POINTS and finite.all():
@@ -184,7 +184,7 @@ def plot_loss_comparison(
     fig = new_figure((7.2, 5.0))
     ax = fig.add_subplot()
     for i, (label, history) in enumerate(histories.items()):
-        loss = history.losses
+        loss = history.loss
         finite = np.isfinite(loss)
         if not finite.all():
             loss = loss[: int(np.argmin(finite))]
