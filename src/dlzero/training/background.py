@@ -17,15 +17,22 @@ import time
 from collections.abc import Callable, Mapping
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 from numpy.typing import NDArray
 
-from dlzero._threads import limit_blas_to_one_thread
+from dlzero._threads import SMALL_PRODUCT, can_limit_blas_threads, limit_blas_to_one_thread
 from dlzero.fastpath import FusedMLP
 from dlzero.networks import as_labels, chunked_accuracy
 
-__all__ = ["BackgroundEvaluator", "Evaluator", "PendingEvaluation", "available_cpus"]
+__all__ = [
+    "BackgroundEvaluator",
+    "Evaluator",
+    "PendingEvaluation",
+    "available_cpus",
+    "background_eval_problem",
+]
 
 # (accuracy by eval set name, seconds the evaluation took)
 Result = tuple[dict[str, float], float]
@@ -134,3 +141,43 @@ class BackgroundEvaluator:
             if self._restore_blas is not None:
                 self._restore_blas()
                 self._restore_blas = None
+
+
+def background_eval_problem(trainer: Any) -> str | None:
+    """Why a :class:`~dlzero.training.Trainer`'s evaluation would not run in the background,
+    or None if it would.
+
+    With ``background_eval=True`` only what makes it impossible counts; with "auto", also what
+    makes it not worth it: one CPU, steps large enough to use every BLAS thread, or an epoch's
+    training work (about 3 x iterations x batch size samples' worth) under the evaluation's.
+    """
+    if trainer.background_eval is False:
+        return "background_eval is False"
+    fused_step = getattr(trainer.network, "fused_step", None)
+    fused = fused_step() if callable(fused_step) else None
+    if fused is None or trainer.gradient_method != "backprop":
+        return (
+            "only a plain MLP (Affine layers, ReLU or sigmoid, SoftmaxWithLoss) trained "
+            "by backprop can be evaluated on a copy"
+        )
+    if not trainer.eval_sets:
+        return "there is nothing to evaluate"
+    if trainer.num_epochs < 2:
+        return "a run of one epoch has nothing to overlap"
+    unsafe = sorted(
+        {type(cb).__name__ for cb in trainer.callbacks if not getattr(cb, "background_safe", 0)}
+    )
+    if unsafe:
+        return f"callbacks act on the network at each epoch's end ({', '.join(unsafe)})"
+    if not can_limit_blas_threads():
+        return "the BLAS thread count cannot be set (threadpoolctl is not installed)"
+    if trainer.background_eval is True:
+        return None
+    if available_cpus() < 2:
+        return "one CPU"
+    if max(trainer.batch_size * a.W.size for a in fused.affines) >= SMALL_PRODUCT:
+        return "the steps are large enough to use every BLAS thread"
+    eval_samples = sum(len(x) for x, _ in trainer.eval_sets.values())
+    if 3 * trainer.iterations_per_epoch * trainer.batch_size < eval_samples:
+        return "an epoch's training is shorter than its evaluation"
+    return None

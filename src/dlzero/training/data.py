@@ -24,11 +24,28 @@ __all__ = [
     "SAMPLING",
     "batch_order",
     "check_batch_norm_batches",
+    "check_training_data",
     "validation_size",
     "validation_split",
 ]
 
 SAMPLING = ("shuffle", "replacement")
+
+
+def check_training_data(x: Any, t: Any) -> tuple[NDArray, NDArray]:
+    """``(x, t)`` as arrays, checked: x of shape (N, ...), t of shape (N,) labels or (N, C)
+    one-hot, N >= 1."""
+    x, t = np.asarray(x), np.asarray(t)
+    if x.ndim < 2 or t.ndim not in (1, 2):
+        raise ValueError(
+            "expected x_train of shape (N, ...) and t_train of shape (N,) labels or (N, C) "
+            f"one-hot, got shapes {x.shape} and {t.shape}"
+        )
+    if len(x) != len(t):
+        raise ValueError(f"x_train has {len(x)} samples but t_train has {len(t)} labels")
+    if len(x) == 0:
+        raise ValueError("x_train is empty")
+    return x, t
 
 
 def batch_order(

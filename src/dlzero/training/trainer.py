@@ -57,7 +57,6 @@ from numpy.typing import NDArray
 from dlzero._checks import check_fraction, check_int, check_positive_int
 from dlzero._progress import progress_bar
 from dlzero._rng import RngLike, as_rng
-from dlzero._threads import SMALL_PRODUCT, can_limit_blas_threads
 from dlzero.training import background
 from dlzero.training.background import BackgroundEvaluator, Evaluator, PendingEvaluation
 from dlzero.training.callbacks import EarlyStopping, RecordDiagnostics
@@ -65,6 +64,7 @@ from dlzero.training.data import (
     SAMPLING,
     batch_order,
     check_batch_norm_batches,
+    check_training_data,
     validation_split,
 )
 from dlzero.training.history import (
@@ -189,18 +189,7 @@ class Trainer:
             raise ValueError(
                 f"optimizer must have an update(params, grads) method, got {optimizer!r}"
             )
-        x_train, t_train = np.asarray(x_train), np.asarray(t_train)
-        if x_train.ndim < 2 or t_train.ndim not in (1, 2):
-            raise ValueError(
-                "expected x_train of shape (N, ...) and t_train of shape (N,) labels or (N, C) "
-                f"one-hot, got shapes {x_train.shape} and {t_train.shape}"
-            )
-        if len(x_train) != len(t_train):
-            raise ValueError(
-                f"x_train has {len(x_train)} samples but t_train has {len(t_train)} labels"
-            )
-        if len(x_train) == 0:
-            raise ValueError("x_train is empty")
+        x_train, t_train = check_training_data(x_train, t_train)
         self.rng = as_rng(rng)
         x_val = t_val = None
         validation_fraction = check_fraction("validation_fraction", validation_fraction)
@@ -544,41 +533,9 @@ class Trainer:
     # -- evaluation in a second thread -------------------------------------------------------
 
     def background_eval_problem(self) -> str | None:
-        """Why this run's evaluation would not run in the background, or None if it would.
-
-        With ``background_eval=True`` only what makes it impossible counts; with "auto", also
-        what makes it not worth it (see the class docstring).
-        """
-        if self.background_eval is False:
-            return "background_eval is False"
-        fused_step = getattr(self.network, "fused_step", None)
-        fused = fused_step() if callable(fused_step) else None
-        if fused is None or self.gradient_method != "backprop":
-            return (
-                "only a plain MLP (Affine layers, ReLU or sigmoid, SoftmaxWithLoss) trained "
-                "by backprop can be evaluated on a copy"
-            )
-        if not self.eval_sets:
-            return "there is nothing to evaluate"
-        if self.num_epochs < 2:
-            return "a run of one epoch has nothing to overlap"
-        unsafe = sorted(
-            {type(cb).__name__ for cb in self.callbacks if not getattr(cb, "background_safe", 0)}
-        )
-        if unsafe:
-            return f"callbacks act on the network at each epoch's end ({', '.join(unsafe)})"
-        if not can_limit_blas_threads():
-            return "the BLAS thread count cannot be set (threadpoolctl is not installed)"
-        if self.background_eval is True:
-            return None
-        if background.available_cpus() < 2:
-            return "one CPU"
-        if max(self.batch_size * a.W.size for a in fused.affines) >= SMALL_PRODUCT:
-            return "the steps are large enough to use every BLAS thread"
-        eval_samples = sum(len(x) for x, _ in self.eval_sets.values())
-        if 3 * self.iterations_per_epoch * self.batch_size < eval_samples:
-            return "an epoch's training is shorter than its evaluation"
-        return None
+        """Why this run's evaluation would not run in the background, or None if it would
+        (see :func:`dlzero.training.background.background_eval_problem`)."""
+        return background.background_eval_problem(self)
 
     def _evaluator(self) -> Evaluator | BackgroundEvaluator:
         problem = self.background_eval_problem()
