@@ -123,7 +123,8 @@ def test_the_model_file_module_imports_no_network():
     tree = ast.parse(Path(dlzero.model_file.__file__).read_text())
     imported = {n.module for n in ast.walk(tree) if isinstance(n, ast.ImportFrom)}
     imported |= {a.name for n in ast.walk(tree) if isinstance(n, ast.Import) for a in n.names}
-    assert {m for m in imported if m and m.startswith("dlzero")} == {"dlzero", "dlzero._io"}
+    dlzero_imports = {m for m in imported if m and m.startswith("dlzero")}
+    assert dlzero_imports == {"dlzero._io", "dlzero._version"}
 
 
 def test_loaded_parameters_are_shared_with_the_layers(tmp_path):

@@ -33,8 +33,8 @@ from typing import IO, Any
 import numpy as np
 from numpy.typing import NDArray
 
-from dlzero import __version__
 from dlzero._io import atomic_write
+from dlzero._version import __version__
 
 __all__ = [
     "FORMAT",
