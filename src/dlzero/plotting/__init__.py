@@ -8,7 +8,7 @@ notebook displays it) and, given ``path``, also saves it atomically; the format 
 file name's suffix (one of :data:`PLOT_FORMATS`: ``.png``, ``.pdf``, ``.svg``, ...).
 """
 
-from dlzero.plotting._canvas import PLOT_FORMATS, new_figure, save_figure
+from dlzero.plotting._canvas import PLOT_FORMATS, save_figure
 from dlzero.plotting.curves import (
     plot_accuracy,
     plot_activation_histograms,
@@ -24,9 +24,6 @@ from dlzero.plotting.models import (
     plot_mistakes,
     plot_predictions,
 )
-
-# The plot process calls this while it waits for a request, to have matplotlib imported by then.
-_figure = new_figure
 
 __all__ = [
     "PLOT_FORMATS",
