@@ -1,0 +1,146 @@
+"""The package's import graph: no circles, and arrows that point one way.
+
+Every ``import`` in ``src/dlzero`` is read with :mod:`ast`, wherever it stands (top level, inside
+a function, under ``if TYPE_CHECKING``), and resolved to the most specific dlzero module it
+names (``from dlzero.training import background`` is an edge to ``dlzero.training.background``).
+A package's ``__init__`` is not counted as imported by its own submodules' imports (Python runs
+it first, but that is not an arrow a reader follows).
+
+``python tests/test_imports.py`` prints the graph, one module and what it imports per line.
+"""
+
+from __future__ import annotations
+
+import ast
+import sys
+from pathlib import Path
+
+import pytest
+
+SRC = Path(__file__).resolve().parents[1] / "src"
+PACKAGE = SRC / "dlzero"
+
+
+def _module_name(path: Path) -> str:
+    parts = list(path.relative_to(SRC).with_suffix("").parts)
+    if parts[-1] == "__init__":
+        parts.pop()
+    return ".".join(parts)
+
+
+def _modules() -> dict[str, Path]:
+    return {_module_name(p): p for p in sorted(PACKAGE.rglob("*.py"))}
+
+
+def import_graph() -> dict[str, set[str]]:
+    """Each dlzero module and the dlzero modules it imports."""
+    modules = _modules()
+    graph: dict[str, set[str]] = {}
+    for name, path in modules.items():
+        is_package = path.name == "__init__.py"
+        targets: set[str] = set()
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+            if isinstance(node, ast.Import):
+                targets.update(a.name for a in node.names if a.name.startswith("dlzero"))
+            elif isinstance(node, ast.ImportFrom):
+                base = node.module or ""
+                if node.level:  # relative: from the package this module is in
+                    anchor = name.split(".")
+                    anchor = anchor[: len(anchor) - node.level + (1 if is_package else 0)]
+                    base = ".".join([*anchor, base] if base else anchor)
+                if not base.startswith("dlzero"):
+                    continue
+                for alias in node.names:
+                    sub = f"{base}.{alias.name}"
+                    targets.add(sub if sub in modules else base)
+        graph[name] = {t for t in targets if t in modules and t != name}
+    return graph
+
+
+def find_cycle(graph: dict[str, set[str]]) -> list[str] | None:
+    """One import circle as a list of modules (first == last), or None."""
+    state: dict[str, int] = {}  # 1: on the current path, 2: done
+    path: list[str] = []
+
+    def visit(node: str) -> list[str] | None:
+        state[node] = 1
+        path.append(node)
+        for nxt in sorted(graph[node]):
+            if state.get(nxt) == 1:
+                return [*path[path.index(nxt) :], nxt]
+            if nxt not in state and (cycle := visit(nxt)):
+                return cycle
+        path.pop()
+        state[node] = 2
+        return None
+
+    for node in sorted(graph):
+        if node not in state and (cycle := visit(node)):
+            return cycle
+    return None
+
+
+GRAPH = import_graph()
+
+
+def _imports_of(module: str) -> set[str]:
+    """``module`` (a module or package) and everything it imports, directly or not."""
+    seen, todo = set(), [m for m in GRAPH if m == module or m.startswith(module + ".")]
+    while todo:
+        m = todo.pop()
+        if m not in seen:
+            seen.add(m)
+            todo.extend(GRAPH[m])
+    return seen
+
+
+def test_the_graph_is_read():
+    # If parsing broke, every other test here would pass on an empty graph.
+    assert "dlzero.networks" in GRAPH["dlzero.training.background"]
+    assert "dlzero.layers" in GRAPH["dlzero.networks"]
+    assert len(GRAPH) > 20
+
+
+def test_there_are_no_import_circles():
+    assert find_cycle(GRAPH) is None, " -> ".join(find_cycle(GRAPH) or [])
+
+
+def test_find_cycle_finds_one():
+    assert find_cycle({"a": {"b"}, "b": {"c"}, "c": {"a"}}) == ["a", "b", "c", "a"]
+    assert find_cycle({"a": {"b"}, "b": set()}) is None
+
+
+@pytest.mark.parametrize(
+    ("module", "must_not_reach"),
+    [
+        ("dlzero.functions", ["dlzero.layers", "dlzero.networks", "dlzero.training"]),
+        ("dlzero.layers", ["dlzero.networks", "dlzero.training", "dlzero.serialization"]),
+        ("dlzero.networks", ["dlzero.training", "dlzero.convnets", "dlzero.plotting"]),
+        ("dlzero.gradient", ["dlzero.networks", "dlzero.training"]),
+        ("dlzero.conv", ["dlzero.layers", "dlzero.networks"]),
+        ("dlzero.model_file", ["dlzero.networks", "dlzero.layers", "dlzero.serialization"]),
+        ("dlzero.training", ["dlzero.plotting", "dlzero.serialization", "dlzero.datasets"]),
+    ],
+)
+def test_arrows_point_one_way(module, must_not_reach):
+    reached = _imports_of(module)
+    for other in must_not_reach:
+        assert not any(m == other or m.startswith(other + ".") for m in reached), (
+            f"{module} imports {other}"
+        )
+
+
+def test_nothing_imports_the_command_line():
+    for module, targets in GRAPH.items():
+        if module == "dlzero.__main__" or module.startswith("dlzero.cli"):
+            continue
+        assert not any(t.startswith("dlzero.cli") for t in targets), module
+
+
+if __name__ == "__main__":
+    width = max(map(len, GRAPH))
+    for module in sorted(GRAPH):
+        print(f"{module:<{width}}  -> {', '.join(sorted(GRAPH[module])) or '-'}")
+    cycle = find_cycle(GRAPH)
+    print("import circle: " + " -> ".join(cycle) if cycle else "no import circles")
+    sys.exit(1 if cycle else 0)
