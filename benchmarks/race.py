@@ -13,7 +13,9 @@ product's shape timed with NumPy's sgemm in this process, times the number of su
 W. No NumPy implementation of W can be faster.
 
 Run: ``python benchmarks/race.py`` (about 3 minutes on 2 cores); ``--markdown FILE`` also writes
-the table as Markdown. PyTorch and scikit-learn are optional (``pip install ".[bench]"``);
+the table as Markdown; ``--baseline TREE`` adds the dlzero of another source tree (before/after
+a change: ``git archive COMMIT | tar -x -C TREE``), ``--only dlzero baseline`` races just the
+two. PyTorch and scikit-learn are optional (``pip install ".[bench]"``);
 missing ones are skipped with a note.
 """
 
@@ -43,6 +45,8 @@ class Contender:
     name: str
     command: list[str]
     needs: str | None = None  # module that must be importable
+    history: Path | None = None  # where a dlzero contender writes its history
+    env: dict[str, str] | None = None
     walls: list[float] = field(default_factory=list)
     loops: list[float] = field(default_factory=list)
     rss_mb: list[float] = field(default_factory=list)
@@ -55,19 +59,27 @@ def contenders(args: argparse.Namespace, workdir: Path) -> list[Contender]:
     common = ["--iters", str(args.iters), "--seed", str(args.seed)]
     if args.train_size:
         common += ["--train-size", str(args.train_size)]
-    history = workdir / "history.json"
-    return [
+
+    def dlzero(name: str, tag: str, env: dict[str, str] | None = None) -> Contender:
+        history = workdir / f"history-{tag}.json"
+        command = [
+            py, "-m", "dlzero", "train", "--sampling", "replacement", "--quiet",
+            "--plot", str(workdir / f"accuracy-{tag}.png"), "--history", str(history), *common,
+        ]  # fmt: skip
+        return Contender(name, command, history=history, env=env)
+
+    cs = [
         Contender("book (ch. 5 script)", [py, str(HERE / "book_ch5.py"), *common]),
-        Contender(
-            "dlzero train",
-            [
-                py, "-m", "dlzero", "train", "--sampling", "replacement", "--quiet",
-                "--plot", str(workdir / "accuracy.png"), "--history", str(history), *common,
-            ],
-        ),
+        dlzero("dlzero train", "dlzero"),
         Contender("PyTorch", [py, str(HERE / "torch_ch5.py"), *common], needs="torch"),
         Contender("scikit-learn", [py, str(HERE / "sklearn_ch5.py"), *common], needs="sklearn"),
-    ]  # fmt: skip
+    ]
+    if args.baseline:
+        # The other tree's package comes first on the path, ahead of the installed one.
+        src = str(Path(args.baseline).resolve() / "src")
+        env = {**os.environ, "PYTHONPATH": src}
+        cs.append(dlzero(f"dlzero baseline ({args.baseline})", "baseline", env))
+    return cs
 
 
 def _tree_pss_mb(pid: int) -> float:
@@ -105,11 +117,13 @@ class TreeMemorySampler(threading.Thread):
 def run_once(c: Contender, workdir: Path) -> None:
     """Run one contender in a fresh process; record wall time, peak memory and its results."""
     start = time.perf_counter()
-    proc = subprocess.Popen(c.command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    proc = subprocess.Popen(
+        c.command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=c.env
+    )
     sampler = TreeMemorySampler(proc.pid)
     sampler.start()
     # wait4 gives the peak RSS of this child (ru_maxrss, in KiB on Linux); the sampler also
-    # sees processes it starts (dlzero train draws its plots in a forked child).
+    # sees any processes it starts.
     _, status, usage = os.wait4(proc.pid, 0)
     wall = time.perf_counter() - start
     sampler.done.set()
@@ -117,8 +131,8 @@ def run_once(c: Contender, workdir: Path) -> None:
     out, err = proc.communicate()
     if os.waitstatus_to_exitcode(status) != 0:
         raise SystemExit(f"{c.name} failed:\n{err[-2000:]}")
-    if c.name.startswith("dlzero"):
-        data = json.loads((workdir / "history.json").read_text())
+    if c.history is not None:
+        data = json.loads(c.history.read_text())
         # fit's own clock: with background evaluation the two lists overlap in time
         loop = data.get("wall_time") or sum(data["train_time"]) + sum(data["eval_time"])
         acc = data["accuracy"]["test"][-1]
@@ -261,14 +275,20 @@ def main(argv: list[str] | None = None) -> int:
         "--only", nargs="+", metavar="NAME", help="contenders to run (book dlzero torch sklearn)"
     )
     parser.add_argument("--markdown", type=Path, help="also write the table to this file")
+    parser.add_argument(
+        "--baseline",
+        metavar="TREE",
+        help="also race the dlzero of another source tree (e.g. an earlier commit's "
+        "`git archive` unpacked), interleaved with the installed one",
+    )
     args = parser.parse_args(argv)
 
     with tempfile.TemporaryDirectory() as tmp:
         workdir = Path(tmp)
         cs = contenders(args, workdir)
-        keys = {"book": 0, "dlzero": 1, "torch": 2, "sklearn": 3}
+        keys = {"book": 0, "dlzero": 1, "torch": 2, "sklearn": 3, "baseline": 4}
         if args.only:
-            cs = [cs[keys[k]] for k in args.only if k in keys]
+            cs = [cs[keys[k]] for k in args.only if k in keys and keys[k] < len(cs)]
         ready = []
         for c in cs:
             if c.needs and importlib.util.find_spec(c.needs) is None:

@@ -23,6 +23,26 @@ def test_race_runs_with_tiny_settings(tmp_path):
     assert "W: 20 iterations, 500 training images, 1 rounds" in text
 
 
+def test_race_runs_a_baseline_tree_beside_the_installed_one(tmp_path):
+    # A tree whose dlzero fails at once: if the baseline were not run from it, the race would
+    # pass; since it is, the race must report that contender's failure.
+    broken = tmp_path / "broken" / "src" / "dlzero"
+    broken.mkdir(parents=True)
+    (broken / "__init__.py").write_text("raise SystemExit('the baseline tree ran')\n")
+    (broken / "__main__.py").write_text("")
+    cmd = [
+        sys.executable, str(ROOT / "benchmarks" / "race.py"), "--rounds", "1", "--iters", "20",
+        "--train-size", "500", "--only", "dlzero", "baseline",
+        "--baseline", str(tmp_path / "broken"),
+    ]  # fmt: skip
+    out = subprocess.run(cmd, capture_output=True, text=True, timeout=300)
+    assert out.returncode != 0
+    assert "dlzero baseline" in out.stderr + out.stdout
+    assert "the baseline tree ran" in out.stderr + out.stdout
+    # ...and the installed one ran first, without it.
+    assert "round 1: dlzero train" in out.stdout
+
+
 @pytest.mark.skipif(not sys.platform.startswith("linux"), reason="reads /proc")
 def test_race_memory_counts_a_forked_childs_own_pages(tmp_path, monkeypatch):
     import importlib.util
