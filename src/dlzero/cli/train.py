@@ -49,6 +49,7 @@ from dlzero.cli.options import (
     positive_int,
     require_matplotlib,
 )
+from dlzero.cli.plot_worker import PlotWorker, draw_plots
 from dlzero.training import GRADIENT_METHODS, SAMPLING
 
 MODELS = ("mlp", "cnn", "deep-cnn")
@@ -154,7 +155,13 @@ def run(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
     )
     _check_outputs(parser, args)
     require_matplotlib(args)
-    return _train(args, parser, settings)
+    # Started before the data is loaded: it readies matplotlib on the other core meanwhile.
+    plots = None if args.no_plot else PlotWorker()
+    try:
+        return _train(args, parser, settings, plots)
+    finally:
+        if plots is not None:
+            plots.close()
 
 
 def _loss_plot(args: argparse.Namespace) -> str:
@@ -195,7 +202,10 @@ def _check_outputs(parser: argparse.ArgumentParser, args: argparse.Namespace) ->
 
 
 def _train(
-    args: argparse.Namespace, parser: argparse.ArgumentParser, settings: dict[str, Any]
+    args: argparse.Namespace,
+    parser: argparse.ArgumentParser,
+    settings: dict[str, Any],
+    plots: PlotWorker | None,
 ) -> int:
     """``dlzero train`` from the data load on, its arguments checked."""
     from dlzero.optimizers import get_optimizer
@@ -291,7 +301,7 @@ def _train(
         history, status = exc.history, EXIT_INTERRUPTED
         print(f"dlzero train: {exc}; writing what was recorded", file=sys.stderr)
 
-    _write_outputs(history, args, title)
+    _write_outputs(history, args, title, plots)
     if args.save is not None and status != EXIT_FAILURE:
         save_trained(net, args.save, metadata={**config, "seed": seed}, quiet=args.quiet)
     _print_summary(history, args)
@@ -316,7 +326,9 @@ def _warn_numerical(net: Any, x: np.ndarray, t: np.ndarray, iters: int) -> None:
     )
 
 
-def _write_outputs(history: Any, args: argparse.Namespace, title: str) -> None:
+def _write_outputs(
+    history: Any, args: argparse.Namespace, title: str, plots: PlotWorker | None = None
+) -> None:
     """Save the history and draw the plots asked for, even of a run that diverged or was
     interrupted: they show what went wrong."""
     written = []
@@ -327,10 +339,10 @@ def _write_outputs(history: Any, args: argparse.Namespace, title: str) -> None:
             written += [str(json_path), str(csv_path)]
         if not args.no_plot:
             # Only when plots are asked for: drawing them needs matplotlib (dlzero[cli]).
-            from dlzero.plotting import plot_accuracy, plot_loss
-
-            plot_accuracy(history, args.plot, title=title)
-            plot_loss(history, _loss_plot(args), title=title)
+            if plots is None:
+                draw_plots(history, args.plot, _loss_plot(args), title)
+            else:
+                plots.draw(history, args.plot, _loss_plot(args), title)
             written += [args.plot, _loss_plot(args)]
     except OSError as exc:
         raise CommandError(f"cannot write results: {exc}") from None
