@@ -34,17 +34,25 @@ import os
 import sys
 from collections.abc import Sequence
 
-from dlzero import __version__
+from dlzero._version import __version__
 from dlzero.cli import activations, compare, gradcheck, model, search, train
 from dlzero.cli.options import EXIT_FAILURE, CommandError, OneLineErrorParser
 
 __all__ = ["build_parser", "main"]
 
-# The command modules, in the order ``dlzero --help`` lists their commands. Each has
-# ``add_parsers(subparsers)``, which gives every parser it adds the defaults ``func`` (the
-# handler, ``func(args, parser) -> exit status``) and ``parser`` (that parser, for errors).
-# Importing them is cheap: each imports what it needs for the work inside its handlers.
-COMMANDS = (train, gradcheck, compare, search, activations, model)
+# What adds each command's parser, in the order ``dlzero --help`` lists them. Each gives every
+# parser it adds the defaults ``func`` (the handler, ``func(args, parser) -> exit status``) and
+# ``parser`` (that parser, for errors). Importing the modules is cheap: each imports what it
+# needs for the work inside its handlers.
+COMMANDS = (
+    train.add_parsers,
+    gradcheck.add_gradcheck_parser,
+    compare.add_parsers,
+    search.add_parsers,
+    activations.add_parsers,
+    gradcheck.add_bench_gradient_parser,
+    model.add_parsers,
+)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -55,8 +63,8 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("--version", action="version", version=f"dlzero {__version__}")
     subparsers = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
-    for command in COMMANDS:
-        command.add_parsers(subparsers)
+    for add_parsers in COMMANDS:
+        add_parsers(subparsers)
     return parser
 
 

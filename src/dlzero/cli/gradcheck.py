@@ -31,8 +31,8 @@ from dlzero.cli.options import (
 )
 
 
-def add_parsers(subparsers: Any) -> None:
-    """Add ``gradcheck`` and ``bench-gradient`` to the ``dlzero`` command's subparsers."""
+def add_gradcheck_parser(subparsers: Any) -> None:
+    """Add ``gradcheck`` to the ``dlzero`` command's subparsers."""
     p = subparsers.add_parser(
         "gradcheck",
         help="compare backprop and numerical gradients on a few MNIST images",
@@ -59,6 +59,9 @@ def add_parsers(subparsers: Any) -> None:
     p.add_argument("--seed", type=random_seed, default=0, help="initial weights (default: 0)")
     p.set_defaults(func=run_gradcheck, parser=p)
 
+
+def add_bench_gradient_parser(subparsers: Any) -> None:
+    """Add ``bench-gradient`` to the ``dlzero`` command's subparsers."""
     p = subparsers.add_parser(
         "bench-gradient",
         help="time one numerical and one backprop gradient of the chapter-5 network",
