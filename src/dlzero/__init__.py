@@ -15,6 +15,7 @@ from dlzero._version import __version__
 from dlzero.conv import col2im, conv_output_size, im2col
 from dlzero.convnets import DeepConvNet, SimpleConvNet
 from dlzero.diagnostics import LayerDiagnostics, layer_diagnostics
+from dlzero.formula_net import FormulaTwoLayerNet
 from dlzero.functions import (
     cross_entropy_error,
     identity_function,
@@ -41,7 +42,7 @@ from dlzero.layers import (
     SoftmaxWithLoss,
     Tanh,
 )
-from dlzero.networks import FormulaTwoLayerNet, MultiLayerNet, Sequential, TwoLayerNet
+from dlzero.networks import MultiLayerNet, Sequential, TwoLayerNet
 from dlzero.optimizers import SGD, AdaGrad, Adam, Momentum, Nesterov, RMSprop, get_optimizer
 from dlzero.serialization import ModelFileError, load, save
 from dlzero.training import (
