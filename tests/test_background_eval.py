@@ -141,6 +141,40 @@ def test_blas_threads_are_restored_and_history_kept_when_interrupted(monkeypatch
     limit.restore_original_limits()
 
 
+def test_an_interrupt_keeps_its_reason_when_a_callback_says_stop_on_the_last_epoch(monkeypatch):
+    evaluate = background.BackgroundEvaluator._evaluate
+
+    def slow_evaluate(self, snapshot):
+        time.sleep(0.2)  # still running when the stop comes
+        return evaluate(self, snapshot)
+
+    monkeypatch.setattr(background.BackgroundEvaluator, "_evaluate", slow_evaluate)
+
+    class StopAtEpoch1:
+        background_safe = True
+
+        def on_epoch_end(self, trainer, history):
+            if history.epochs[-1] == 1:
+                history.message = "the callback's own reason"
+                return True
+            return False
+
+    class StopDuringEpoch2(SGD):
+        def update(self, params, grads):
+            super().update(params, grads)
+            self.n = getattr(self, "n", 0) + 1
+            if self.n == 40 + 1:
+                trainer._stop_requested = True
+
+    trainer = make_trainer(True, callbacks=[StopAtEpoch1()], optimizer=StopDuringEpoch2(lr=0.3))
+    with pytest.raises(TrainingInterrupted) as err:
+        trainer.fit()
+    history = err.value.history
+    assert history.epochs == [0, 1]  # epoch 1 came in after the stop, and is kept
+    assert history.stop_reason == "interrupted"
+    assert history.message.startswith("interrupted at iteration 41")
+
+
 def test_no_overflow_warning_from_the_worker_on_a_diverging_run(recwarn):
     class Explode(SGD):
         def update(self, params, grads):
