@@ -353,6 +353,20 @@ class Sequential:
         config = getattr(self, "config", None)
         write_model_file(path, type(self).__name__, config, self.params, self.state, metadata)
 
+    def to_onnx(
+        self, path: str | os.PathLike[str], *, input_shape: tuple[int, ...] | None = None
+    ) -> None:
+        """Write the network in inference mode to ``path`` as an ONNX model, atomically.
+
+        Input ``images`` (float32, (N, 784) or (N, C, H, W)), output ``probabilities``
+        (float32, (N, classes)); needs ``pip install 'dlzero[onnx]'``. See
+        :func:`dlzero.onnx_export.to_onnx` for ``input_shape`` and the errors.
+        """
+        # Imported here: the export module, and the onnx package it needs, stay out of training.
+        from dlzero.onnx_export import to_onnx
+
+        to_onnx(self, path, input_shape=input_shape)
+
     def __repr__(self) -> str:
         inner = ", ".join(f"{name}={layer!r}" for name, layer in self.layers.items())
         return f"{type(self).__name__}({inner}; last={type(self.last_layer).__name__})"

@@ -35,7 +35,7 @@ import sys
 from collections.abc import Sequence
 
 from dlzero._version import __version__
-from dlzero.cli import activations, compare, gradcheck, model, search, train
+from dlzero.cli import activations, compare, export, gradcheck, model, search, train
 from dlzero.cli.options import EXIT_FAILURE, CommandError, OneLineErrorParser
 
 __all__ = ["build_parser", "main"]
@@ -52,6 +52,7 @@ COMMANDS = (
     activations.add_parsers,
     gradcheck.add_bench_gradient_parser,
     model.add_parsers,
+    export.add_parsers,
 )
 
 
