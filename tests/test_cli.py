@@ -305,6 +305,7 @@ def test_every_option_has_help():
         "evaluate",
         "search",
         "activations",
+        "export",
     }
     for name, p in sub.choices.items():
         for action in p._actions:
