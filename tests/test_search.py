@@ -107,3 +107,17 @@ def test_a_diverged_trial_ranks_below_every_finished_one():
     ]
     ranked = [t.index for t in SearchResult(trials, {}).ranked()]
     assert ranked == [2, 0, 3, 1]
+
+
+def test_a_failed_trial_ranks_last_and_keeps_its_reason():
+    # (A trial fails only on a Dask cluster: see tests/test_search_dask.py.)
+    trials = [
+        Trial(0, 0, 1e-3, 1e-6, status="failed", error="KilledWorker: it died four times"),
+        Trial(1, 1, 9e-1, 1e-6, val_acc=0.90, status="diverged"),
+        Trial(2, 2, 1e-2, 1e-6, val_acc=0.80, train_acc=0.85),
+    ]
+    result = SearchResult(trials, {})
+    assert [t.index for t in result.ranked()] == [2, 1, 0]
+    assert result.table().splitlines()[-1].endswith("(failed)")
+    assert result.to_csv().splitlines()[1].endswith(",failed")
+    assert result.to_dict()["trials"][0]["error"] == "KilledWorker: it died four times"

@@ -5,12 +5,13 @@ set); draw the learning rate and the weight decay at random on a log scale, e.g.
 ``lr = 10 ** uniform(-6, -2)`` and ``weight_decay = 10 ** uniform(-8, -4)``; train a few
 epochs each; look at the best trials and narrow the ranges. :func:`random_search` does exactly
 that, with the trials run in parallel across the machine's cores through joblib (imported
-only here, only when ``n_jobs`` is not 1).
+only here, only when ``n_jobs`` is not 1), or on a Dask cluster (:func:`connect`, then
+``random_search(..., client=client)``; ``distributed`` is imported only then).
 
 Reproducible by construction: the validation split, every trial's hyperparameters and every
 trial's own seed (initial weights, mini-batches, dropout masks) are derived from the search's
-``seed`` before any trial runs, so the results are the same whatever ``n_jobs`` is and in
-whatever order the workers finish.
+``seed`` before any trial runs, so the results are the same whatever ``n_jobs`` is, on one
+machine or a cluster, and in whatever order the workers finish.
 """
 
 from __future__ import annotations
@@ -22,7 +23,7 @@ import os
 import time
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 from numpy.typing import NDArray
@@ -33,7 +34,14 @@ from dlzero.optimizers import get_optimizer
 from dlzero.training import Trainer, TrainingDiverged, validation_size
 from dlzero.training.data import validation_split
 
-__all__ = ["SearchResult", "Trial", "random_search", "run_trial"]
+if TYPE_CHECKING:
+    from distributed import Client
+
+__all__ = ["SearchResult", "Trial", "connect", "random_search", "run_trial"]
+
+# Seconds to wait for a Dask scheduler to answer, and then for its first worker: a scheduler
+# on the network answers in milliseconds, and a wrong address should not hang for long.
+CONNECT_TIMEOUT = 10.0
 
 
 @dataclass
@@ -52,8 +60,11 @@ class Trial:
     epochs : list of int
     val_curve : list of float
         Validation accuracy at each epoch.
-    status : {"completed", "diverged"}
+    status : {"completed", "diverged", "failed"}
+        ``"failed"``: the trial never finished on the cluster (see ``error``).
     seconds : float
+    error : str
+        Why a failed trial failed, e.g. ``"KilledWorker: ..."``; empty otherwise.
     """
 
     index: int
@@ -66,6 +77,7 @@ class Trial:
     val_curve: list[float] = field(default_factory=list)
     status: str = "completed"
     seconds: float = 0.0
+    error: str = ""
 
     def short(self) -> str:
         """``val 0.81 lr 3.2e-03 wd 1.1e-07``: a legend entry."""
@@ -80,7 +92,7 @@ class SearchResult:
     settings: dict[str, Any]
 
     def ranked(self) -> list[Trial]:
-        """Trials by validation accuracy, best first; diverged trials last.
+        """Trials by validation accuracy, best first; diverged and failed trials last.
 
         A diverged trial's ``val_acc`` is its last evaluation before the loss blew up: a
         learning rate that good for a few epochs and then fatal is not a good one, so it ranks
@@ -89,7 +101,7 @@ class SearchResult:
         return sorted(
             self.trials,
             key=lambda t: (
-                t.status == "diverged",
+                t.status != "completed",
                 -(t.val_acc if math.isfinite(t.val_acc) else -1.0),
                 t.index,
             ),
@@ -207,6 +219,7 @@ def random_search(
     n_jobs: int | None = None,
     seed: int | None = None,
     on_trial: Any = None,
+    client: Client | None = None,
 ) -> SearchResult:
     """Random search over learning rate and weight decay, as in the book's section 6.5.
 
@@ -230,12 +243,17 @@ def random_search(
     n_jobs : int, optional
         Trials run at once, one process each (joblib's loky backend, one BLAS thread per
         worker so the processes do not fight over cores); default: every core. 1 runs them
-        here, one after the other, without joblib.
+        here, one after the other, without joblib. Not with ``client``.
     seed : int, optional
         Everything random derives from it; the same seed gives the same trials and results,
-        whatever ``n_jobs``.
+        whatever ``n_jobs``, here or on a cluster.
     on_trial : callable, optional
         ``on_trial(trial)`` as each trial finishes (in the order they finish).
+    client : distributed.Client, optional
+        Run the trials on this Dask cluster instead (see :func:`connect`), as many at once as
+        its workers have threads. A trial whose worker dies is run again on another one; a
+        trial that still cannot finish, or raises, comes back with status ``"failed"`` and its
+        ``error``, and the others still count.
 
     Returns
     -------
@@ -257,6 +275,11 @@ def random_search(
         raise ValueError(
             f"batch_size {batch_size} is larger than the {len(x_train) - n_val} training "
             "samples left after the validation split"
+        )
+    if client is not None and n_jobs is not None:
+        raise ValueError(
+            "n_jobs is for local processes: on a cluster, as many trials run at once as its "
+            "workers have threads"
         )
     if n_jobs is None:
         n_jobs = os.cpu_count() or 1
@@ -290,7 +313,8 @@ def random_search(
         "activation": activation,
         "weight_init_std": weight_init_std,
         "optimizer": optimizer,
-        "n_jobs": int(n_jobs),
+        "n_jobs": int(n_jobs) if client is None else sum(client.nthreads().values()),
+        "scheduler": None if client is None else client.scheduler.address,
         "seed": seed,
     }
     # Fail on a bad network or optimizer setting here, not in every worker.
@@ -305,7 +329,9 @@ def random_search(
     get_optimizer(optimizer, lr=lr_low)
 
     t0 = time.perf_counter()
-    if n_jobs == 1:
+    if client is not None:
+        done = _run_on_cluster(client, trials, (x_tr, t_tr, x_val, t_val), settings, on_trial)
+    elif n_jobs == 1:
         done = []
         for trial in trials:
             done.append(run_trial(trial, x_tr, t_tr, x_val, t_val, settings))
@@ -337,3 +363,97 @@ def random_search(
         done.sort(key=lambda t: t.index)
     settings["seconds"] = time.perf_counter() - t0
     return SearchResult(done, settings)
+
+
+def connect(scheduler: str, timeout: float = CONNECT_TIMEOUT) -> Client:
+    """A client of the Dask scheduler at ``scheduler``, for ``random_search(client=...)``.
+
+    ::
+
+        with connect("tcp://192.168.1.10:8786") as client:
+            result = random_search(x_train, t_train, client=client, seed=0)
+
+    Parameters
+    ----------
+    scheduler : str
+        The scheduler's address, as ``dask scheduler`` prints it: ``tcp://host:8786``.
+    timeout : float
+        Seconds to wait for the scheduler to answer, then as long for its first worker.
+
+    Returns
+    -------
+    distributed.Client
+        Close it when done (``with`` does).
+
+    Raises
+    ------
+    ImportError
+        ``distributed`` is not installed (``pip install 'dlzero[dask]'``).
+    ValueError
+        ``scheduler`` is not an address.
+    ConnectionError
+        The scheduler did not answer, or no worker joined it, within ``timeout``.
+    """
+    try:
+        import distributed
+        from distributed.comm import get_address_host_port
+    except ImportError:
+        raise ImportError(
+            "a search on a Dask cluster needs distributed: pip install 'dlzero[dask]'"
+        ) from None
+    # Checked before Client(): one given a malformed address fails half-built, and its
+    # clean-up at exit then prints a traceback.
+    try:
+        get_address_host_port(scheduler)
+    except ValueError as exc:
+        raise ValueError(
+            f"{scheduler!r} is not a Dask scheduler address ({exc}); expected e.g. tcp://host:8786"
+        ) from None
+    try:
+        client = distributed.Client(scheduler, timeout=timeout, set_as_default=False)
+    except OSError as exc:  # refused, unknown host, timed out
+        raise ConnectionError(f"cannot reach the Dask scheduler at {scheduler}: {exc}") from None
+    try:
+        client.wait_for_workers(1, timeout=timeout)
+    except distributed.TimeoutError:
+        client.close()
+        raise ConnectionError(
+            f"the Dask scheduler at {scheduler} has no worker (none joined in {timeout:g} s)"
+        ) from None
+    return client
+
+
+def _run_on_cluster(
+    client: Client,
+    trials: list[Trial],
+    data: tuple[NDArray, NDArray, NDArray, NDArray],
+    settings: dict[str, Any],
+    on_trial: Any,
+) -> list[Trial]:
+    """Run every trial on ``client``'s cluster; the trials in index order, failed ones too."""
+    from distributed import as_completed
+
+    # The data travels once, as tasks of its own that the trials depend on, not once with each
+    # trial. (Not client.scatter: scattered data is lost for good when every worker holding it
+    # has died, while a task's result Dask can compute again.)
+    x_tr, t_tr, x_val, t_val = (client.submit(np.asarray, a, pure=False) for a in data)
+    pending = {
+        client.submit(run_trial, trial, x_tr, t_tr, x_val, t_val, settings, pure=False): trial
+        for trial in trials
+    }
+    done = []
+    for future in as_completed(pending, loop=client.loop):
+        # Popped, so the cluster forgets each result once it is here: otherwise a worker that
+        # dies later would make Dask compute its finished trials again.
+        trial = pending.pop(future)
+        try:
+            trial = future.result()
+        except Exception as exc:
+            # Each time a worker died under the trial, Dask ran it again on another (up to
+            # distributed.scheduler.allowed-failures times, 3 by default): this one cannot
+            # finish, or it raised, or it was cancelled. The search goes on without it.
+            trial.status, trial.error = "failed", f"{type(exc).__name__}: {exc}"
+        done.append(trial)
+        if on_trial is not None:
+            on_trial(trial)
+    return sorted(done, key=lambda t: t.index)

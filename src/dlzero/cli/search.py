@@ -4,9 +4,11 @@
 
     dlzero search                                 # the book's: 100 trials on 500 images
     dlzero search --trials 30 --epochs 20 --csv trials.csv
+    dlzero search --scheduler tcp://192.168.1.10:8786   # on a Dask cluster (docs/dask.md)
 
-The trials run in parallel, one process each (:func:`dlzero.search.random_search`); this module
-checks the arguments, prints the trials as they finish and writes the table and the plot.
+The trials run in parallel, one process each, or on a Dask cluster
+(:func:`dlzero.search.random_search`); this module checks the arguments, prints the trials as
+they finish and writes the table and the plot.
 """
 
 from __future__ import annotations
@@ -19,6 +21,7 @@ from typing import Any
 
 from dlzero.cli.options import (
     ACTIVATIONS,
+    EXIT_FAILURE,
     EXIT_INTERRUPTED,
     EXIT_USAGE,
     OPTIMIZERS,
@@ -107,6 +110,12 @@ def add_parsers(subparsers: Any) -> None:
         help="trials run at once, one process each (default: every core)",
     )
     p.add_argument(
+        "--scheduler",
+        metavar="ADDRESS",
+        help="run the trials on the Dask cluster of this scheduler, e.g. tcp://HOST:8786 "
+        "(needs pip install 'dlzero[dask]'; see docs/dask.md)",
+    )
+    p.add_argument(
         "--top",
         type=positive_int,
         default=20,
@@ -122,7 +131,6 @@ def add_parsers(subparsers: Any) -> None:
 
 def run(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
     """``dlzero search``: run the trials, print them ranked; the exit status."""
-    from dlzero.search import random_search
     from dlzero.training import validation_size
 
     if not args.no_plot:
@@ -137,6 +145,11 @@ def run(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
             parser.error(f"argument {option}: LOW {low:g} is above HIGH {high:g}")
     if not args.validation_fraction:
         parser.error("argument --validation-fraction: the search needs a validation split (> 0)")
+    if args.scheduler is not None and args.jobs is not None:
+        parser.error(
+            "argument --jobs: not with --scheduler (the cluster's workers set how many trials "
+            "run at once)"
+        )
     n_train = args.train_size - validation_size(args.train_size, args.validation_fraction)
     if args.batch_size > n_train:
         parser.error(
@@ -144,11 +157,46 @@ def run(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
             "left for training after the validation split"
         )
     require_matplotlib(args)
+    # Connected before the data loads, so a wrong address fails fast.
+    client = _connect(args.scheduler, parser) if args.scheduler is not None else None
+    try:
+        return _search(args, parser, client)
+    finally:
+        if client is not None:
+            client.close()
+
+
+def _connect(address: str, parser: argparse.ArgumentParser) -> Any:
+    """A client of the Dask scheduler at ``address``; a one-line error if there is none."""
+    from dlzero.search import connect
+
+    try:
+        return connect(address)
+    except ImportError as exc:  # distributed missing: dlzero[dask]
+        raise CommandError(str(exc), EXIT_USAGE) from None
+    except ValueError as exc:
+        parser.error(f"argument --scheduler: {exc}")
+    except ConnectionError as exc:
+        raise CommandError(str(exc)) from None
+
+
+def _search(args: argparse.Namespace, parser: argparse.ArgumentParser, client: Any) -> int:
+    """Load the data, run the trials (here or on ``client``'s cluster), print and write them."""
+    from dlzero.search import random_search
+    from dlzero.training import validation_size
+
     args.test_size = None  # (the search uses no test images)
     (x_train, t_train), _ = load_data(args, parser)
     seed = args.seed if args.seed is not None else secrets.randbelow(2**31)
     hidden = [n for sizes in args.hidden for n in sizes]
-    jobs = args.jobs or os.cpu_count() or 1
+    if client is None:
+        jobs = args.jobs or os.cpu_count() or 1
+        where = f"{jobs} process{'es' if jobs > 1 else ''}"
+    else:
+        jobs, threads = None, client.nthreads()  # {worker: its threads}
+        workers = f"{len(threads)} worker{'s' if len(threads) > 1 else ''}"
+        n_threads = sum(threads.values())
+        where = f"Dask cluster {args.scheduler} ({workers}, {n_threads} at once)"
     if not args.quiet:
         print(
             f"random search: {args.trials} trials, {args.dataset} {args.train_size:,} images "
@@ -156,8 +204,8 @@ def run(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
             f"{'-'.join(map(str, hidden))} {args.activation}, {args.init} init, "
             f"{args.optimizer}, {args.epochs} epochs of batch {args.batch_size}; lr in "
             f"[{args.lr_range[0]:g}, {args.lr_range[1]:g}], weight decay in "
-            f"[{args.weight_decay_range[0]:g}, {args.weight_decay_range[1]:g}]; {jobs} "
-            f"process{'es' if jobs > 1 else ''}, seed {seed}",
+            f"[{args.weight_decay_range[0]:g}, {args.weight_decay_range[1]:g}]; {where}, "
+            f"seed {seed}",
             flush=True,
         )
     finished = 0
@@ -191,6 +239,7 @@ def run(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
             n_jobs=jobs,
             seed=seed,
             on_trial=report,
+            client=client,
         )
     except ImportError as exc:  # joblib missing (dlzero[cli]) with more than one job
         raise CommandError(str(exc), EXIT_USAGE) from None
@@ -199,12 +248,18 @@ def run(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
         return EXIT_INTERRUPTED
     print(result.table(args.top))
     best = result.best(1)[0]
-    print(
-        f"best: val acc {best.val_acc:.4f} with lr {best.lr:.3g}, weight decay "
-        f"{best.weight_decay:.3g} ({result.settings['seconds']:.1f} s, seed {seed})"
-    )
+    if best.status != "failed":
+        print(
+            f"best: val acc {best.val_acc:.4f} with lr {best.lr:.3g}, weight decay "
+            f"{best.weight_decay:.3g} ({result.settings['seconds']:.1f} s, seed {seed})"
+        )
     _write_outputs(result, args, seed)
-    return 0
+    # The table is out either way; a failed trial (its worker died each time it ran) still
+    # makes the exit status say that the search is not whole.
+    failed = [t for t in result.trials if t.status == "failed"]
+    for trial in failed:
+        print(f"dlzero search: trial {trial.index} failed: {trial.error}", file=sys.stderr)
+    return EXIT_FAILURE if failed else 0
 
 
 def _write_outputs(result: Any, args: argparse.Namespace, seed: int) -> None:
@@ -217,12 +272,15 @@ def _write_outputs(result: Any, args: argparse.Namespace, seed: int) -> None:
             written.append(args.csv)
         if not args.no_plot:
             from dlzero.plotting import plot_search
+            from dlzero.search import SearchResult
 
             title = (
                 f"random search, {args.trials} trials: {args.dataset} {args.train_size} images, "
                 f"{args.epochs} epochs, seed {seed}"
             )
-            plot_search(result, args.plot, title=title, top=args.top)
+            # A failed trial has no accuracy to draw (and a NaN would spoil the color scale).
+            ran = [t for t in result.trials if t.status != "failed"]
+            plot_search(SearchResult(ran, result.settings), args.plot, title=title, top=args.top)
             written.append(args.plot)
     except OSError as exc:
         raise CommandError(f"cannot write results: {exc}") from None
