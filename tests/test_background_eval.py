@@ -1,6 +1,7 @@
 """Tests of evaluation in a second thread while training goes on (Trainer background_eval)."""
 
 import copy
+import io
 import time
 
 import numpy as np
@@ -141,7 +142,9 @@ def test_blas_threads_are_restored_and_history_kept_when_interrupted(monkeypatch
     limit.restore_original_limits()
 
 
-def test_an_interrupt_keeps_its_reason_when_a_callback_says_stop_on_the_last_epoch(monkeypatch):
+def test_an_interrupt_keeps_its_reason_when_a_callback_says_stop_on_the_epoch_in_flight(
+    monkeypatch,
+):
     evaluate = background.BackgroundEvaluator._evaluate
 
     def slow_evaluate(self, snapshot):
@@ -167,12 +170,16 @@ def test_an_interrupt_keeps_its_reason_when_a_callback_says_stop_on_the_last_epo
                 trainer._stop_requested = True
 
     trainer = make_trainer(True, callbacks=[StopAtEpoch1()], optimizer=StopDuringEpoch2(lr=0.3))
+    trainer.verbose, trainer.log = True, io.StringIO()
     with pytest.raises(TrainingInterrupted) as err:
         trainer.fit()
     history = err.value.history
     assert history.epochs == [0, 1]  # epoch 1 came in after the stop, and is kept
     assert history.stop_reason == "interrupted"
     assert history.message.startswith("interrupted at iteration 41")
+    # The log has the two epoch lines and nothing about a stop (the exception reports it).
+    lines = trainer.log.getvalue().splitlines()
+    assert [line.split()[1] for line in lines] == ["0/6", "1/6"]
 
 
 def test_no_overflow_warning_from_the_worker_on_a_diverging_run(recwarn):

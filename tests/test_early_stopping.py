@@ -1,6 +1,7 @@
 """Tests of the chapter-6 training features: validation split, early stopping, diagnostics."""
 
 import json
+import time
 
 import numpy as np
 import pytest
@@ -281,6 +282,30 @@ def test_diagnostics_take_the_first_training_samples_after_the_split():
     np.testing.assert_array_equal(cb.x, trainer.x_train[:7])  # not x[:7]: that may be held out
     np.testing.assert_array_equal(cb.t, trainer.t_train[:7])
     assert not np.array_equal(trainer.x_train[:7], x[:7])
+
+
+def test_callbacks_run_outside_the_timed_steps_and_a_stop_draws_no_more_batches():
+    x, t = blobs(60)
+
+    class SlowThenStop:
+        def on_epoch_end(self, trainer, history):
+            time.sleep(0.2)
+            return history.epochs[-1] == 2
+
+    def run(**kwargs):
+        rng = np.random.default_rng(5)
+        net = TwoLayerNet(6, 10, 3, weight_init_std=0.5, rng=0)
+        h = Trainer(
+            net, SGD(0.01), x, t, batch_size=20, verbose=False, rng=rng,
+            background_eval=False, **kwargs,
+        ).fit()  # fmt: skip
+        return h, rng.integers(1 << 30)
+
+    stopped, after_stop = run(epochs=5, callbacks=[SlowThenStop()])
+    assert stopped.stop_reason == "stopped" and stopped.epochs == [0, 1, 2]
+    assert max(stopped.train_time) < 0.1  # the callbacks' 0.2 s are not the steps' time
+    _, after_two_epochs = run(epochs=2)
+    assert after_stop == after_two_epochs  # no third epoch's batches were drawn
 
 
 def test_diagnostics_need_both_x_and_t_or_neither():

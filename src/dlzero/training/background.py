@@ -1,9 +1,9 @@
 """Evaluating each epoch's weights: now, in the trainer's thread, or on the other core.
 
-Both evaluators have one method the trainer uses, ``submit(epoch, done, seconds)``, which
+Both evaluators have one method the trainer uses, ``submit(epoch, steps, seconds)``, which
 returns a :class:`PendingEvaluation`; the trainer's loop reads the same with either.
 
-- :class:`Evaluator` evaluates at once, in the caller's thread: what the notes' loop does.
+- :class:`ForegroundEvaluator` evaluates at once, in the caller's thread: what the notes' loop does.
 - :class:`BackgroundEvaluator` copies the weights of a plain MLP and evaluates the copy in a
   worker thread while the next epoch trains. On 2 cores this hides most of the chapter-5
   run's evaluation time (``python benchmarks/background_eval.py``; BENCHMARKS.md has the
@@ -28,7 +28,7 @@ from dlzero.networks import as_labels, chunked_accuracy
 
 __all__ = [
     "BackgroundEvaluator",
-    "Evaluator",
+    "ForegroundEvaluator",
     "PendingEvaluation",
     "available_cpus",
     "background_eval_problem",
@@ -48,11 +48,12 @@ def available_cpus() -> int:
 
 @dataclass
 class PendingEvaluation:
-    """The evaluation of the weights after ``epoch``: ``done`` steps, ``seconds`` of training."""
+    """The evaluation of the weights after ``epoch``: ``steps`` steps and ``seconds`` of
+    training in all."""
 
     future: Future[Result]
     epoch: int
-    done: int
+    steps: int
     seconds: float
 
     def ready(self) -> bool:
@@ -63,7 +64,7 @@ class PendingEvaluation:
         return self.future.result()
 
 
-class Evaluator:
+class ForegroundEvaluator:
     """Evaluate in the caller's thread: ``submit`` returns a finished evaluation.
 
     Parameters
@@ -75,11 +76,11 @@ class Evaluator:
     def __init__(self, evaluate: Callable[[], dict[str, float]]) -> None:
         self._evaluate = evaluate
 
-    def submit(self, epoch: int, done: int, seconds: float) -> PendingEvaluation:
+    def submit(self, epoch: int, steps: int, seconds: float) -> PendingEvaluation:
         t0 = time.perf_counter()
         future: Future[Result] = Future()
         future.set_result((self._evaluate(), time.perf_counter() - t0))
-        return PendingEvaluation(future, epoch, done, seconds)
+        return PendingEvaluation(future, epoch, steps, seconds)
 
     def close(self) -> None:
         """Nothing to release (the background evaluator has a thread)."""
@@ -114,11 +115,11 @@ class BackgroundEvaluator:
             1, thread_name_prefix="dlzero-eval"
         )
 
-    def submit(self, epoch: int, done: int, seconds: float) -> PendingEvaluation:
+    def submit(self, epoch: int, steps: int, seconds: float) -> PendingEvaluation:
         """Start evaluating the weights as they are now."""
         assert self._pool is not None, "submit after close"
         snapshot = self._fused.snapshot()  # copied here, in the caller's thread, before any step
-        return PendingEvaluation(self._pool.submit(self._evaluate, snapshot), epoch, done, seconds)
+        return PendingEvaluation(self._pool.submit(self._evaluate, snapshot), epoch, steps, seconds)
 
     def _evaluate(self, snapshot: FusedMLP) -> Result:
         t0 = time.perf_counter()

@@ -58,7 +58,11 @@ from dlzero._checks import check_fraction, check_int, check_positive_int
 from dlzero._progress import progress_bar
 from dlzero._rng import RngLike, as_rng
 from dlzero.training import background
-from dlzero.training.background import BackgroundEvaluator, Evaluator, PendingEvaluation
+from dlzero.training.background import (
+    BackgroundEvaluator,
+    ForegroundEvaluator,
+    PendingEvaluation,
+)
 from dlzero.training.callbacks import EarlyStopping, RecordDiagnostics
 from dlzero.training.data import (
     SAMPLING,
@@ -145,7 +149,7 @@ class Trainer:
     background_eval : bool or "auto", default "auto"
         Evaluate each epoch's weights on a copy, in a second thread, while the next epoch
         trains: both cores work, each on one BLAS thread, and the accuracies are those of the
-        weights at the epoch's end, as before. Needs a plain MLP (``Affine`` layers, ReLU or
+        weights at the epoch's end. Needs a plain MLP (``Affine`` layers, ReLU or
         sigmoid, ``SoftmaxWithLoss``), threadpoolctl, and callbacks that all say
         ``background_safe`` (early stopping does not: it must act at the epoch's end). The
         initial weights are evaluated alongside the first epoch; the last epoch's evaluation
@@ -410,24 +414,34 @@ class Trainer:
         history.config["background_eval"] = isinstance(evaluator, BackgroundEvaluator)
         done = 0
         pending: PendingEvaluation | None = None
+
+        def collect(wait: bool) -> bool:
+            """Record the evaluation under way if it has finished (or, with ``wait``, once it
+            has): True if the callbacks then say stop. A same-thread one has always finished."""
+            nonlocal pending
+            if pending is None or not (wait or pending.ready()):
+                return False
+            # pending is cleared only once its result is in hand: a Ctrl-C while waiting leaves
+            # it to the handler below, which still records it.
+            result, finished, pending = pending.result(), pending, None
+            return self._record(history, finished, result, losses, done)
+
         try:
             pending = evaluator.submit(0, 0, 0.0)  # the initial weights: epoch 0
+            if collect(wait=False):
+                return
             for epoch in range(1, self.num_epochs + 1):
                 n_steps = min(self.iterations_per_epoch, self.iters - done)
                 order = batch_order(self.rng, self.train_size, b, n_steps, self.sampling)
                 bar = self._bar = make_bar(epoch, n_steps) if make_bar else None
                 # The steps run in chunks, between looks at the progress bar and at the
                 # evaluation under way: nothing is added to a step.
-                watching = bar is not None or isinstance(evaluator, BackgroundEvaluator)
+                watching = bar is not None or pending is not None
                 chunk = max(1, n_steps // 50) if watching else n_steps
                 t0 = time.perf_counter()
                 for chunk_start in range(0, n_steps, chunk):
-                    if pending is not None and pending.ready():
-                        # (pending is cleared once its result is in hand: a Ctrl-C while
-                        # waiting leaves it to the handler below, which still records it)
-                        result, finished, pending = pending.result(), pending, None
-                        if self._record(history, finished, result, losses, done):
-                            return
+                    if collect(wait=False):
+                        return
                     for j in range(chunk_start, min(chunk_start + chunk, n_steps)):
                         idx = order[j * b : (j + 1) * b]
                         m = len(idx)
@@ -443,25 +457,23 @@ class Trainer:
                         bar.update(min(chunk, n_steps - chunk_start))
                 seconds = time.perf_counter() - t0
                 self._close_bar()
-                if pending is not None:  # the previous epoch's, still under way
-                    result, finished, pending = pending.result(), pending, None
-                    if self._record(history, finished, result, losses, done):
-                        return
+                if collect(wait=True):  # the previous epoch's, if still under way
+                    return
                 if epoch == self.num_epochs:  # the last evaluation has every thread to itself
                     evaluator.close()
-                    evaluator = Evaluator(self.evaluate)
+                    evaluator = ForegroundEvaluator(self.evaluate)
                 pending = evaluator.submit(epoch, done, seconds)
-            result, finished, pending = pending.result(), pending, None
-            if not self._record(history, finished, result, losses, done):
-                history.stop_reason = "completed"
+                if collect(wait=False):
+                    return
+            history.stop_reason = "completed"
         except BaseException:
             if pending is not None:
                 # Training failed or was interrupted: keep the evaluation under way, if it
-                # finishes, so the history has every epoch that ended. (The callbacks see it;
-                # the reason training ended stays the one in flight.)
+                # finishes, so the history has every epoch that ended. The callbacks see it,
+                # but the reason training ended stays the one in flight.
                 reason, message = history.stop_reason, history.message
                 try:
-                    self._record(history, pending, pending.result(), losses, done)
+                    self._record(history, pending, pending.result(), losses, done, ending=True)
                 except Exception:  # the error in flight is the one to report
                     pass
                 history.stop_reason, history.message = reason, message
@@ -477,21 +489,24 @@ class Trainer:
         result: tuple[dict[str, float], float],
         losses: NDArray,
         done: int,
+        *,
+        ending: bool = False,
     ) -> bool:
         """Add a finished evaluation to ``history`` and run the callbacks; True: they say stop.
 
-        ``done`` steps have run by now: ``evaluation.done`` of them before it started, and more
-        when it ran in the background.
+        ``done`` steps have run by now: ``evaluation.steps`` of them before it started, and more
+        when it ran in the background. ``ending``: training is already ending (a divergence or
+        Ctrl-C), so a stop asked for by a callback changes nothing.
         """
         acc, t_eval = result
         history.loss, history.iterations_done = losses[:done], done
         history.epochs.append(evaluation.epoch)
-        history.epoch_iterations.append(evaluation.done)
+        history.epoch_iterations.append(evaluation.steps)
         for name, value in acc.items():
             history.accuracy.setdefault(name, []).append(value)
         start = history.epoch_iterations[-2] if len(history.epoch_iterations) > 1 else 0
         history.epoch_loss.append(
-            float(np.mean(losses[start : evaluation.done])) if evaluation.done else None
+            float(np.mean(losses[start : evaluation.steps])) if evaluation.steps else None
         )
         history.train_time.append(evaluation.seconds)
         history.eval_time.append(t_eval)
@@ -501,7 +516,7 @@ class Trainer:
         for cb in self.callbacks:
             if hasattr(cb, "on_epoch_end") and cb.on_epoch_end(self, history):
                 stop = True
-        if stop:
+        if stop and not ending:
             history.stop_reason = "stopped"
             history.message = history.message or (
                 f"stopped by a callback after epoch {evaluation.epoch}"
@@ -537,7 +552,7 @@ class Trainer:
         (see :func:`dlzero.training.background.background_eval_problem`)."""
         return background.background_eval_problem(self)
 
-    def _evaluator(self) -> Evaluator | BackgroundEvaluator:
+    def _evaluator(self) -> ForegroundEvaluator | BackgroundEvaluator:
         problem = self.background_eval_problem()
         if problem is None:
             return BackgroundEvaluator(
@@ -545,7 +560,7 @@ class Trainer:
             )
         if self.background_eval is True:
             raise ValueError(f"background_eval=True, but {problem}")
-        return Evaluator(self.evaluate)
+        return ForegroundEvaluator(self.evaluate)
 
     # -- Ctrl-C and the progress bar ---------------------------------------------------------
 
