@@ -2,8 +2,9 @@
 
 Importing matplotlib costs about half a second of CPU, a tenth of the chapter-5 run. A worker
 process, forked before the data is loaded (so it copies almost nothing), imports it on the
-other core while this one trains, and draws the plots when the history is ready. Where there
-is no ``fork`` (Windows, macOS) or the worker dies, the plots are drawn here instead: slower,
+other core while this one trains, and draws the plots when the history is ready. Only on
+Linux: elsewhere forking a process that has loaded system frameworks is not safe (macOS) or not
+possible (Windows). There, or if the worker dies, the plots are drawn here instead: slower,
 never lost. BENCHMARKS.md has the measurement that keeps this module.
 """
 
@@ -11,6 +12,8 @@ from __future__ import annotations
 
 import multiprocessing
 import signal
+import sys
+import warnings
 from concurrent.futures import ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
 from typing import Any
@@ -30,7 +33,7 @@ def _get_ready() -> None:
     # Ctrl-C reaches the whole process group. It is the trainer's to handle (it stops training
     # and still asks for the plots), so the worker must not die of it.
     signal.signal(signal.SIGINT, signal.SIG_IGN)
-    from dlzero.plotting._canvas import new_figure
+    from dlzero.plotting import new_figure
 
     new_figure()  # imports matplotlib and its Agg canvas
 
@@ -40,11 +43,17 @@ class PlotWorker:
 
     def __init__(self) -> None:
         self._pool: ProcessPoolExecutor | None = None
+        if not sys.platform.startswith("linux"):
+            return
+        context = multiprocessing.get_context("fork")
         try:
-            context = multiprocessing.get_context("fork")  # ValueError where there is none
             self._pool = ProcessPoolExecutor(1, mp_context=context, initializer=_get_ready)
-            self._pool.submit(int)  # the worker starts with its first task: start it now
-        except (ValueError, OSError):
+            with warnings.catch_warnings():
+                # Python 3.12+ warns about forking a process that has threads. At this point
+                # the only ones are BLAS's, and OpenBLAS restarts its pool in a forked child.
+                warnings.simplefilter("ignore", DeprecationWarning)
+                self._pool.submit(int)  # the worker starts with its first task: start it now
+        except OSError:  # no process to be had
             self.close()
 
     def draw(self, history: Any, accuracy_path: str, loss_path: str, title: str) -> None:

@@ -8,7 +8,7 @@ notebook displays it) and, given ``path``, also saves it atomically; the format 
 file name's suffix (one of :data:`PLOT_FORMATS`: ``.png``, ``.pdf``, ``.svg``, ...).
 """
 
-from dlzero.plotting._canvas import PLOT_FORMATS, save_figure
+from dlzero.plotting._canvas import PLOT_FORMATS, new_figure, save_figure
 from dlzero.plotting.curves import (
     plot_accuracy,
     plot_activation_histograms,
@@ -27,6 +27,7 @@ from dlzero.plotting.models import (
 
 __all__ = [
     "PLOT_FORMATS",
+    "new_figure",
     "plot_accuracy",
     "plot_activation_histograms",
     "plot_comparison",
