@@ -1,6 +1,6 @@
 """Chapter 4's experiment on dlzero: a two-layer sigmoid network, gradients from formulas.
 
-The notes' script, with the network from ``dlzero.formula_net.FormulaTwoLayerNet`` (the gradient
+The notes' script, with the network from ``dlzero.networks.FormulaTwoLayerNet`` (the gradient
 written out as matrix formulas, as the notes derive it on the computational graph) and the data
 from ``dlzero.datasets``. The loop is the notes' loop, kept visible on purpose; two fixes:
 the epoch length is an integer (``i % 600.0`` style float tests skip epochs when the division
@@ -15,7 +15,7 @@ import argparse
 import numpy as np
 
 from dlzero.datasets import load_mnist
-from dlzero.formula_net import FormulaTwoLayerNet
+from dlzero.networks import FormulaTwoLayerNet
 
 
 def main(argv=None):

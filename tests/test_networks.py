@@ -5,10 +5,9 @@ import pytest
 from hypothesis import assume, given, settings
 from hypothesis import strategies as st
 
-from dlzero.formula_net import FormulaTwoLayerNet
 from dlzero.gradient import gradient_check
 from dlzero.layers import Affine, Relu, Sigmoid
-from dlzero.networks import Sequential, TwoLayerNet
+from dlzero.networks import FormulaTwoLayerNet, Sequential, TwoLayerNet
 
 
 @pytest.mark.parametrize("activation", ["relu", "sigmoid"])

@@ -8,10 +8,9 @@ import numpy as np
 import pytest
 
 from dlzero.convnets import DeepConvNet, SimpleConvNet
-from dlzero.formula_net import FormulaTwoLayerNet
 from dlzero.layers import Affine, Relu
 from dlzero.model_file import NETWORK_NAMES
-from dlzero.networks import MultiLayerNet, Sequential, TwoLayerNet
+from dlzero.networks import FormulaTwoLayerNet, MultiLayerNet, Sequential, TwoLayerNet
 from dlzero.optimizers import get_optimizer
 from dlzero.serialization import NETWORK_CLASSES, ModelFileError, load, load_info, save
 

@@ -12,9 +12,15 @@ from numpy.typing import DTypeLike, NDArray
 
 from dlzero._checks import check_positive_int
 from dlzero._rng import RngLike, as_rng
-from dlzero.functions import _as_batch, cross_entropy_error, sigmoid, sigmoid_grad, softmax
+from dlzero.functions import (
+    as_batch,
+    as_labels,
+    cross_entropy_error,
+    sigmoid,
+    sigmoid_grad,
+    softmax,
+)
 from dlzero.gradient import numerical_gradient
-from dlzero.networks import as_labels
 
 __all__ = ["FormulaTwoLayerNet"]
 
@@ -52,7 +58,7 @@ class FormulaTwoLayerNet:
         }
 
     def _one_hot(self, y: NDArray, t: NDArray) -> NDArray:
-        y, t = _as_batch(y, np.asarray(t), "FormulaTwoLayerNet")
+        y, t = as_batch(y, np.asarray(t), "FormulaTwoLayerNet")
         if t.shape == y.shape:
             return t
         return np.eye(y.shape[1], dtype=y.dtype)[t]

@@ -21,6 +21,8 @@ __all__ = [
     "step_function",
     "sum_squared_error",
 ]
+# (``as_batch`` and ``as_labels``, which the layers and networks share, are public too, but kept
+# out of ``__all__``: ``from dlzero.functions import *`` gives the book's names only.)
 
 # Added inside the logarithm of ``cross_entropy_error``, as the book does, so that a predicted
 # probability of exactly 0 gives a large finite loss instead of ``log(0) = -inf``.
@@ -107,7 +109,7 @@ def softmax(x: ArrayLike) -> NDArray:
     return e / np.sum(e, axis=-1, keepdims=True)
 
 
-def _as_batch(y: NDArray, t: NDArray, name: str) -> tuple[NDArray, NDArray]:
+def as_batch(y: NDArray, t: NDArray, name: str) -> tuple[NDArray, NDArray]:
     """Turn a single sample into a batch of one and check that ``t`` fits ``y``.
 
     ``t`` may be one-hot (same shape as ``y``) or integer class labels (one fewer dimension).
@@ -138,6 +140,12 @@ def _as_batch(y: NDArray, t: NDArray, name: str) -> tuple[NDArray, NDArray]:
     )
 
 
+def as_labels(t: ArrayLike) -> NDArray:
+    """Class labels, shape (N,), from labels (N,) or one-hot targets (N, C)."""
+    t = np.asarray(t)
+    return t.argmax(axis=1) if t.ndim == 2 else t
+
+
 def cross_entropy_error(y: ArrayLike, t: ArrayLike) -> float:
     """Cross-entropy loss of predicted probabilities ``y`` against targets ``t``.
 
@@ -154,7 +162,7 @@ def cross_entropy_error(y: ArrayLike, t: ArrayLike) -> float:
         ``-sum(t * log(y + 1e-7)) / N``, the mean over the batch. The small constant keeps a
         probability of 0 from giving ``log(0)``.
     """
-    y_arr, t_arr = _as_batch(np.asarray(y), np.asarray(t), "cross_entropy_error")
+    y_arr, t_arr = as_batch(np.asarray(y), np.asarray(t), "cross_entropy_error")
     if t_arr.shape == y_arr.shape:
         # One-hot: the label of each row is where its 1 is.
         t_arr = t_arr.argmax(axis=1)

@@ -23,7 +23,7 @@ from numpy.typing import NDArray
 from dlzero._checks import check_fraction, check_int
 from dlzero._rng import RngLike, as_rng
 from dlzero.conv import as_image_batch, col2im, conv_output_hw, im2col, window_slices
-from dlzero.functions import _as_batch, sigmoid
+from dlzero.functions import as_batch, sigmoid
 
 __all__ = [
     "AddLayer",
@@ -262,7 +262,7 @@ class SoftmaxWithLoss(Layer):
         """
         x = np.asarray(x)
         self._single = x.ndim == 1
-        x, t = _as_batch(x, np.asarray(t), "SoftmaxWithLoss")
+        x, t = as_batch(x, np.asarray(t), "SoftmaxWithLoss")
         shifted = x - np.max(x, axis=1, keepdims=True)
         log_norm = np.log(np.sum(np.exp(shifted), axis=1, keepdims=True))
         log_y = shifted - log_norm

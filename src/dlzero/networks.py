@@ -3,8 +3,8 @@
 ``Sequential`` is the whole idea of chapter 5 in a few short methods: ``predict`` runs the
 layers in order, ``gradient`` computes the loss and then runs ``backward`` through the loss layer
 and the reversed list. ``TwoLayerNet`` just builds one, ``MultiLayerNet`` (chapter 6) one of any
-depth. Chapter 4's network with the gradient written out as formulas is
-:class:`dlzero.formula_net.FormulaTwoLayerNet`.
+depth. ``FormulaTwoLayerNet``, chapter 4's network with the gradient written out as formulas,
+lives in :mod:`dlzero.formula_net` and is importable from here too.
 """
 
 from __future__ import annotations
@@ -20,6 +20,8 @@ from dlzero import gradient as _gradient
 from dlzero._checks import check_finite_nonnegative, check_fraction, check_positive_int
 from dlzero._rng import RngLike, as_rng
 from dlzero.fastpath import FusedMLP
+from dlzero.formula_net import FormulaTwoLayerNet
+from dlzero.functions import as_labels
 from dlzero.layers import (
     Affine,
     BatchNormalization,
@@ -35,6 +37,7 @@ from dlzero.model_file import write as write_model_file
 __all__ = [
     "ACTIVATIONS",
     "WEIGHT_INITS",
+    "FormulaTwoLayerNet",
     "MultiLayerNet",
     "Sequential",
     "TwoLayerNet",
@@ -57,12 +60,6 @@ def activation_layer(name: str) -> Layer:
     except (KeyError, TypeError):
         expected = ", ".join(repr(k) for k in ACTIVATIONS)
         raise ValueError(f"unknown activation {name!r}; expected one of {expected}") from None
-
-
-def as_labels(t: NDArray) -> NDArray:
-    """Class labels, shape (N,), from labels (N,) or one-hot targets (N, C)."""
-    t = np.asarray(t)
-    return t.argmax(axis=1) if t.ndim == 2 else t
 
 
 def chunked_accuracy(

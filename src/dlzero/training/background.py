@@ -24,7 +24,8 @@ from numpy.typing import NDArray
 
 from dlzero._threads import SMALL_PRODUCT, can_limit_blas_threads, limit_blas_to_one_thread
 from dlzero.fastpath import FusedMLP
-from dlzero.networks import as_labels, chunked_accuracy
+from dlzero.functions import as_labels
+from dlzero.networks import chunked_accuracy
 
 __all__ = [
     "BackgroundEvaluator",
