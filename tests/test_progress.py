@@ -45,15 +45,10 @@ def test_the_plain_bar_counts_items_and_an_unknown_total():
     assert unknown._stream.getvalue() == "\rreading: 7 it"
 
 
-def test_require_tqdm_says_how_to_install_it(no_tqdm):
-    with pytest.raises(ImportError, match=r"needs tqdm: pip install 'dlzero\[cli\]' \(or tqdm\)"):
-        progress_bar(10, "x", require_tqdm=True)
-
-
 def test_tqdm_when_installed(monkeypatch):
     tqdm = pytest.importorskip("tqdm")
     stderr = fake_stderr(monkeypatch)
-    bar = progress_bar(10, "epoch 1/2", leave=False, require_tqdm=True)
+    bar = progress_bar(10, "epoch 1/2", leave=False)
     assert isinstance(bar, tqdm.tqdm)
     assert bar.dynamic_ncols
     bar.update(3)

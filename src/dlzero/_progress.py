@@ -30,7 +30,6 @@ def progress_bar(
     *,
     unit: str = "it",
     leave: bool = False,
-    require_tqdm: bool = False,
 ) -> ProgressBar:
     """A progress bar on stderr: tqdm's if it is installed, else a :class:`TextBar`.
 
@@ -44,8 +43,6 @@ def progress_bar(
         What is counted; ``"B"`` shows bytes as kB, MB, ...
     leave : bool, default False
         Keep the finished bar on the screen; else ``close`` erases it.
-    require_tqdm : bool, default False
-        Raise ImportError, instead of falling back to a plain bar, if tqdm is not installed.
 
     Returns
     -------
@@ -56,10 +53,6 @@ def progress_bar(
     try:
         from tqdm import tqdm  # imported only when a bar is made: keeps start-up fast
     except ImportError:
-        if require_tqdm:
-            raise ImportError(
-                "a progress bar needs tqdm: pip install 'dlzero[cli]' (or tqdm)"
-            ) from None
         return TextBar(total, desc, unit=unit, leave=leave, stream=sys.stderr)
     return tqdm(
         total=total,

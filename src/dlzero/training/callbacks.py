@@ -215,6 +215,3 @@ class RecordDiagnostics:
     def on_train_end(self, trainer: Any, history: History) -> None:
         if history.epochs:
             self._record(trainer, history, history.epochs[-1])
-
-
-# -- evaluation in a second thread ------------------------------------------------------------
