@@ -10,7 +10,14 @@ Where to start reading: ``functions`` (the math), ``layers`` (each layer's ``for
 through the reversed list), then ``training`` (the loop). ``docs/architecture.md`` has the map.
 """
 
+# The library's modules that define no name above are attributes after a bare ``import dlzero``
+# too (``dlzero.plotting.plot_accuracy``); the command line (``dlzero.cli``) is not imported.
+from dlzero import activations_study as activations_study
 from dlzero import datasets as datasets
+from dlzero import digits as digits
+from dlzero import evaluation as evaluation
+from dlzero import plotting as plotting
+from dlzero import search as search
 from dlzero._version import __version__
 from dlzero.conv import col2im, conv_output_size, im2col
 from dlzero.convnets import DeepConvNet, SimpleConvNet
