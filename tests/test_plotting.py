@@ -170,6 +170,20 @@ def test_search_plot_rings_the_best_and_draws_their_curves(tmp_path):
     assert (tmp_path / "s.png").read_bytes()[:8] == PNG_MAGIC
 
 
+def test_search_plot_colours_by_the_finished_trials_when_one_failed(tmp_path):
+    from dlzero.plotting import plot_search
+    from dlzero.search import SearchResult, Trial
+
+    trials = [
+        Trial(i, i, 10.0 ** -(i + 1), 10.0 ** -(i + 4), val_acc=0.1 * i, train_acc=0.1 * i,
+              epochs=[0, 1], val_curve=[0.1, 0.1 * i])
+        for i in range(4)
+    ]  # fmt: skip
+    trials.append(Trial(4, 4, 1e-3, 1e-6, status="failed", val_acc=float("nan")))
+    fig = plot_search(SearchResult(trials, {}), tmp_path / "s.png", top=2)
+    assert fig.axes[0].collections[0].norm.vmax == pytest.approx(0.3)
+
+
 def test_activation_histograms_one_row_per_setting_one_panel_per_layer(tmp_path):
     from dlzero.activations_study import activation_study
     from dlzero.plotting import plot_activation_histograms

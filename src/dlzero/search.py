@@ -28,7 +28,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 from numpy.typing import NDArray
 
-from dlzero._checks import check_fraction, check_positive_int
+from dlzero._checks import check_positive_int
 from dlzero.networks import MultiLayerNet
 from dlzero.optimizers import get_optimizer
 from dlzero.training import Trainer, TrainingDiverged, validation_size
@@ -262,8 +262,15 @@ def random_search(
     n_trials = check_positive_int("n_trials", n_trials)
     lr_low, lr_high = _log_range("lr_range", lr_range)
     wd_low, wd_high = _log_range("weight_decay_range", weight_decay_range)
-    if not check_fraction("validation_fraction", validation_fraction):
-        raise ValueError("validation_fraction must be in (0, 1): the trials are scored on it")
+    if (
+        isinstance(validation_fraction, bool)
+        or not isinstance(validation_fraction, (int, float, np.integer, np.floating))
+        or not 0.0 < validation_fraction < 1.0
+    ):
+        # (0 is refused too: the trials are scored on the validation split)
+        raise ValueError(
+            f"validation_fraction must be a number in (0, 1), got {validation_fraction!r}"
+        )
     x_train, t_train = np.asarray(x_train), np.asarray(t_train)
     if x_train.ndim != 2 or t_train.shape != (len(x_train),):
         raise ValueError(
@@ -370,7 +377,7 @@ def connect(scheduler: str, timeout: float = CONNECT_TIMEOUT) -> Client:
 
     ::
 
-        with connect("tcp://192.168.1.10:8786") as client:
+        with connect("tcp://HOST:8786") as client:
             result = random_search(x_train, t_train, client=client, seed=0)
 
     Parameters

@@ -4,7 +4,7 @@
 
     dlzero search                                 # the book's: 100 trials on 500 images
     dlzero search --trials 30 --epochs 20 --csv trials.csv
-    dlzero search --scheduler tcp://192.168.1.10:8786   # on a Dask cluster (docs/dask.md)
+    dlzero search --scheduler tcp://HOST:8786          # on a Dask cluster (docs/dask.md)
 
 The trials run in parallel, one process each, or on a Dask cluster
 (:func:`dlzero.search.random_search`); this module checks the arguments, prints the trials as

@@ -224,7 +224,9 @@ def plot_search(
     lr = np.array([t.lr for t in trials])
     wd = np.array([t.weight_decay for t in trials])
     acc = np.array([t.val_acc for t in trials])
-    points = ax.scatter(lr, wd, c=acc, cmap="viridis", vmin=0, vmax=max(1e-9, acc.max()), s=28)
+    finite = acc[np.isfinite(acc)]  # a failed trial (on a cluster) has no accuracy
+    top_acc = float(finite.max()) if finite.size else 1.0
+    points = ax.scatter(lr, wd, c=acc, cmap="viridis", vmin=0, vmax=max(1e-9, top_acc), s=28)
     best = result.best(top)
     ax.scatter(
         [t.lr for t in best],
