@@ -4,9 +4,12 @@
 
     dlzero compare --activation sigmoid relu      # both, same seed and data, one plot
     dlzero compare --optimizer sgd momentum adagrad adam --hidden 100x4 --init he
+    dlzero compare --optimizer sgd adam --scheduler tcp://HOST:8786   # on a Dask cluster
 
 Every option takes one or more values and every combination is trained, each with the same
-initial-weight stream and the same mini-batches, so the runs differ only in what they compare.
+initial-weight stream and the same mini-batches, so the runs differ only in what they compare:
+one after the other here, or all at once on a Dask cluster (one task per configuration,
+:func:`train_configuration`; see docs/dask.md).
 """
 
 from __future__ import annotations
@@ -15,10 +18,12 @@ import argparse
 import itertools
 import secrets
 import sys
+import warnings
 from pathlib import Path
 from typing import Any
 
 import numpy as np
+from numpy.typing import NDArray
 
 from dlzero.cli.network import build_network, network_settings, streams
 from dlzero.cli.options import (
@@ -32,12 +37,13 @@ from dlzero.cli.options import (
     add_subset_options,
     add_validation_options,
     check_output,
+    connect_scheduler,
     load_data,
     num_classes,
     positive_int,
     require_matplotlib,
 )
-from dlzero.training import SAMPLING
+from dlzero.training import SAMPLING, History
 
 # What compare can vary, in the order labels name them.
 COMPARED = (
@@ -93,19 +99,20 @@ def add_parsers(subparsers: Any) -> None:
         help="also draw the runs' loss curves (moving average per iteration) here, as the "
         "book's Figure 6-9",
     )
+    p.add_argument(
+        "--scheduler",
+        metavar="ADDRESS",
+        help="train the configurations on the Dask cluster of this scheduler, e.g. "
+        "tcp://HOST:8786, all at once if it has the workers; the epoch lines are not shown, "
+        "each configuration's line is printed as it finishes (needs pip install "
+        "'dlzero[dask]'; see docs/dask.md)",
+    )
     p.set_defaults(func=run, parser=p)
 
 
 def run(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
-    """``dlzero compare``: check every configuration, train each in turn; the exit status."""
-    from dlzero.optimizers import get_optimizer
-    from dlzero.training import (
-        Trainer,
-        TrainingDiverged,
-        TrainingInterrupted,
-        check_batch_norm_batches,
-        validation_size,
-    )
+    """``dlzero compare``: check every configuration, train them all; the exit status."""
+    from dlzero.training import check_batch_norm_batches, validation_size
 
     largest_batch = max(args.batch_size)
     if args.train_size is not None and largest_batch > args.train_size:
@@ -122,71 +129,47 @@ def run(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
                 parser.error("argument --loss-plot: must differ from --plot")
     configs, settings_of, varying = _configurations(args, parser)
     require_matplotlib(args)
-    (x_train, t_train), (x_test, t_test) = load_data(args, parser)
-    if largest_batch > len(x_train):
-        parser.error(
-            f"argument --batch-size: {largest_batch} is larger than the {len(x_train)} "
-            "training images"
-        )
-    seed = args.seed if args.seed is not None else secrets.randbelow(2**31)
-    n_classes = num_classes(t_train, t_test)
-    input_size = x_train.shape[1]
-    n_train = len(x_train) - validation_size(len(x_train), args.validation_fraction)
-    # Every configuration is checked before the first one trains.
-    networks = []
-    for cfg, settings in zip(configs, settings_of, strict=True):
-        init_rng, _ = streams(seed)  # the same streams for every configuration
-        net = build_network(settings, input_size, n_classes, init_rng, np.float32)
-        try:
-            check_batch_norm_batches(net, n_train, cfg["batch_size"], cfg["sampling"])
-        except ValueError as exc:
-            parser.error(str(exc))
-        networks.append(net)
+    # Connected before the data loads, so a wrong address fails fast.
+    client = connect_scheduler(args.scheduler, parser) if args.scheduler is not None else None
+    try:
+        (x_train, t_train), (x_test, t_test) = load_data(args, parser)
+        if largest_batch > len(x_train):
+            parser.error(
+                f"argument --batch-size: {largest_batch} is larger than the {len(x_train)} "
+                "training images"
+            )
+        seed = args.seed if args.seed is not None else secrets.randbelow(2**31)
+        n_classes = num_classes(t_train, t_test)
+        n_train = len(x_train) - validation_size(len(x_train), args.validation_fraction)
+        # Every configuration is checked before the first one trains.
+        for cfg, settings in zip(configs, settings_of, strict=True):
+            init_rng, _ = streams(seed)
+            net = build_network(settings, x_train.shape[1], n_classes, init_rng, np.float32)
+            try:
+                check_batch_norm_batches(net, n_train, cfg["batch_size"], cfg["sampling"])
+            except ValueError as exc:
+                parser.error(str(exc))
+        data = (x_train, t_train, x_test, t_test)
+        plan = {
+            "seed": seed,
+            "iters": args.iters,
+            "epochs": args.epochs,
+            "validation_fraction": args.validation_fraction,
+            "patience": args.patience,
+            "dataset": args.dataset,
+        }
+        labels = [_label(cfg, varying) for cfg in configs]
+        if client is None:
+            histories, failed, status = _train_here(args, configs, settings_of, labels, data, plan)
+        else:
+            histories, failed, status = _train_on_cluster(
+                client, args, configs, settings_of, labels, data, plan
+            )
+    finally:
+        if client is not None:
+            client.close()
 
-    histories: dict[str, Any] = {}
-    rows = []
-    status = 0
-    for k, (cfg, net) in enumerate(zip(configs, networks, strict=True), 1):
-        label = _label(cfg, varying)
-        _, batch_rng = streams(seed)
-        trainer = Trainer(
-            net,
-            get_optimizer(cfg["optimizer"], lr=cfg["lr"]),
-            x_train,
-            t_train,
-            x_test,
-            t_test,
-            batch_size=cfg["batch_size"],
-            iters=args.iters,
-            epochs=args.epochs,
-            sampling=cfg["sampling"],
-            rng=batch_rng,
-            seed=seed,
-            verbose=not args.quiet,
-            validation_fraction=args.validation_fraction,
-            patience=args.patience,
-            config={
-                "command": "dlzero compare",
-                "dataset": args.dataset,
-                **cfg,
-                "hidden": cfg["hidden"][0] if len(cfg["hidden"]) == 1 else list(cfg["hidden"]),
-            },
-        )
-        if not args.quiet:
-            print(f"[{k}/{len(configs)}] {label} (seed {seed})", flush=True)
-        try:
-            history = trainer.fit()
-        except TrainingDiverged as exc:
-            history, status = exc.history, EXIT_FAILURE
-            print(f"dlzero compare: {label}: {exc}", file=sys.stderr)
-        except TrainingInterrupted as exc:
-            print(f"dlzero compare: {exc}; writing the runs finished so far", file=sys.stderr)
-            status = EXIT_INTERRUPTED
-            break
-        histories[label] = history
-        rows.append((label, history))
-
-    _print_comparison(rows, varying)
+    _print_comparison(list(histories.items()), varying)
     if histories and not args.no_plot:
         from dlzero.plotting import plot_comparison, plot_loss_comparison
 
@@ -200,7 +183,194 @@ def run(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
         if not args.quiet:
             written = [args.plot] + ([args.loss_plot] if args.loss_plot else [])
             print("wrote " + ", ".join(written))
+    # The table and plots are out either way; a configuration that never finished on the
+    # cluster still makes the exit status say that the comparison is not whole.
+    for label, reason in failed.items():
+        print(f"dlzero compare: {label} failed: {reason}", file=sys.stderr)
     return status
+
+
+def train_configuration(
+    cfg: dict[str, Any],
+    settings: dict[str, Any],
+    x_train: NDArray,
+    t_train: NDArray,
+    x_test: NDArray,
+    t_test: NDArray,
+    plan: dict[str, Any],
+    *,
+    verbose: bool = False,
+    on_worker: bool = False,
+) -> History:
+    """Train one configuration of ``dlzero compare`` and return its history.
+
+    Runs in the command's process, or on a Dask worker (``--scheduler``): everything it needs
+    comes in its arguments. The network's initial weights and the mini-batches come from
+    :func:`~dlzero.cli.network.streams` of the seed, the same for every configuration.
+
+    Parameters
+    ----------
+    cfg : dict
+        One value of each option in :data:`COMPARED`.
+    settings : dict
+        Its network settings (:func:`~dlzero.cli.network.network_settings`).
+    x_train, t_train, x_test, t_test : ndarray
+    plan : dict
+        What every configuration shares: ``seed``, ``iters``, ``epochs``,
+        ``validation_fraction``, ``patience``, ``dataset``.
+    verbose : bool
+        Print the epoch lines.
+    on_worker : bool
+        Running on a Dask worker: no progress bar, no Ctrl-C handler (a worker runs tasks
+        outside its main thread), and no evaluation in a second thread (the worker's other
+        tasks already keep the cores busy).
+
+    Returns
+    -------
+    History
+        A diverged run's too (``stop_reason`` "diverged", ``message`` says why).
+
+    Raises
+    ------
+    TrainingInterrupted
+        Ctrl-C, when not ``on_worker``.
+    """
+    from dlzero.optimizers import get_optimizer
+    from dlzero.training import Trainer, TrainingDiverged
+
+    seed = plan["seed"]
+    init_rng, batch_rng = streams(seed)  # the same streams for every configuration
+    n_classes = num_classes(t_train, t_test)
+    net = build_network(settings, x_train.shape[1], n_classes, init_rng, np.float32)
+    trainer = Trainer(
+        net,
+        get_optimizer(cfg["optimizer"], lr=cfg["lr"]),
+        x_train,
+        t_train,
+        x_test,
+        t_test,
+        batch_size=cfg["batch_size"],
+        iters=plan["iters"],
+        epochs=plan["epochs"],
+        sampling=cfg["sampling"],
+        rng=batch_rng,
+        seed=seed,
+        verbose=verbose,
+        progress=False if on_worker else "auto",
+        handle_sigint=not on_worker,
+        background_eval=False if on_worker else "auto",
+        validation_fraction=plan["validation_fraction"],
+        patience=plan["patience"],
+        config={
+            "command": "dlzero compare",
+            "dataset": plan["dataset"],
+            **cfg,
+            "hidden": cfg["hidden"][0] if len(cfg["hidden"]) == 1 else list(cfg["hidden"]),
+        },
+    )
+    try:
+        return trainer.fit()
+    except TrainingDiverged as exc:
+        return exc.history
+
+
+# What the two ways of training return: the histories by label, in the configurations' order;
+# the configurations that failed, with why; the exit status.
+Outcome = tuple[dict[str, History], dict[str, str], int]
+
+
+def _train_here(
+    args: argparse.Namespace,
+    configs: list[dict[str, Any]],
+    settings_of: list[dict[str, Any]],
+    labels: list[str],
+    data: tuple[NDArray, ...],
+    plan: dict[str, Any],
+) -> Outcome:
+    """Train the configurations one after the other in this process, epoch lines and all."""
+    from dlzero.training import TrainingInterrupted
+
+    histories: dict[str, History] = {}
+    status = 0
+    for k, (cfg, settings, label) in enumerate(zip(configs, settings_of, labels, strict=True), 1):
+        if not args.quiet:
+            print(f"[{k}/{len(configs)}] {label} (seed {plan['seed']})", flush=True)
+        try:
+            history = train_configuration(cfg, settings, *data, plan, verbose=not args.quiet)
+        except TrainingInterrupted as exc:
+            print(f"dlzero compare: {exc}; writing the runs finished so far", file=sys.stderr)
+            status = EXIT_INTERRUPTED
+            break
+        if history.stop_reason == "diverged":
+            status = EXIT_FAILURE
+            print(f"dlzero compare: {label}: {history.message}", file=sys.stderr)
+        histories[label] = history
+    return histories, {}, status
+
+
+def _train_on_cluster(
+    client: Any,
+    args: argparse.Namespace,
+    configs: list[dict[str, Any]],
+    settings_of: list[dict[str, Any]],
+    labels: list[str],
+    data: tuple[NDArray, ...],
+    plan: dict[str, Any],
+) -> Outcome:
+    """Train the configurations as Dask tasks, one each, on ``client``'s workers at once.
+
+    As :func:`dlzero.search.random_search` does with its trials: the data travels once, as
+    tasks the trainings depend on, and a configuration whose workers all die fails alone.
+    """
+    from distributed import as_completed
+
+    if not args.quiet:
+        threads = client.nthreads()  # {worker: its threads}
+        print(
+            f"{len(configs)} configurations on the Dask cluster {args.scheduler} "
+            f"({len(threads)} worker{'s' if len(threads) > 1 else ''}, "
+            f"{sum(threads.values())} at once), seed {plan['seed']}",
+            flush=True,
+        )
+    # The data travels once, as tasks of its own (not client.scatter: Dask can compute a
+    # task's result again if every worker holding it dies, scattered data it cannot). All of
+    # MNIST is a 180 MB task, and Dask warns about any task over 10 MB: this one is meant.
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", "Sending large graph", UserWarning)
+        remote_data = [client.submit(np.asarray, a, pure=False) for a in data]
+    pending = {
+        client.submit(
+            train_configuration, cfg, settings, *remote_data, plan, on_worker=True, pure=False
+        ): k
+        for k, (cfg, settings) in enumerate(zip(configs, settings_of, strict=True))
+    }
+    done: dict[int, History] = {}
+    failed: dict[str, str] = {}
+    status = 0
+    try:
+        for finished, future in enumerate(as_completed(pending, loop=client.loop), 1):
+            # Popped, so that the cluster forgets each result once it is here.
+            k = pending.pop(future)
+            try:
+                history = future.result()
+            except Exception as exc:  # its workers all died (KilledWorker), or it raised
+                failed[labels[k]], status = f"{type(exc).__name__}: {exc}", EXIT_FAILURE
+                note = "failed"
+            else:
+                done[k] = history
+                note = f"test acc {history.at_best('test'):.4f}  {history.wall_time:.1f} s"
+                if history.stop_reason == "diverged":
+                    status = EXIT_FAILURE
+                    print(f"dlzero compare: {labels[k]}: {history.message}", file=sys.stderr)
+                    note += "  (diverged)"
+            if not args.quiet:
+                print(f"[{finished}/{len(configs)}] {labels[k]}: {note}", flush=True)
+    except KeyboardInterrupt:
+        client.cancel(list(pending))  # the configurations still queued or running
+        print("dlzero compare: interrupted; writing the runs finished so far", file=sys.stderr)
+        status = EXIT_INTERRUPTED
+    histories = {labels[k]: done[k] for k in sorted(done)}
+    return histories, failed, status
 
 
 def _configurations(

@@ -386,6 +386,26 @@ def load_data(args: argparse.Namespace, parser: argparse.ArgumentParser) -> tupl
     return (x_train, t_train), (x_test, t_test)
 
 
+def connect_scheduler(address: str, parser: argparse.ArgumentParser) -> Any:
+    """A client of the Dask scheduler of ``--scheduler address`` (``search`` and ``compare``).
+
+    Missing ``distributed`` is exit status 2 with what to install, a malformed address a usage
+    error, a scheduler that does not answer (or has no worker) exit status 1: one line each.
+    """
+    from dlzero.search import connect
+
+    try:
+        return connect(address)
+    except ImportError:
+        raise CommandError(
+            "--scheduler needs distributed: pip install 'dlzero[dask]'", EXIT_USAGE
+        ) from None
+    except ValueError as exc:
+        parser.error(f"argument --scheduler: {exc}")
+    except ConnectionError as exc:
+        raise CommandError(str(exc)) from None
+
+
 def num_classes(*labels: Any) -> int:
     """The number of classes: one more than the largest label in any of ``labels``."""
     return int(max(int(t.max()) for t in labels)) + 1

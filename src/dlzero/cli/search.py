@@ -29,6 +29,7 @@ from dlzero.cli.options import (
     add_data_options,
     add_output_options,
     check_output,
+    connect_scheduler,
     layer_sizes,
     load_data,
     positive_float,
@@ -158,26 +159,12 @@ def run(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
         )
     require_matplotlib(args)
     # Connected before the data loads, so a wrong address fails fast.
-    client = _connect(args.scheduler, parser) if args.scheduler is not None else None
+    client = connect_scheduler(args.scheduler, parser) if args.scheduler is not None else None
     try:
         return _search(args, parser, client)
     finally:
         if client is not None:
             client.close()
-
-
-def _connect(address: str, parser: argparse.ArgumentParser) -> Any:
-    """A client of the Dask scheduler at ``address``; a one-line error if there is none."""
-    from dlzero.search import connect
-
-    try:
-        return connect(address)
-    except ImportError as exc:  # distributed missing: dlzero[dask]
-        raise CommandError(str(exc), EXIT_USAGE) from None
-    except ValueError as exc:
-        parser.error(f"argument --scheduler: {exc}")
-    except ConnectionError as exc:
-        raise CommandError(str(exc)) from None
 
 
 def _search(args: argparse.Namespace, parser: argparse.ArgumentParser, client: Any) -> int:
