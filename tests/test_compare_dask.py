@@ -7,12 +7,10 @@ same seed there as here, so the table and the histories are those of a local run
 import functools
 import os
 import re
-import socket
 import sys
 
 import pytest
 
-from dlzero import cli
 from dlzero import search as search_module
 from dlzero.cli import compare as compare_module
 
@@ -24,16 +22,6 @@ PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
 SMALL = ["--hidden", 50, "--init", "he", "--epochs", 5, "--batch-size", 20, "--seed", 0]
 SMALL += ["--train-size", 300, "--test-size", 200]
 CLI_COMPARE = ["compare", "--activation", "sigmoid", "relu", *SMALL]
-
-
-def run(argv, capsys):
-    """Run ``dlzero argv``; return (status, stdout, stderr)."""
-    try:
-        status = cli.main([str(a) for a in argv])
-    except SystemExit as exc:
-        status = exc.code
-    out, err = capsys.readouterr()
-    return status, out, err
 
 
 def table(out, head="activation "):
@@ -53,25 +41,6 @@ def outcome(history):
     return recorded
 
 
-def free_port():
-    """A loopback port nothing listens on (it was free a moment ago)."""
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
-@pytest.fixture(scope="module")
-def cluster():
-    with distributed.LocalCluster(
-        n_workers=2,
-        threads_per_worker=1,
-        processes=True,
-        host="127.0.0.1",
-        dashboard_address="127.0.0.1:0",  # loopback only
-    ) as local_cluster:
-        yield local_cluster
-
-
 @pytest.fixture
 def histories(monkeypatch):
     """The histories each compare run tabulates, one dict (label: history) per run."""
@@ -87,15 +56,15 @@ def histories(monkeypatch):
 
 
 def test_compare_on_the_cluster_gives_the_table_and_histories_of_a_local_run(
-    cluster, histories, capsys
+    dask_cluster, histories, run_dlzero
 ):
     argv = [*CLI_COMPARE, "--validation-fraction", 0.2, "--no-plot"]
-    status, out, err = run([*argv, "-q"], capsys)
+    status, out, err = run_dlzero([*argv, "-q"])
     assert status == 0, err
     local_table = table(out)
-    status, out, err = run([*argv, "--scheduler", cluster.scheduler_address], capsys)
+    status, out, err = run_dlzero([*argv, "--scheduler", dask_cluster.scheduler_address])
     assert status == 0, err
-    address = cluster.scheduler_address
+    address = dask_cluster.scheduler_address
     assert out.startswith(f"2 configurations on the Dask cluster {address} (2 workers, 2 at once)")
     finished = [ln for ln in out.splitlines() if ln.startswith("[")]
     assert len(finished) == 2 and "epoch" not in out  # no live epoch lines from the workers
@@ -106,12 +75,14 @@ def test_compare_on_the_cluster_gives_the_table_and_histories_of_a_local_run(
     assert all(outcome(remote[k]) == outcome(local[k]) for k in local)
 
 
-def test_a_diverged_configuration_is_kept_and_the_status_is_1_as_here(cluster, capsys):
+def test_a_diverged_configuration_is_kept_and_the_status_is_1_as_here(dask_cluster, run_dlzero):
     argv = ["compare", "--lr", 0.1, 1e10, "--weight-init-std", 1, *SMALL[:2], *SMALL[4:]]
-    status, out, err = run([*argv, "--no-plot", "-q"], capsys)
+    status, out, err = run_dlzero([*argv, "--no-plot", "-q"])
     assert status == 1 and "diverged" in out
     local_table, local_err = table(out, "lr "), err
-    status, out, err = run([*argv, "--no-plot", "--scheduler", cluster.scheduler_address], capsys)
+    status, out, err = run_dlzero(
+        [*argv, "--no-plot", "--scheduler", dask_cluster.scheduler_address]
+    )
     assert status == 1 and "] lr 1e+10: test acc" in out and "(diverged)" in out
     assert table(out, "lr ") == local_table and err == local_err
     assert err.startswith("dlzero compare: lr 1e+10: ") and err.count("\n") == 1
@@ -125,14 +96,14 @@ def _train_or_die(cfg, *args, **kwargs):
 
 
 def test_a_configuration_that_kills_every_worker_fails_alone(
-    cluster, monkeypatch, tmp_path, capsys
+    dask_cluster, monkeypatch, tmp_path, run_dlzero
 ):
     # The workers unpickle the function by name, from this module (its folder is on their
     # sys.path: they are spawned from this process).
     monkeypatch.setattr(compare_module, "train_configuration", _train_or_die)
     plot = tmp_path / "cmp.png"
-    argv = [*CLI_COMPARE, "--plot", plot, "--scheduler", cluster.scheduler_address]
-    status, out, err = run(argv, capsys)
+    argv = [*CLI_COMPARE, "--plot", plot, "--scheduler", dask_cluster.scheduler_address]
+    status, out, err = run_dlzero(argv)
     assert status == 1
     assert "] sigmoid: failed" in out and "] relu: test acc" in out
     rows = table(out).splitlines()
@@ -141,7 +112,9 @@ def test_a_configuration_that_kills_every_worker_fails_alone(
     assert err.count("\n") == 1 and plot.read_bytes()[:8] == PNG_MAGIC
 
 
-def test_ctrl_c_cancels_the_queued_configurations_and_exits_130(cluster, monkeypatch, capsys):
+def test_ctrl_c_cancels_the_queued_configurations_and_exits_130(
+    dask_cluster, monkeypatch, run_dlzero
+):
     argv = ["compare", "--lr", 0.01, 0.02, 0.05, 0.1, *SMALL, "--no-plot"]
     real_at_best, real_cancel = compare_module.History.at_best, distributed.Client.cancel
     cancelled = []
@@ -157,7 +130,7 @@ def test_ctrl_c_cancels_the_queued_configurations_and_exits_130(cluster, monkeyp
 
     monkeypatch.setattr(compare_module.History, "at_best", at_best_then_ctrl_c)
     monkeypatch.setattr(distributed.Client, "cancel", cancel)
-    status, out, err = run([*argv, "--scheduler", cluster.scheduler_address], capsys)
+    status, out, err = run_dlzero([*argv, "--scheduler", dask_cluster.scheduler_address])
     assert status == 130
     assert err == "dlzero compare: interrupted; writing the runs finished so far\n"
     assert len(cancelled) == 3  # the three others, queued or running
@@ -166,25 +139,27 @@ def test_ctrl_c_cancels_the_queued_configurations_and_exits_130(cluster, monkeyp
     assert len(lines) == 3 and lines[1].startswith("lr ") and lines[2].startswith("lr 0.")
 
 
-def test_without_distributed_it_says_what_to_install(monkeypatch, capsys):
+def test_without_distributed_it_says_what_to_install(monkeypatch, run_dlzero):
     monkeypatch.setitem(sys.modules, "distributed", None)  # as if it were not installed
-    status, out, err = run([*CLI_COMPARE, "--scheduler", "tcp://127.0.0.1:8786"], capsys)
+    status, out, err = run_dlzero([*CLI_COMPARE, "--scheduler", "tcp://127.0.0.1:8786"])
     assert status == 2 and out == "" and err.count("\n") == 1
     assert "--scheduler needs distributed: pip install 'dlzero[dask]'" in err
 
 
-def test_an_unreachable_scheduler_is_a_one_line_error(monkeypatch, capsys):
-    address = f"tcp://127.0.0.1:{free_port()}"
+def test_an_unreachable_scheduler_is_a_one_line_error(
+    monkeypatch, run_dlzero, unreachable_scheduler
+):
+    address = unreachable_scheduler
     monkeypatch.setattr(
         search_module, "connect", functools.partial(search_module.connect, timeout=1)
     )
-    status, out, err = run([*CLI_COMPARE, "--scheduler", address], capsys)
+    status, out, err = run_dlzero([*CLI_COMPARE, "--scheduler", address])
     assert status == 1 and out == "" and err.count("\n") == 1
     assert err.startswith(f"dlzero compare: error: cannot reach the Dask scheduler at {address}")
 
 
-def test_help_mentions_the_scheduler(capsys):
-    status, out, _ = run(["compare", "--help"], capsys)
+def test_help_mentions_the_scheduler(run_dlzero):
+    status, out, _ = run_dlzero(["compare", "--help"])
     text = " ".join(out.split())
     assert status == 0 and "--scheduler ADDRESS" in text
     assert "the epoch lines are not shown" in text and "docs/dask.md" in text

@@ -7,14 +7,12 @@ as joblib's loky workers have, so a trial gives the same numbers there as here, 
 import functools
 import os
 import signal
-import socket
 import sys
 from dataclasses import asdict
 
 import numpy as np
 import pytest
 
-from dlzero import cli
 from dlzero import search as search_module
 from dlzero.search import connect, random_search, run_trial
 
@@ -35,88 +33,63 @@ SLOW = {"n_trials": 6, "epochs": 6, "batch_size": 10, "hidden_size_list": [100, 
 CLI_SEARCH = ["search", "--trials", 3, "--epochs", 2, "--train-size", 200, "--hidden", "20x2"]
 
 
-def run(argv, capsys):
-    """Run ``dlzero argv``; return (status, stdout, stderr)."""
-    try:
-        status = cli.main([str(a) for a in argv])
-    except SystemExit as exc:
-        status = exc.code
-    out, err = capsys.readouterr()
-    return status, out, err
-
-
 def outcome(trial):
     """What a trial found, without its wall time."""
     return {k: v for k, v in asdict(trial).items() if k != "seconds"}
 
 
-def free_port():
-    """A loopback port nothing listens on (it was free a moment ago)."""
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
-@pytest.fixture(scope="module")
-def cluster():
-    with distributed.LocalCluster(
-        n_workers=2,
-        threads_per_worker=1,
-        processes=True,
-        host="127.0.0.1",
-        dashboard_address="127.0.0.1:0",  # loopback only
-    ) as local_cluster:
-        yield local_cluster
-
-
 @pytest.fixture
-def client(cluster):
-    with connect(cluster.scheduler_address) as dask_client:
+def client(dask_cluster):
+    with connect(dask_cluster.scheduler_address) as dask_client:
         dask_client.wait_for_workers(2, timeout=30)  # (a test before may have killed one)
         yield dask_client
 
 
-def test_a_search_on_the_cluster_finds_what_the_local_one_finds(client, cluster):
+def test_a_search_on_the_cluster_finds_what_the_local_one_finds(client, dask_cluster):
     x, t = blobs()
     local = random_search(x, t, **SMALL, n_jobs=1, seed=5)
     remote = random_search(x, t, **SMALL, seed=5, client=client)
     assert [outcome(a) for a in remote.trials] == [outcome(a) for a in local.trials]
     assert all(a.status == "completed" and a.val_curve for a in remote.trials)
-    assert remote.settings["scheduler"] == cluster.scheduler_address
+    assert remote.settings["scheduler"] == dask_cluster.scheduler_address
     assert remote.settings["n_jobs"] == 2 and local.settings["scheduler"] is None
     with pytest.raises(ValueError, match="n_jobs is for local processes"):
         random_search(x, t, **SMALL, n_jobs=2, client=client)
 
 
-def test_dlzero_search_scheduler_prints_the_table_of_a_local_run(cluster, tmp_path, capsys):
+def test_dlzero_search_scheduler_prints_the_table_of_a_local_run(
+    dask_cluster, tmp_path, run_dlzero
+):
     argv = [*CLI_SEARCH, "--seed", 0, "--no-plot"]
-    status, out, err = run([*argv, "--jobs", 1, "--csv", tmp_path / "local.csv"], capsys)
+    status, out, err = run_dlzero([*argv, "--jobs", 1, "--csv", tmp_path / "local.csv"])
     assert status == 0, err
     local_table = out[out.index("rank") : out.index("best:")]
-    argv += ["--scheduler", cluster.scheduler_address, "--csv", tmp_path / "dask.csv"]
-    status, out, err = run(argv, capsys)
+    argv += ["--scheduler", dask_cluster.scheduler_address, "--csv", tmp_path / "dask.csv"]
+    status, out, err = run_dlzero(argv)
     assert status == 0, err
-    assert f"; Dask cluster {cluster.scheduler_address} (2 workers, 2 at once), seed 0" in out
+    assert f"; Dask cluster {dask_cluster.scheduler_address} (2 workers, 2 at once), seed 0" in out
     assert sum(ln.startswith("[") for ln in out.splitlines()) == 3
     assert out[out.index("rank") : out.index("best:")] == local_table
     assert (tmp_path / "dask.csv").read_text() == (tmp_path / "local.csv").read_text()
 
 
-def test_without_distributed_it_says_what_to_install(monkeypatch, capsys):
+def test_without_distributed_it_says_what_to_install(monkeypatch, run_dlzero):
     monkeypatch.setitem(sys.modules, "distributed", None)  # as if it were not installed
     with pytest.raises(ImportError, match=r"pip install 'dlzero\[dask\]'"):
         connect("tcp://127.0.0.1:8786")
-    status, out, err = run([*CLI_SEARCH, "--scheduler", "tcp://127.0.0.1:8786"], capsys)
+    status, out, err = run_dlzero([*CLI_SEARCH, "--scheduler", "tcp://127.0.0.1:8786"])
     assert status == 2 and out == "" and err.count("\n") == 1
     assert "needs distributed: pip install 'dlzero[dask]'" in err
 
 
-def test_an_unreachable_scheduler_is_a_one_line_error(monkeypatch, capsys):
-    address = f"tcp://127.0.0.1:{free_port()}"
+def test_an_unreachable_scheduler_is_a_one_line_error(
+    monkeypatch, run_dlzero, unreachable_scheduler
+):
+    address = unreachable_scheduler
     with pytest.raises(ConnectionError, match=f"cannot reach the Dask scheduler at {address}"):
         connect(address, timeout=1)
     monkeypatch.setattr(search_module, "connect", functools.partial(connect, timeout=1))
-    status, out, err = run([*CLI_SEARCH, "--scheduler", address], capsys)
+    status, out, err = run_dlzero([*CLI_SEARCH, "--scheduler", address])
     assert status == 1 and out == "" and err.count("\n") == 1
     assert err.startswith(f"dlzero search: error: cannot reach the Dask scheduler at {address}")
 
@@ -137,8 +110,8 @@ def test_a_scheduler_without_workers_is_a_one_line_error():
         (["--scheduler", "tcp://h:1", "--jobs", "2"], "argument --jobs: not with --scheduler"),
     ],
 )
-def test_bad_scheduler_arguments(extra, message, capsys):
-    status, out, err = run([*CLI_SEARCH, *extra], capsys)
+def test_bad_scheduler_arguments(extra, message, run_dlzero):
+    status, out, err = run_dlzero([*CLI_SEARCH, *extra])
     assert status == 2 and out == "" and err.count("\n") == 1 and message in err
 
 
@@ -172,13 +145,13 @@ def _run_trial_or_die(trial, *args):
 
 
 def test_a_trial_that_kills_every_worker_is_reported_and_the_table_still_written(
-    cluster, monkeypatch, tmp_path, capsys
+    dask_cluster, monkeypatch, tmp_path, run_dlzero
 ):
     # The workers unpickle the function by name, from this module (its folder is on their
     # sys.path: they are spawned from this process).
     monkeypatch.setattr(search_module, "run_trial", _run_trial_or_die)
     argv = [*CLI_SEARCH, "--seed", 0, "--no-plot", "--csv", tmp_path / "trials.csv"]
-    status, out, err = run([*argv, "--scheduler", cluster.scheduler_address], capsys)
+    status, out, err = run_dlzero([*argv, "--scheduler", dask_cluster.scheduler_address])
     assert status == 1
     table = out[out.index("rank") : out.index("best:")].splitlines()
     assert len(table) == 1 + 3 and table[-1].split()[1] == "1" and table[-1].endswith("(failed)")
