@@ -21,9 +21,10 @@ import io
 import math
 import os
 import time
-from collections.abc import Sequence
+import warnings
+from collections.abc import Iterator, Sequence
 from dataclasses import asdict, dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import numpy as np
 from numpy.typing import NDArray
@@ -35,9 +36,19 @@ from dlzero.training import Trainer, TrainingDiverged, validation_size
 from dlzero.training.data import validation_split
 
 if TYPE_CHECKING:
-    from distributed import Client
+    from distributed import Client, Future
 
-__all__ = ["SearchResult", "Trial", "connect", "random_search", "run_trial"]
+__all__ = [
+    "SearchResult",
+    "Trial",
+    "as_they_finish",
+    "connect",
+    "random_search",
+    "run_trial",
+    "send_to_cluster",
+]
+
+T = TypeVar("T")
 
 # Seconds to wait for a Dask scheduler to answer, and then for its first worker: a scheduler
 # on the network answers in milliseconds, and a wrong address should not hang for long.
@@ -430,6 +441,41 @@ def connect(scheduler: str, timeout: float = CONNECT_TIMEOUT) -> Client:
     return client
 
 
+def send_to_cluster(client: Client, arrays: Sequence[NDArray]) -> list[Future]:
+    """Put ``arrays`` on ``client``'s cluster once, as tasks of their own that later tasks
+    take as arguments: the data travels once, not once with each task.
+
+    Not ``client.scatter``: scattered data is lost for good when every worker holding it has
+    died, while a task's result Dask can compute again. Dask warns about a task over 10 MB
+    ("Sending large graph"); a data set is meant to be one, so the warning is silenced here.
+    """
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", "Sending large graph", UserWarning)
+        return [client.submit(np.asarray, a, pure=False) for a in arrays]
+
+
+def as_they_finish(
+    client: Client, pending: dict[Future, T]
+) -> Iterator[tuple[T, Any, BaseException | None]]:
+    """Yield ``(key, result, None)``, or ``(key, None, error)``, for each of ``pending``'s
+    futures as it finishes, removing it from ``pending`` (what is left there can be cancelled).
+
+    Removed at once so the cluster forgets each result: otherwise a worker that dies later would
+    make Dask compute the finished tasks again. An error means the task raised, was cancelled,
+    or could not finish: each time a worker died under it Dask ran it again on another (up to
+    ``distributed.scheduler.allowed-failures`` times, 3 by default). The others go on.
+    """
+    from distributed import as_completed
+
+    for future in as_completed(list(pending), loop=client.loop):
+        key = pending.pop(future)
+        try:
+            result, error = future.result(), None
+        except Exception as exc:
+            result, error = None, exc
+        yield key, result, error
+
+
 def _run_on_cluster(
     client: Client,
     trials: list[Trial],
@@ -438,28 +484,16 @@ def _run_on_cluster(
     on_trial: Any,
 ) -> list[Trial]:
     """Run every trial on ``client``'s cluster; the trials in index order, failed ones too."""
-    from distributed import as_completed
-
-    # The data travels once, as tasks of its own that the trials depend on, not once with each
-    # trial. (Not client.scatter: scattered data is lost for good when every worker holding it
-    # has died, while a task's result Dask can compute again.)
-    x_tr, t_tr, x_val, t_val = (client.submit(np.asarray, a, pure=False) for a in data)
+    remote = send_to_cluster(client, data)
     pending = {
-        client.submit(run_trial, trial, x_tr, t_tr, x_val, t_val, settings, pure=False): trial
-        for trial in trials
+        client.submit(run_trial, trial, *remote, settings, pure=False): trial for trial in trials
     }
     done = []
-    for future in as_completed(pending, loop=client.loop):
-        # Popped, so the cluster forgets each result once it is here: otherwise a worker that
-        # dies later would make Dask compute its finished trials again.
-        trial = pending.pop(future)
-        try:
-            trial = future.result()
-        except Exception as exc:
-            # Each time a worker died under the trial, Dask ran it again on another (up to
-            # distributed.scheduler.allowed-failures times, 3 by default): this one cannot
-            # finish, or it raised, or it was cancelled. The search goes on without it.
-            trial.status, trial.error = "failed", f"{type(exc).__name__}: {exc}"
+    for trial, result, error in as_they_finish(client, pending):
+        if error is None:
+            trial = result
+        else:
+            trial.status, trial.error = "failed", f"{type(error).__name__}: {error}"
         done.append(trial)
         if on_trial is not None:
             on_trial(trial)

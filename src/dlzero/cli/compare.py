@@ -18,7 +18,6 @@ import argparse
 import itertools
 import secrets
 import sys
-import warnings
 from pathlib import Path
 from typing import Any
 
@@ -319,10 +318,10 @@ def _train_on_cluster(
 ) -> Outcome:
     """Train the configurations as Dask tasks, one each, on ``client``'s workers at once.
 
-    As :func:`dlzero.search.random_search` does with its trials: the data travels once, as
-    tasks the trainings depend on, and a configuration whose workers all die fails alone.
+    As :func:`dlzero.search.random_search` does with its trials, with the same helpers: the data
+    travels once, and a configuration whose workers all die fails alone.
     """
-    from distributed import as_completed
+    from dlzero.search import as_they_finish, send_to_cluster
 
     if not args.quiet:
         threads = client.nthreads()  # {worker: its threads}
@@ -332,12 +331,7 @@ def _train_on_cluster(
             f"{sum(threads.values())} at once), seed {plan['seed']}",
             flush=True,
         )
-    # The data travels once, as tasks of its own (not client.scatter: Dask can compute a
-    # task's result again if every worker holding it dies, scattered data it cannot). All of
-    # MNIST is a 180 MB task, and Dask warns about any task over 10 MB: this one is meant.
-    with warnings.catch_warnings():
-        warnings.filterwarnings("ignore", "Sending large graph", UserWarning)
-        remote_data = [client.submit(np.asarray, a, pure=False) for a in data]
+    remote_data = send_to_cluster(client, data)
     pending = {
         client.submit(
             train_configuration, cfg, settings, *remote_data, plan, on_worker=True, pure=False
@@ -348,13 +342,9 @@ def _train_on_cluster(
     failed: dict[str, str] = {}
     status = 0
     try:
-        for finished, future in enumerate(as_completed(pending, loop=client.loop), 1):
-            # Popped, so that the cluster forgets each result once it is here.
-            k = pending.pop(future)
-            try:
-                history = future.result()
-            except Exception as exc:  # its workers all died (KilledWorker), or it raised
-                failed[labels[k]], status = f"{type(exc).__name__}: {exc}", EXIT_FAILURE
+        for finished, (k, history, error) in enumerate(as_they_finish(client, pending), 1):
+            if error is not None:  # its workers all died (KilledWorker), or it raised
+                failed[labels[k]], status = f"{type(error).__name__}: {error}", EXIT_FAILURE
                 note = "failed"
             else:
                 done[k] = history
