@@ -30,7 +30,7 @@ from numpy.typing import ArrayLike, NDArray
 # top-level scikit-learn package, never this file.
 from sklearn.base import BaseEstimator, ClassifierMixin
 from sklearn.utils.multiclass import check_classification_targets
-from sklearn.utils.validation import check_is_fitted
+from sklearn.utils.validation import check_is_fitted, validate_data  # (scikit-learn >= 1.6)
 
 from dlzero._checks import check_positive_int
 from dlzero._rng import as_rng
@@ -38,14 +38,6 @@ from dlzero.functions import softmax
 from dlzero.networks import MultiLayerNet
 from dlzero.optimizers import Optimizer, get_optimizer
 from dlzero.training import History, Trainer, TrainingDiverged
-
-try:  # scikit-learn >= 1.6: a function
-    from sklearn.utils.validation import validate_data
-except ImportError:  # older versions: a method of BaseEstimator
-
-    def validate_data(estimator: BaseEstimator, X: Any, y: Any = "no_validation", **kwargs: Any):
-        return estimator._validate_data(X, y, **kwargs)
-
 
 __all__ = ["DlzeroClassifier"]
 
