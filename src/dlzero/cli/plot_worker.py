@@ -10,13 +10,13 @@ never lost. BENCHMARKS.md has the measurement that keeps this module.
 
 from __future__ import annotations
 
-import multiprocessing
 import signal
 import sys
 import warnings
-from concurrent.futures import ProcessPoolExecutor
-from concurrent.futures.process import BrokenProcessPool
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from concurrent.futures import ProcessPoolExecutor
 
 __all__ = ["PlotWorker", "draw_plots"]
 
@@ -45,6 +45,11 @@ class PlotWorker:
         self._pool: ProcessPoolExecutor | None = None
         if not sys.platform.startswith("linux"):
             return
+        # Imported here, not at the top: every dlzero command imports this module, and only
+        # train with plots needs a process pool.
+        import multiprocessing
+        from concurrent.futures import ProcessPoolExecutor
+
         context = multiprocessing.get_context("fork")
         try:
             self._pool = ProcessPoolExecutor(1, mp_context=context, initializer=_get_ready)
@@ -59,6 +64,8 @@ class PlotWorker:
     def draw(self, history: Any, accuracy_path: str, loss_path: str, title: str) -> None:
         """Draw the plots in the worker, or here if it is gone. Errors (e.g. an OSError from
         writing a file) are raised here, as if the plots were drawn here."""
+        from concurrent.futures.process import BrokenProcessPool
+
         try:
             if self._pool is not None:
                 try:
