@@ -470,13 +470,14 @@ class Trainer:
             if pending is not None:
                 # Training failed or was interrupted: keep the evaluation under way, if it
                 # finishes, so the history has every epoch that ended. The callbacks see it,
-                # but the reason training ended stays the one in flight.
-                reason, message = history.stop_reason, history.message
+                # but the reason training ended stays the one in flight (``ending`` keeps the
+                # stop reason; a callback may still have written its own message).
+                message = history.message
                 try:
                     self._record(history, pending, pending.result(), losses, done, ending=True)
                 except Exception:  # the error in flight is the one to report
                     pass
-                history.stop_reason, history.message = reason, message
+                history.message = message
             raise
         finally:
             self._close_bar()
