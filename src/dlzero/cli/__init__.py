@@ -15,6 +15,7 @@
     dlzero train --save model.npz                 # keep the trained network
     dlzero predict model.npz my7.png --show       # your own digit, as MNIST was made
     dlzero evaluate model.npz                     # accuracy per class, confusions, mistakes
+    dlzero book ch05/train_neuralnet.py           # the book's own script, on dlzero
 
 The command is thin: it checks its arguments (a bad one is a one-line error and exit status 2,
 before anything slow happens), loads the data, builds the network and hands the rest to
@@ -24,7 +25,7 @@ they share.
 
 Exit status: 0 success; 1 training diverged, a gradient check failed, or data/output could not
 be read or written; 2 bad arguments; 130 interrupted by Ctrl-C (history and plots so far are
-written first).
+written first). ``dlzero book`` exits with the script's status (1 if it raised).
 """
 
 from __future__ import annotations
@@ -35,7 +36,7 @@ import sys
 from collections.abc import Sequence
 
 from dlzero._version import __version__
-from dlzero.cli import activations, compare, export, gradcheck, model, search, train
+from dlzero.cli import activations, book, compare, export, gradcheck, model, search, train
 from dlzero.cli.options import EXIT_FAILURE, CommandError, OneLineErrorParser
 
 __all__ = ["build_parser", "main"]
@@ -53,6 +54,7 @@ COMMANDS = (
     gradcheck.add_bench_gradient_parser,
     model.add_parsers,
     export.add_parsers,
+    book.add_parsers,
 )
 
 
