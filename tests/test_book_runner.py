@@ -30,7 +30,11 @@ EXPECTED = {
     "common.layers": ("SoftmaxWithLoss", "dlzero.layers", "SoftmaxWithLoss"),
     "common.optimizer": ("Adam", "dlzero.optimizers", "Adam"),
     "common.multi_layer_net": ("MultiLayerNet", "dlzero.networks", "MultiLayerNet"),
-    "common.multi_layer_net_extend": ("MultiLayerNet", "dlzero.networks", "MultiLayerNet"),
+    "common.multi_layer_net_extend": (
+        "MultiLayerNetExtend",
+        "dlzero.networks",
+        "MultiLayerNetExtend",
+    ),
     "common.trainer": ("Trainer", "dlzero.training", "BookTrainer"),
     "common.util": ("smooth_curve", "dlzero.plotting", "smooth_curve"),
     "dataset.mnist": ("load_mnist", "dlzero.datasets", "load_mnist"),
@@ -222,3 +226,18 @@ def test_the_scripts_folder_comes_first_and_the_script_sees_its_own_file(tmp_pat
     result = book.run_script(os.path.relpath(script))
     assert result["v"] == "from the folder"
     assert result["file"] == str(script)
+
+
+def test_numpy_global_seed_makes_a_book_run_repeatable_and_the_mode_is_undone(tmp_path):
+    from dlzero import _rng
+
+    script = tmp_path / "script.py"
+    script.write_text(
+        "import numpy as np\nfrom dlzero.networks import MultiLayerNet\n"
+        "np.random.seed(4)\nW = MultiLayerNet(5, [4], 3).params['W1']\n"
+    )
+    first, second = (book.run_script(script)["W"] for _ in range(2))
+    assert np.array_equal(first, second)
+    assert _rng._use_numpy_global is False
+    np.random.seed(4)  # noqa: NPY002 (outside book mode the global seed is not used)
+    assert not np.array_equal(dlzero.MultiLayerNet(5, [4], 3).params["W1"], first)

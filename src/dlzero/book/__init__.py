@@ -49,13 +49,6 @@ Arguments after SCRIPT.py are the script's own (sys.argv[1:]). Exit status: the 
 See docs/book.md for which dlzero module answers each of the book's, and what differs."""
 
 
-def _set_global_random(enabled: bool) -> None:
-    # Networks built without rng= draw from NumPy's global state, as the book's do.
-    use = getattr(_rng, "use_numpy_global_random", None)
-    if use is not None:
-        use(enabled)
-
-
 def run_script(script: str | os.PathLike[str], args: Sequence[str] = ()) -> dict[str, Any]:
     """Run ``script`` as ``__main__`` with the book's imports answered by dlzero.
 
@@ -91,12 +84,14 @@ def run_script(script: str | os.PathLike[str], args: Sequence[str] = ()) -> dict
     before = set(sys.modules)
     sys.argv = [os.fspath(script), *args]
     sys.path.insert(0, folder)
-    _set_global_random(True)
+    # Networks built without rng= draw from NumPy's global state, as the book's do.
+    was_global = _rng._use_numpy_global
+    _rng.use_numpy_global_random(True)
     try:
         with book_imports():
             return runpy.run_path(path, run_name="__main__")
     finally:
-        _set_global_random(False)
+        _rng.use_numpy_global_random(was_global)
         sys.argv, sys.path[:] = saved_argv, saved_path
         for name in set(sys.modules) - before:
             # The script's neighbours (ch07/simple_convnet.py), so that a later run reads them
