@@ -306,6 +306,7 @@ def test_every_option_has_help():
         "search",
         "activations",
         "export",
+        "book",
     }
     for name, p in sub.choices.items():
         for action in p._actions:
@@ -326,7 +327,7 @@ def test_choices_come_from_the_library():
 @pytest.mark.parametrize(
     "command",
     ["", "train", "gradcheck", "compare", "search", "activations", "bench-gradient", "predict",
-     "evaluate"],
+     "evaluate", "book"],
 )  # fmt: skip
 def test_help_is_printed_as_written(command, capsys):
     # argparse %-formats help strings but prints a description as it is: "20%%" would show.
