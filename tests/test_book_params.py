@@ -247,6 +247,32 @@ def test_multi_layer_net_extend_gradient_checks(recwarn):
         np.testing.assert_allclose(grads[key], num[key], atol=1e-7, err_msg=key)
 
 
+def test_the_books_batch_norm_gradient_check_on_a_float32_network():
+    # The book's batch_norm_gradient_check.py: a batch of one, the network as built (float32
+    # here). The numerical gradient is taken in float64, so it matches backpropagation to
+    # float32's precision, where a float32 central difference would be off by about 1e-4.
+    net = MultiLayerNetExtend(
+        input_size=8,
+        hidden_size_list=[6, 6],
+        output_size=3,
+        activation="sigmoid",  # (ReLU would sit on its kink: every batch-norm output is beta)
+        use_batchnorm=True,
+        rng=0,
+    )
+    x = np.random.default_rng(0).random((1, 8), dtype=np.float32)
+    t = np.eye(3, dtype=np.float32)[[2]]
+    with pytest.warns(RuntimeWarning, match="batch of one"):
+        grads = net.gradient(x, t)
+        running = net.layers["BatchNorm1"].running_mean.copy()
+        num = net.numerical_gradient(x, t)
+        exact = net.astype(np.float64).gradient(x, t)
+    for key in exact:
+        np.testing.assert_allclose(num[key], exact[key], rtol=0, atol=1e-9, err_msg=key)
+        np.testing.assert_allclose(grads[key], exact[key], rtol=1e-5, atol=1e-7, err_msg=key)
+    assert net.dtype == np.float32
+    np.testing.assert_array_equal(net.layers["BatchNorm1"].running_mean, running)
+
+
 def test_multi_layer_net_extend_saves_as_a_multi_layer_net(tmp_path):
     net = MultiLayerNetExtend(6, [5], 3, use_dropout=True, dropout_ration=0.2, rng=0)
     net.save(tmp_path / "m.npz")
