@@ -21,7 +21,7 @@ from dlzero.book_params import (
     read_params_file,
 )
 from dlzero.convnets import DeepConvNet, SimpleConvNet
-from dlzero.layers import Dropout
+from dlzero.layers import BookDropout, Dropout
 from dlzero.networks import (
     FormulaTwoLayerNet,
     MultiLayerNet,
@@ -150,6 +150,32 @@ def test_a_book_pickle_is_folded_to_predict_as_the_books_dropout_does(tmp_path, 
     np.testing.assert_array_equal(net.predict(x), book.predict(x))
     net.load_params(tmp_path / "book.pkl", book_dropout=False)
     np.testing.assert_array_equal(net.predict(x), book.predict(x))
+
+
+def test_book_dropout_scales_at_inference_and_is_never_folded(tmp_path):
+    rng = np.random.default_rng(5)
+    layer = BookDropout(0.25, rng=0)
+    x = rng.standard_normal((40, 30))
+    out = layer.forward(x, train_flg=True)
+    np.testing.assert_array_equal(out, x * layer.mask)  # kept units as they are
+    assert 0.65 < layer.mask.mean() < 0.85
+    w = rng.standard_normal(x.shape)
+    np.testing.assert_array_equal(layer.backward(w), w * layer.mask)
+    np.testing.assert_array_equal(layer.forward(x, train_flg=False), x * 0.75)
+    np.testing.assert_array_equal(layer.backward(w), w * 0.75)
+    # A network built with it computes the book's function; a book pickle is loaded unfolded.
+    book = _small_deep(3, dtype=np.float64)
+    for name in ("Dropout1", "Dropout2"):
+        book.layers[name] = BookDropout(0.5)
+    for p in book.params.values():
+        p += 0.1
+    x = _input_for(book, rng).astype(np.float64)
+    expected = _book_predict(book, x)
+    np.testing.assert_array_equal(book.predict(x), expected)
+    with open(tmp_path / "book.pkl", "wb") as f:
+        pickle.dump(dict(book.params), f)
+    book.load_params(tmp_path / "book.pkl")
+    np.testing.assert_array_equal(book.predict(x), expected)
 
 
 def test_dropout_cannot_be_folded_through_a_sigmoid():

@@ -28,7 +28,7 @@ import numpy as np
 from numpy.typing import NDArray
 
 from dlzero._io import atomic_write
-from dlzero.layers import Affine, Convolution, Dropout, Layer, Pooling, Relu
+from dlzero.layers import Affine, BookDropout, Convolution, Dropout, Layer, Pooling, Relu
 
 __all__ = [
     "ParamFileError",
@@ -291,6 +291,8 @@ def plan_dropout_fold(layers: Iterable[Layer]) -> list[tuple[Layer, float, bool]
     last: Layer | None = None  # the last Affine or Convolution seen
     homogeneous_since_last = True
     for layer in layers:
+        if isinstance(layer, BookDropout):
+            continue  # it applies the factor itself
         if isinstance(layer, Dropout):
             pending *= 1.0 - layer.dropout_ratio
         elif isinstance(layer, (Affine, Convolution)):
