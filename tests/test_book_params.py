@@ -21,7 +21,7 @@ from dlzero.book_params import (
     read_params_file,
 )
 from dlzero.convnets import DeepConvNet, SimpleConvNet
-from dlzero.layers import Dropout
+from dlzero.layers import BookDropout, Dropout
 from dlzero.networks import (
     FormulaTwoLayerNet,
     MultiLayerNet,
@@ -152,6 +152,32 @@ def test_a_book_pickle_is_folded_to_predict_as_the_books_dropout_does(tmp_path, 
     np.testing.assert_array_equal(net.predict(x), book.predict(x))
 
 
+def test_book_dropout_scales_at_inference_and_is_never_folded(tmp_path):
+    rng = np.random.default_rng(5)
+    layer = BookDropout(0.25, rng=0)
+    x = rng.standard_normal((40, 30))
+    out = layer.forward(x, train_flg=True)
+    np.testing.assert_array_equal(out, x * layer.mask)  # kept units as they are
+    assert 0.65 < layer.mask.mean() < 0.85
+    w = rng.standard_normal(x.shape)
+    np.testing.assert_array_equal(layer.backward(w), w * layer.mask)
+    np.testing.assert_array_equal(layer.forward(x, train_flg=False), x * 0.75)
+    np.testing.assert_array_equal(layer.backward(w), w * 0.75)
+    # A network built with it computes the book's function; a book pickle is loaded unfolded.
+    book = _small_deep(3, dtype=np.float64)
+    for name in ("Dropout1", "Dropout2"):
+        book.layers[name] = BookDropout(0.5)
+    for p in book.params.values():
+        p += 0.1
+    x = _input_for(book, rng).astype(np.float64)
+    expected = _book_predict(book, x)
+    np.testing.assert_array_equal(book.predict(x), expected)
+    with open(tmp_path / "book.pkl", "wb") as f:
+        pickle.dump(dict(book.params), f)
+    book.load_params(tmp_path / "book.pkl")
+    np.testing.assert_array_equal(book.predict(x), expected)
+
+
 def test_dropout_cannot_be_folded_through_a_sigmoid():
     net = MultiLayerNet(4, [3, 3], 2, activation="sigmoid", use_dropout=True, rng=0)
     # Activation, dropout, affine: that folds; the scores' dropout in DeepConvNet does too.
@@ -245,6 +271,32 @@ def test_multi_layer_net_extend_gradient_checks(recwarn):
     assert set(grads) == set(num) == set(net.params)
     for key in grads:
         np.testing.assert_allclose(grads[key], num[key], atol=1e-7, err_msg=key)
+
+
+def test_the_books_batch_norm_gradient_check_on_a_float32_network():
+    # The book's batch_norm_gradient_check.py: a batch of one, the network as built (float32
+    # here). The numerical gradient is taken in float64, so it matches backpropagation to
+    # float32's precision, where a float32 central difference would be off by about 1e-4.
+    net = MultiLayerNetExtend(
+        input_size=8,
+        hidden_size_list=[6, 6],
+        output_size=3,
+        activation="sigmoid",  # (ReLU would sit on its kink: every batch-norm output is beta)
+        use_batchnorm=True,
+        rng=0,
+    )
+    x = np.random.default_rng(0).random((1, 8), dtype=np.float32)
+    t = np.eye(3, dtype=np.float32)[[2]]
+    with pytest.warns(RuntimeWarning, match="batch of one"):
+        grads = net.gradient(x, t)
+        running = net.layers["BatchNorm1"].running_mean.copy()
+        num = net.numerical_gradient(x, t)
+        exact = net.astype(np.float64).gradient(x, t)
+    for key in exact:
+        np.testing.assert_allclose(num[key], exact[key], rtol=0, atol=1e-9, err_msg=key)
+        np.testing.assert_allclose(grads[key], exact[key], rtol=1e-5, atol=1e-7, err_msg=key)
+    assert net.dtype == np.float32
+    np.testing.assert_array_equal(net.layers["BatchNorm1"].running_mean, running)
 
 
 def test_multi_layer_net_extend_saves_as_a_multi_layer_net(tmp_path):

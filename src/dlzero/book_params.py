@@ -18,6 +18,7 @@ network predicts exactly as the book's did.
 from __future__ import annotations
 
 import io
+import math
 import os
 import pickle
 import zipfile
@@ -28,7 +29,7 @@ import numpy as np
 from numpy.typing import NDArray
 
 from dlzero._io import atomic_write
-from dlzero.layers import Affine, Convolution, Dropout, Layer, Pooling, Relu
+from dlzero.layers import Affine, BookDropout, Convolution, Dropout, Layer, Pooling, Relu
 
 __all__ = [
     "ParamFileError",
@@ -108,7 +109,7 @@ def _array_from_bytes(raw: object, dtype: object, shape: object, order: str) -> 
         raise _refuse(f"array shape {shape!r}")
     if not isinstance(raw, (bytes, bytearray)):
         raise _refuse(f"array data of type {type(raw).__name__}")
-    size = int(np.prod(shape, dtype=np.int64)) * dtype.dtype.itemsize
+    size = math.prod(shape) * dtype.dtype.itemsize
     if len(raw) != size:
         raise _refuse(f"{len(raw)} bytes of data for an array of shape {shape} ({size} bytes)")
     return np.frombuffer(raw, dtype=dtype.dtype).reshape(shape, order=order).copy()
@@ -291,6 +292,8 @@ def plan_dropout_fold(layers: Iterable[Layer]) -> list[tuple[Layer, float, bool]
     last: Layer | None = None  # the last Affine or Convolution seen
     homogeneous_since_last = True
     for layer in layers:
+        if isinstance(layer, BookDropout):
+            continue  # it applies the factor itself
         if isinstance(layer, Dropout):
             pending *= 1.0 - layer.dropout_ratio
         elif isinstance(layer, (Affine, Convolution)):
