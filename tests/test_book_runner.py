@@ -64,6 +64,8 @@ def test_common_layers_also_gives_what_the_books_layers_imports():
     with book_imports():
         exec("from common.layers import *", namespace)
     assert namespace["Affine"] is dlzero.Affine
+    # The book's classes load the book's weights themselves: they get the book's dropout.
+    assert namespace["Dropout"] is dlzero.layers.BookDropout
     assert namespace["sigmoid"] is dlzero.sigmoid
     assert namespace["im2col"] is dlzero.im2col
 

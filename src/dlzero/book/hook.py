@@ -44,6 +44,9 @@ BOOK_MODULES: dict[str, tuple[Source, ...]] = {
     "common.gradient": (("dlzero.gradient", None),),
     "common.layers": (
         ("dlzero.layers", None),
+        # The book's network classes (ch07, ch08) load the book's weights themselves, trained
+        # with dropout scaled at inference: they get that dropout, not dlzero's inverted one.
+        ("dlzero.layers", {"Dropout": "BookDropout"}),
         ("dlzero.functions", None),
         ("dlzero.conv", ("im2col", "col2im")),
     ),
