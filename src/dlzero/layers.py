@@ -333,6 +333,8 @@ class Dropout(Layer):
     the same expected output in training and inference, but the inverted form does no work at
     inference time and a network's weights mean the same with or without the layer.
 
+    :class:`BookDropout` has the book's scaling, for weights trained by the book's code.
+
     Parameters
     ----------
     dropout_ratio : float, default 0.5

@@ -619,10 +619,12 @@ class MultiLayerNet(Sequential):
     use_dropout : bool, default False
         Put a :class:`~dlzero.layers.Dropout` after every hidden activation.
     dropout_ratio : float, default 0.5
-        In [0, 1). (The book spells this argument ``dropout_ration``.)
+        In [0, 1). (The book spells this argument ``dropout_ration``, as
+        :class:`MultiLayerNetExtend` does.)
     use_batchnorm : bool, default False
         Put a :class:`~dlzero.layers.BatchNormalization` between every hidden ``Affine`` and
-        its activation. Training then needs batches of at least two samples.
+        its activation. Train it on batches of at least two samples: on a batch of one every
+        batch-norm output is ``beta`` (it warns; the ``Trainer`` refuses such batches).
     rng : Generator, int or None
         Source of the initial weights and of the dropout masks (the dropout layers share this
         Generator, kept as ``self.rng``); the same seed gives the same network and run.
