@@ -11,8 +11,8 @@ the run repeatable, as in the book. ``docs/book.md`` has the table of what answe
 what dlzero does differently on purpose.
 
 Exit status: the script's own (0 when it ends normally, its ``sys.exit`` code); 1 when it
-raises (its traceback is printed from the script's first frame down); 2 when the script cannot
-be read; 130 on Ctrl-C.
+raises (its traceback is printed from the script's first frame down); 2 when there is no such
+file; 130 on Ctrl-C.
 """
 
 from __future__ import annotations
@@ -45,7 +45,7 @@ EPILOG = """examples:
   MPLBACKEND=Agg %(prog)s ch07/train_convnet.py      # plots drawn off screen
 
 Arguments after SCRIPT.py are the script's own (sys.argv[1:]). Exit status: the script's own;
-1 if it raised (its traceback is shown); 2 if it cannot be read; 130 on Ctrl-C.
+1 if it raised (its traceback is shown); 2 if there is no such file; 130 on Ctrl-C.
 See docs/book.md for which dlzero module answers each of the book's, and what differs."""
 
 
