@@ -243,3 +243,10 @@ def test_numpy_global_seed_makes_a_book_run_repeatable_and_the_mode_is_undone(tm
     assert _rng._use_numpy_global is False
     np.random.seed(4)  # noqa: NPY002 (outside book mode the global seed is not used)
     assert not np.array_equal(dlzero.MultiLayerNet(5, [4], 3).params["W1"], first)
+
+
+def test_no_script_is_a_usage_error_that_names_only_the_script(capsys):
+    with pytest.raises(SystemExit) as info:
+        book.main([])
+    assert info.value.code == 2
+    assert capsys.readouterr().err.rstrip().endswith("required: SCRIPT.py")

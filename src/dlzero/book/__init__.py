@@ -125,9 +125,11 @@ def build_parser(prog: str = "python -m dlzero.book") -> argparse.ArgumentParser
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     """The script and its arguments, for this parser and ``dlzero book``'s."""
     parser.add_argument("script", metavar="SCRIPT.py", help="the book's script to run")
-    parser.add_argument(
+    rest = parser.add_argument(
         "args", nargs=argparse.REMAINDER, metavar="ARGS", help="the script's own arguments"
     )
+    # It may be empty: without this, a missing SCRIPT.py is reported as "SCRIPT.py, ARGS".
+    rest.required = False
 
 
 def run(script: str, args: Sequence[str], prog: str) -> int:
