@@ -168,12 +168,12 @@ def run(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
             file=sys.stderr,
             flush=True,
         )
-    print(f"serving {server.url} (Ctrl-C stops)", flush=True)
-    if args.open:
-        import webbrowser
+    try:  # Ctrl-C from here on, even before serving starts, is a clean stop
+        print(f"serving {server.url} (Ctrl-C stops)", flush=True)
+        if args.open:
+            import webbrowser
 
-        webbrowser.open(server.url)
-    try:
+            webbrowser.open(server.url)
         server.serve_forever(poll_interval=0.25)
     except KeyboardInterrupt:
         pass

@@ -118,6 +118,9 @@ class DigitServer(ThreadingHTTPServer):
     """
 
     daemon_threads = True  # a request thread never keeps the process alive after Ctrl-C
+    # Connections waiting to be accepted; socketserver's default of 5 resets the rest when a
+    # burst arrives at once (a page reloaded by several learners, the test's 50 requests).
+    request_queue_size = 128
 
     def __init__(
         self,
@@ -227,7 +230,11 @@ class RequestHandler(BaseHTTPRequestHandler):
             return
         settings = _json_body(body, ctype) if body else {}
         if path == "/api/train":
-            job = self.server.start_training(TrainingSettings.from_json(settings))
+            try:
+                checked = TrainingSettings.from_json(settings)
+            except ValueError as exc:
+                raise HTTPError(HTTPStatus.BAD_REQUEST, str(exc)) from None
+            job = self.server.start_training(checked)
             self._send_json(HTTPStatus.ACCEPTED, job.snapshot())
             return
         job = self.server.job  # /api/train/stop
