@@ -200,6 +200,7 @@ BAD_REQUESTS = {
     "bad Content-Length": ("POST", "/api/predict", None, J, 400, "Content-Length"),
     "bad settings": ("POST", "/api/train", {"iters": 0}, J, 400, "iters"),
     "unknown setting": ("POST", "/api/train", {"epochs": 3}, J, 400, "epochs"),
+    "settings not JSON": ("POST", "/api/train", b"iters=5", "text/plain", 415, "application/json"),
     "no run to stop": ("POST", "/api/train/stop", None, None, 409, "no training run"),
 }
 
@@ -379,6 +380,21 @@ def test_a_run_can_be_stopped_and_the_network_it_reached_is_served(start_server,
     run = wait_for_run(server)
     assert run["state"] == "stopped" and 0 < run["iteration"] < 20000
     assert call(server, "GET", "/api/model")[1]["description"] == "784-20-10 relu"
+
+
+def test_a_run_whose_loss_turns_nan_stops_and_keeps_the_previous_network(mnist_data):
+    from dlzero.serve import TrainingJob
+
+    (x, t), test = mnist_data
+    x = x[:200].copy()
+    x[7] = np.nan  # the first shuffled epoch meets it: its batch's loss is NaN
+    served = []
+    job = TrainingJob(TrainingSettings(iters=50), ((x, t[:200]), test), served.append).start()
+    job.join(30)
+    run = job.snapshot()
+    assert run["state"] == "diverged" and "NaN or infinite" in run["message"], run
+    assert run["loss"][-1][1] is None and run["iteration"] <= 2  # (JSON null, not NaN)
+    assert served == []
 
 
 @pytest.mark.parametrize(

@@ -187,6 +187,9 @@ class RequestHandler(BaseHTTPRequestHandler):
     server_version = f"dlzero/{__version__}"
     protocol_version = "HTTP/1.1"  # keep-alive: the page sends a request per stroke
     timeout = 30  # seconds a client may take to send its request, before it is dropped
+    # Headers and body go out in two writes; with Nagle's algorithm the second waits for the
+    # client's delayed ACK, adding 40 ms to every answer on Linux (measured: 44 ms -> 2 ms).
+    disable_nagle_algorithm = True
 
     # -- routing -----------------------------------------------------------------------------
 
@@ -228,10 +231,11 @@ class RequestHandler(BaseHTTPRequestHandler):
         if path == "/api/predict":
             self._send_json(HTTPStatus.OK, self._predict(body, ctype))
             return
-        settings = _json_body(body, ctype) if body else {}
         if path == "/api/train":
+            # JSON only, even for the defaults ({}): a page from another site cannot send
+            # application/json here without a CORS preflight, which this server never grants.
             try:
-                checked = TrainingSettings.from_json(settings)
+                checked = TrainingSettings.from_json(_json_body(body, ctype))
             except ValueError as exc:
                 raise HTTPError(HTTPStatus.BAD_REQUEST, str(exc)) from None
             job = self.server.start_training(checked)
