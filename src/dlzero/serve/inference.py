@@ -146,17 +146,21 @@ def describe_hidden(network: Sequential, x: NDArray) -> list[dict[str, Any]]:
         weights, so they never learn again); otherwise empty.
     """
     x = np.asarray(x).reshape(len(x), *input_shape(network)).astype(network.dtype)
-    _, _, shown = _forward(network, x)
+    fired: list[NDArray] = []
+    for start in range(0, len(x), 100):  # in chunks: a CNN's im2col matrices grow with N
+        _, _, shown = _forward(network, x[start : start + 100])
+        now = [np.any(out > 0, axis=0) for _, _, out in shown]
+        fired = now if not fired else [a | b for a, b in zip(fired, now, strict=True)]
     return [
         {
             "name": name,
             "kind": kind,
             "shape": list(out.shape[1:]),
             "dead": (
-                np.flatnonzero(np.all(out <= 0, axis=0)).tolist()
+                np.flatnonzero(~alive).tolist()
                 if kind == "units" and isinstance(network.layers[name], Relu)
                 else []
             ),
         }
-        for name, kind, out in shown
+        for (name, kind, out), alive in zip(shown, fired, strict=True)
     ]

@@ -91,13 +91,20 @@ class ServedModel:
 
 
 def describe_network(network: Sequential) -> str:
-    """``784-50-10 relu`` for a fully connected network, the class name for the others."""
+    """``784-50-10 relu`` for a fully connected network; ``conv 30x5x5, 100 hidden`` for
+    ``SimpleConvNet``; ``6 conv layers, 50 hidden`` for ``DeepConvNet``."""
     config = network.config
     if "input_size" in config:  # TwoLayerNet, MultiLayerNet
         hidden = config.get("hidden_size_list") or [config["hidden_size"]]
         sizes = [config["input_size"], *hidden, config["output_size"]]
         return f"{'-'.join(str(n) for n in sizes)} {config.get('activation', 'relu')}"
-    return type(network).__name__
+    convs = [v for k, v in sorted(config.items()) if k.startswith("conv_param")]
+    if len(convs) == 1:
+        c = convs[0]
+        first = f"conv {c['filter_num']}x{c['filter_size']}x{c['filter_size']}"
+    else:
+        first = f"{len(convs)} conv layers"
+    return f"{first}, {config.get('hidden_size')} hidden"
 
 
 class DigitServer(ThreadingHTTPServer):
