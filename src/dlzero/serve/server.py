@@ -166,13 +166,13 @@ class DigitServer(ThreadingHTTPServer):
                 raise HTTPError(HTTPStatus.CONFLICT, "a training run is already under way")
             if self._data is None:
                 self._data = self._load_data()
-            self._job = TrainingJob(settings, self._data, on_done=self._use_trained).start()
-            return self._job
 
-    def _use_trained(self, network: Sequential, test_accuracy: float) -> None:
-        job = self._job
-        source = f"trained on the page: {job.settings.describe()}" if job else "trained"
-        self.model = ServedModel(network, source, self.reference, test_accuracy)
+            def serve_it(network: Sequential, test_accuracy: float) -> None:
+                source = f"trained on the page: {settings.describe()}"
+                self.model = ServedModel(network, source, self.reference, test_accuracy)
+
+            self._job = TrainingJob(settings, self._data, on_done=serve_it).start()
+            return self._job
 
     @property
     def job(self) -> TrainingJob | None:
@@ -195,7 +195,8 @@ class RequestHandler(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"  # keep-alive: the page sends a request per stroke
     timeout = 30  # seconds a client may take to send its request, before it is dropped
     # Headers and body go out in two writes; with Nagle's algorithm the second waits for the
-    # client's delayed ACK, adding 40 ms to every answer on Linux (measured: 44 ms -> 2 ms).
+    # client's delayed ACK, adding 40 ms to every answer on Linux (measured: 44 ms -> 8 ms for a
+    # JSON prediction, benchmarks/serve_latency.py).
     disable_nagle_algorithm = True
 
     # -- routing -----------------------------------------------------------------------------

@@ -17,7 +17,7 @@ import math
 import threading
 import time
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
@@ -133,12 +133,9 @@ class Progress:
 
     iters: int
     iteration: int = 0
-    loss: list[tuple[int, float]] | None = None  # (iteration, mean loss since the last point)
-    accuracy: list[tuple[int, float, float]] | None = None  # (iteration, train, test)
-
-    def __post_init__(self) -> None:
-        self.loss = self.loss or []
-        self.accuracy = self.accuracy or []
+    # (iteration, mean loss since the previous point), (iteration, train, test accuracy)
+    loss: list[tuple[int, float]] = field(default_factory=list)
+    accuracy: list[tuple[int, float, float]] = field(default_factory=list)
 
 
 def _accuracy(network: Sequential, x: NDArray, t: NDArray) -> float:
@@ -170,8 +167,8 @@ def train(
     network : Sequential
     progress : Progress
     test_accuracy : float or None
-        On the whole test set; None when the loss became NaN or infinite (the run stops there:
-        the learning rate is too large).
+        On the whole test set; None when the loss became NaN or infinite (the run stops there;
+        usually the learning rate is too large).
     """
     (x_train, t_train), (x_test, t_test) = data
     n_classes = int(max(t_train.max(), t_test.max())) + 1
@@ -291,8 +288,8 @@ class TrainingJob:
             with self._lock:
                 self._state = "diverged"
                 self._message = (
-                    f"the loss became NaN or infinite at iteration {progress.iteration}: the "
-                    "learning rate is too large; the page keeps the previous network"
+                    f"the loss became NaN or infinite at iteration {progress.iteration} (is the "
+                    "learning rate too large?); the page keeps the previous network"
                 )
             return
         stopped = self._stop.is_set()
