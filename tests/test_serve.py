@@ -215,9 +215,11 @@ def test_bad_input_is_a_4xx_with_a_json_error_and_the_server_keeps_serving(serve
         body, headers = None, {"Content-Length": "-5"}
     if isinstance(body, str):
         body = body.encode()
-    status, answer, _ = call(server, method, path, body, ctype, headers)
+    status, answer, response_headers = call(server, method, path, body, ctype, headers)
     assert status == expected, answer
     assert answer["status"] == expected and words in answer["error"], answer
+    if status == 405:
+        assert response_headers["Allow"] == "GET"
     assert call(server, "GET", "/api/model")[0] == 200
 
 

@@ -57,9 +57,10 @@ Data = tuple[tuple[NDArray, NDArray], tuple[NDArray, NDArray]]
 class HTTPError(Exception):
     """An answer other than 200: its status and a message for the client."""
 
-    def __init__(self, status: int, message: str) -> None:
+    def __init__(self, status: int, message: str, headers: dict[str, str] | None = None) -> None:
         super().__init__(message)
         self.status = status
+        self.headers = headers or {}
 
 
 class ServedModel:
@@ -261,8 +262,13 @@ class RequestHandler(BaseHTTPRequestHandler):
 
     def _not_found_or_not_allowed(self, path: str) -> None:
         if path in GET_PATHS or path in POST_PATHS:
+            allowed = [
+                m for m, paths in (("GET", GET_PATHS), ("POST", POST_PATHS)) if path in paths
+            ]
             raise HTTPError(
-                HTTPStatus.METHOD_NOT_ALLOWED, f"{self.command} is not allowed on {path}"
+                HTTPStatus.METHOD_NOT_ALLOWED,
+                f"{self.command} is not allowed on {path}; use {' or '.join(allowed)}",
+                {"Allow": ", ".join(allowed)},
             )
         raise HTTPError(HTTPStatus.NOT_FOUND, f"no such page or API: {path}")
 
@@ -316,7 +322,7 @@ class RequestHandler(BaseHTTPRequestHandler):
         try:
             route()
         except HTTPError as exc:
-            self._send_json(exc.status, {"error": str(exc), "status": exc.status})
+            self._send_json(exc.status, {"error": str(exc), "status": exc.status}, exc.headers)
         except (ConnectionError, TimeoutError):
             self.close_connection = True  # the client went away: no one to answer
         except Exception as exc:  # a bug: say so in one line, keep the traceback here
@@ -326,9 +332,13 @@ class RequestHandler(BaseHTTPRequestHandler):
             message = f"internal error ({type(exc).__name__}); see the server's log"
             self._send_json(status, {"error": message, "status": int(status)})
 
-    def _send(self, status: int, body: bytes, ctype: str) -> None:
+    def _send(
+        self, status: int, body: bytes, ctype: str, headers: dict[str, str] | None = None
+    ) -> None:
         self.send_response(status)
         self.send_header("Content-Type", ctype)
+        for name, value in (headers or {}).items():
+            self.send_header(name, value)
         self.send_header("Content-Length", str(len(body)))
         self.send_header("Cache-Control", "no-store")
         self.send_header("X-Content-Type-Options", "nosniff")
@@ -338,9 +348,9 @@ class RequestHandler(BaseHTTPRequestHandler):
         if self.command != "HEAD":
             self.wfile.write(body)
 
-    def _send_json(self, status: int, obj: Any) -> None:
+    def _send_json(self, status: int, obj: Any, headers: dict[str, str] | None = None) -> None:
         body = json.dumps(obj, allow_nan=False, separators=(",", ":")).encode()
-        self._send(status, body, "application/json")
+        self._send(status, body, "application/json", headers)
 
     def send_error(self, code: int, message: str | None = None, explain: str | None = None) -> None:
         """http.server's own errors (a malformed request line, an unknown method), as JSON."""
