@@ -306,6 +306,7 @@ def test_every_option_has_help():
         "search",
         "activations",
         "export",
+        "serve",
     }
     for name, p in sub.choices.items():
         for action in p._actions:
