@@ -582,8 +582,9 @@ dlzero.plotting.plot_comparison(histories)
 ## The notes' accuracy figure
 
 Train accuracy solid, test dashed, y from 0 to 1. The curves stay together: no overfitting.
-In full mode this run measured ReLU ahead by 2.5 points (0.9726 against 0.9477), a little less
-than the notes' "about 3".
+In full mode (10,000 steps on all 60,000 images) this notebook measured ReLU ahead by 2.2
+points on the test set (0.9698 against 0.9473; `dlzero compare --activation sigmoid relu`
+measured 2.5), a little less than the notes' "about 3".
 """),
     code("""
 dlzero.plotting.plot_accuracy(histories["relu"], title="ReLU, lr 0.1, batch 100")
