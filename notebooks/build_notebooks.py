@@ -915,10 +915,10 @@ two affine layers with dropout; He initialization, Adam. The book reports 99.35%
 for it, and that its mistakes are digits that people too would find ambiguous. It also shows
 that the trained weights survive being stored in half precision.
 
-Training it for the book's 20 epochs takes hours on a CPU (about a second per batch of 100 on
-a 2-core machine: some 3-4 hours). Quick mode trains it for a few steps, enough to run every
-cell; full mode trains it once and saves the result to `deep_convnet.npz`, which later runs
-load instead of training again.
+Training it for the book's 20 epochs (12,000 steps) takes hours on a CPU: a third of a second
+to a second per batch of 100 on this project's busy 2-core machine, one to three hours in all.
+Quick mode trains it for a few steps, enough to run every cell; full mode trains it once and
+saves the result to `deep_convnet.npz`, which later runs load instead of training again.
 """),
     code(SETUP),
     code("""

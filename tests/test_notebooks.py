@@ -79,6 +79,10 @@ def executed(tmp_path_factory):
             nb = read(name)
             with pytest.MonkeyPatch.context() as mp:
                 mp.setenv("JUPYTER_PATH", str(jupyter_dir))
+                # Connection files and IPython's profile in the temporary directory too, so
+                # that the tests need no writable home directory.
+                mp.setenv("JUPYTER_RUNTIME_DIR", str(jupyter_dir / "runtime"))
+                mp.setenv("IPYTHONDIR", str(jupyter_dir / "ipython"))
                 mp.setenv("DLZERO_QUICK", "1")
                 # The kernel imports the dlzero these tests import.
                 mp.setenv(
