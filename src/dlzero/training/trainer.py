@@ -55,7 +55,7 @@ import numpy as np
 from numpy.typing import NDArray
 
 from dlzero._checks import check_fraction, check_int, check_positive_int
-from dlzero._progress import progress_bar
+from dlzero._progress import interactive, progress_bar
 from dlzero._rng import RngLike, as_rng
 from dlzero.training import background
 from dlzero.training.background import (
@@ -123,7 +123,8 @@ class Trainer:
         Print one line per epoch to ``log``.
     progress : bool or "auto", default "auto"
         A progress bar on stderr while an epoch runs (tqdm's if it is installed, else a plain
-        line); "auto" shows it only when stderr is a terminal and ``verbose`` is on.
+        line); "auto" shows it only when ``verbose`` is on and someone watches: stderr is a
+        terminal, or the code runs in a Jupyter notebook (where tqdm draws a widget).
     handle_sigint : bool, default True
         When training in the main thread, let Ctrl-C finish the current step and stop
         cleanly (a second Ctrl-C interrupts at once).
@@ -590,7 +591,7 @@ class Trainer:
     def _progress_bar_factory(self) -> Callable[[int, int], Any] | None:
         show = self.progress
         if show == "auto":
-            show = self.verbose and sys.stderr.isatty()
+            show = self.verbose and interactive()
         if not show:
             return None
 
