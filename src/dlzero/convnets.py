@@ -16,6 +16,7 @@ from numpy.typing import DTypeLike, NDArray
 from dlzero._checks import check_fraction, check_int, check_positive_int
 from dlzero._rng import RngLike, as_rng
 from dlzero.conv import conv_output_size
+from dlzero.convpath import FusedConvNet
 from dlzero.layers import Affine, Convolution, Dropout, Layer, Pooling, Relu
 from dlzero.networks import Sequential
 
@@ -70,13 +71,21 @@ def _input_dim(input_dim: tuple[int, int, int]) -> tuple[int, int, int]:
 
 
 class _ConvNet(Sequential):
-    """What the convolutional networks share: no gradient for the input images in training.
+    """What the convolutional networks share: a fused training step, no input gradient.
 
-    The first layer is a :class:`~dlzero.layers.Convolution`. In :meth:`gradient` and
-    :meth:`loss_and_gradient` (the training step) it skips ``dx``, a matrix product and a
-    ``col2im`` that no one uses; :meth:`backward` still returns dL/dx for whoever asks
+    :meth:`loss_and_gradient` (the training step) and :meth:`accuracy` run the fused path of
+    :mod:`dlzero.convpath`, which computes what the layers compute with far less memory
+    traffic (``fused_step()`` returns it, or None where it does not apply: then the layers
+    run). :meth:`gradient` runs the layers, as the book's code does.
+
+    The first layer is a :class:`~dlzero.layers.Convolution`. In :meth:`gradient` and the
+    layer-by-layer training step it skips ``dx``, a matrix product and a ``col2im`` that no
+    one uses; :meth:`backward` still returns dL/dx for whoever asks
     (``gradient_check(..., include_input=True)``).
     """
+
+    def _make_fused_step(self) -> FusedConvNet | None:  # type: ignore[override]
+        return FusedConvNet.from_network(self)
 
     @contextmanager
     def _no_input_gradient(self) -> Iterator[None]:
@@ -92,6 +101,9 @@ class _ConvNet(Sequential):
             return super().gradient(x, t)
 
     def loss_and_gradient(self, x: NDArray, t: NDArray) -> tuple[float, dict[str, NDArray]]:
+        fused = self.fused_step()
+        if fused is not None:
+            return fused.loss_and_gradient(x, t)
         with self._no_input_gradient():
             return super().loss_and_gradient(x, t)
 
