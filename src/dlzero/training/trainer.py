@@ -149,8 +149,9 @@ class Trainer:
     background_eval : bool or "auto", default "auto"
         Evaluate each epoch's weights on a copy, in a second thread, while the next epoch
         trains: both cores work, each on one BLAS thread, and the accuracies are those of the
-        weights at the epoch's end. Needs a plain MLP (``Affine`` layers, ReLU or
-        sigmoid, ``SoftmaxWithLoss``), threadpoolctl, and callbacks that all say
+        weights at the epoch's end. Needs a network with a fused step (a plain MLP:
+        ``Affine`` layers, ReLU or sigmoid, ``SoftmaxWithLoss``; or ``SimpleConvNet`` and
+        ``DeepConvNet``), threadpoolctl, and callbacks that all say
         ``background_safe`` (early stopping does not: it must act at the epoch's end). The
         initial weights are evaluated alongside the first epoch; the last epoch's evaluation
         runs in the foreground, with every BLAS thread. "auto" uses it when it can and
