@@ -85,19 +85,22 @@ def _book_max_pool_backward(x, dout, ph, pw, stride):
     return _book_col2im(dcol, x.shape, ph, pw, stride)
 
 
-# Shapes that divide: (N, C, H, W, FH, FW, stride, pad) with (H + 2 pad - FH) % stride == 0.
+# Shapes (N, C, H, W, FH, FW, stride, pad) where the filter fits the padded input. The stride
+# need not divide H + 2 pad - FH: then the output size floors, and the last rows or columns
+# that no whole window reaches are left out (up to stride - 1 of them, drawn as ``extra``).
 @st.composite
 def conv_shapes(draw, max_filter=3):
     stride = draw(st.integers(1, 3))
     pad = draw(st.integers(0, 2))
     fh, fw = draw(st.integers(1, max_filter)), draw(st.integers(1, max_filter))
     oh, ow = draw(st.integers(1, 4)), draw(st.integers(1, 4))
-    h = max((oh - 1) * stride + fh - 2 * pad, 1)
-    w = max((ow - 1) * stride + fw - 2 * pad, 1)
-    # Grow the input until the sizes divide (the padded size may exceed what oh asked for).
-    while (h + 2 * pad - fh) % stride or h + 2 * pad < fh:
+    extra_h, extra_w = draw(st.integers(0, stride - 1)), draw(st.integers(0, stride - 1))
+    h = max((oh - 1) * stride + fh - 2 * pad + extra_h, 1)
+    w = max((ow - 1) * stride + fw - 2 * pad + extra_w, 1)
+    # Grow the input until the filter fits the padded size.
+    while h + 2 * pad < fh:
         h += 1
-    while (w + 2 * pad - fw) % stride or w + 2 * pad < fw:
+    while w + 2 * pad < fw:
         w += 1
     n, c = draw(st.integers(1, 3)), draw(st.integers(1, 3))
     return n, c, h, w, fh, fw, stride, pad
@@ -112,12 +115,15 @@ def test_conv_output_size_formula_and_padding():
     assert conv_output_size(14, 3, 1, 2) == 16  # DeepConvNet's fourth convolution
     assert conv_output_size(24, 2, 2) == 12
     assert conv_output_size(7, 3, 2, 1) == 4  # (7 + 2 - 3) / 2 + 1
+    # A stride that does not divide: the size floors, as in the book's layers and PyTorch.
+    assert conv_output_size(28, 3, 2, 1) == 14  # (28 + 2 - 3) / 2 + 1 = 14.5
+    assert conv_output_size(25, 2, 2) == 12  # SimpleConvNet's pooling on a 29x29 input
+    assert type(conv_output_size(25, 2, 2)) is int
 
 
 @pytest.mark.parametrize(
     ("args", "match"),
     [
-        ((28, 3, 2, 1), r"stride 2 does not divide .* 27: the windows would give 14\.5"),
         ((4, 7, 1, 1), "filter of size 7 does not fit in an input of size 4 with pad 1"),
         ((28, 5, 0, 0), "stride must be a positive integer, got 0"),
         ((28, 5, 1, -1), "pad must be an integer >= 0, got -1"),
@@ -183,8 +189,8 @@ def test_im2col_col2im_keep_float32():
 def test_im2col_col2im_errors():
     with pytest.raises(ValueError, match=r"expected images of shape \(N, C, H, W\), got shape"):
         im2col(np.zeros((28, 28)), 5, 5)
-    with pytest.raises(ValueError, match=r"im2col: input of shape \(1, 1, 28, 28\): stride 2"):
-        im2col(np.zeros((1, 1, 28, 28)), 3, 3, 2, 1)
+    with pytest.raises(ValueError, match=r"im2col: input of shape \(1, 1, 2, 28\): filter of"):
+        im2col(np.zeros((1, 1, 2, 28)), 3, 3)
     with pytest.raises(ValueError, match=r"col must have shape \(576, 25\), got \(576, 24\)"):
         col2im(np.zeros((576, 24)), (1, 1, 28, 28), 5, 5)
 
@@ -263,8 +269,8 @@ def test_convolution_bad_input():
         layer.forward(np.zeros((1, 1, 7, 7)))
     with pytest.raises(ValueError, match=r"expected images of shape \(N, C, H, W\)"):
         layer.forward(np.zeros((3, 7, 7)))
-    with pytest.raises(ValueError, match=r"Convolution: input of shape \(1, 3, 8, 7\): stride 2"):
-        layer.forward(np.zeros((1, 3, 8, 7)))
+    with pytest.raises(ValueError, match=r"Convolution: input of shape \(1, 3, 2, 7\): filter"):
+        layer.forward(np.zeros((1, 3, 2, 7)))
 
 
 # -- Pooling ---------------------------------------------------------------------------------
@@ -276,9 +282,9 @@ def pool_shapes(draw):
     # Max pooling needs pad < window; shrink the pad (and regrow the input) when it is not.
     if pad >= min(ph, pw):
         pad = min(ph, pw) - 1
-        while (h + 2 * pad - ph) % stride or h + 2 * pad < ph:
+        while h + 2 * pad < ph:
             h += 1
-        while (w + 2 * pad - pw) % stride or w + 2 * pad < pw:
+        while w + 2 * pad < pw:
             w += 1
     return n, c, h, w, ph, pw, stride, pad
 
@@ -376,9 +382,13 @@ def test_pooling_bad_parameters(make, match):
         make()
 
 
-def test_pooling_odd_input_gives_clear_error():
-    with pytest.raises(ValueError, match=r"Pooling: input of shape \(1, 30, 25, 25\): stride 2"):
-        Pooling(2, 2, stride=2).forward(np.zeros((1, 30, 25, 25)))
+def test_pooling_odd_input_floors_and_too_small_input_gives_clear_error():
+    x = np.random.default_rng(0).standard_normal((1, 3, 25, 25))
+    out = Pooling(2, 2, stride=2).forward(x)  # the last row and column are in no window
+    np.testing.assert_array_equal(out, _pool_loops(x, 2, 2, 2, 0, "max"))
+    assert out.shape == (1, 3, 12, 12)
+    with pytest.raises(ValueError, match=r"Pooling: input of shape \(1, 30, 1, 25\): filter"):
+        Pooling(2, 2, stride=2).forward(np.zeros((1, 30, 1, 25)))
 
 
 # -- against PyTorch, when it is installed ----------------------------------------------------

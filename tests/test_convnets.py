@@ -130,7 +130,7 @@ def test_config_rebuilds_the_network():
 @pytest.mark.parametrize(
     ("kwargs", "match"),
     [
-        ({"input_dim": (1, 29, 29)}, r"SimpleConvNet: the 2x2 pooling on a 25x25 input: stride 2"),
+        ({"input_dim": (1, 5, 5)}, r"SimpleConvNet: the 2x2 pooling on a 1x1 input: filter"),
         ({"conv_param": {"filter_nums": 3}}, r"unknown key\(s\) \['filter_nums'\]"),
         ({"conv_param": {"pad": -1}}, r"conv_param\['pad'\] must be an integer >= 0, got -1"),
         ({"conv_param": {"filter_size": 40}}, "filter of size 40 does not fit"),
@@ -268,7 +268,7 @@ def test_deep_convnet_config_and_errors():
     assert {k: v.shape for k, v in again.params.items()} == {
         k: v.shape for k, v in net.params.items()
     }
-    with pytest.raises(ValueError, match=r"DeepConvNet: Pool3 on a 3x3 input: stride 2"):
-        DeepConvNet((1, 8, 8))
+    with pytest.raises(ValueError, match=r"DeepConvNet: Pool3 on a 1x1 input: filter of size 2"):
+        DeepConvNet((1, 2, 2))
     with pytest.raises(ValueError, match=r"dropout_ratio must be a number in \[0, 1\), got 1.0"):
         DeepConvNet(dropout_ratio=1.0)

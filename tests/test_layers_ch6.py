@@ -246,13 +246,23 @@ def test_batchnorm_shares_params_casts_state_and_keeps_float32():
     assert layer.running_mean.dtype == np.float64 and layer.gamma.dtype == np.float64
 
 
-def test_batchnorm_batch_of_one_in_training_is_an_error():
-    layer = BatchNormalization(np.ones(3), np.zeros(3))
-    with pytest.raises(ValueError, match="batch of one"):
-        layer.forward(np.ones((1, 3)), train_flg=True)
-    with pytest.raises(ValueError, match="batch of one"):
+def test_batchnorm_batch_of_one_in_training_warns_gives_beta_and_checks_numerically():
+    # The book's batch_norm_gradient_check.py trains on one sample: allowed, with a warning.
+    rng = np.random.default_rng(0)
+    gamma, beta = rng.standard_normal(3) + 2, rng.standard_normal(3)
+    layer = BatchNormalization(gamma, beta)
+    x = rng.standard_normal((1, 3))
+    with pytest.warns(RuntimeWarning, match="batch of one"):
+        out = layer.forward(x, train_flg=True)
+    np.testing.assert_array_equal(out, beta[None, :])  # zero variance: every output is beta
+    with pytest.warns(RuntimeWarning, match="batch of one"):
+        _check_layer(layer, x, rng, train_flg=True, params=("gamma", "beta"))
+    np.testing.assert_array_equal(layer.dgamma, 0)  # the output does not depend on gamma
+    with pytest.warns(RuntimeWarning, match="batch of one"):
         BatchNormalization(np.ones(2), np.zeros(2)).forward(np.ones((1, 2, 1, 1)))
-    # At inference a single sample is fine.
+    with pytest.raises(ValueError, match="empty batch"):
+        layer.forward(np.ones((0, 3)), train_flg=True)
+    # At inference a single sample uses the running statistics, without a warning.
     assert layer.forward(np.ones((1, 3)), train_flg=False).shape == (1, 3)
 
 

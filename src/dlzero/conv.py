@@ -38,10 +38,13 @@ __all__ = [
 
 
 def conv_output_size(input_size: int, filter_size: int, stride: int = 1, pad: int = 0) -> int:
-    """Number of filter positions on one axis of the output: ``(H + 2*pad - FH) / stride + 1``.
+    """Number of filter positions on one axis of the output: ``(H + 2*pad - FH) // stride + 1``.
 
     ``H`` is ``input_size`` and ``FH`` is ``filter_size``. The same formula serves convolution
-    and pooling (the book's pooling layer forgets ``pad``).
+    and pooling (the book's pooling layer forgets ``pad``). When the stride does not divide
+    ``H + 2*pad - FH``, the division floors, as the book's layers, PyTorch and Keras do: the
+    last rows (or columns) that no whole window reaches are left out. (The book's
+    ``common/util.py`` version returns the unfloored float.)
 
     Parameters
     ----------
@@ -60,9 +63,7 @@ def conv_output_size(input_size: int, filter_size: int, stride: int = 1, pad: in
     Raises
     ------
     ValueError
-        If the filter does not fit in the padded input, or the stride does not divide
-        ``input_size + 2*pad - filter_size`` (the last window would hang over the edge and
-        the book's code would silently drop a row of pixels).
+        If the filter does not fit in the padded input.
     """
     input_size = check_int("input_size", input_size, 1)
     filter_size = check_int("filter_size", filter_size, 1)
@@ -73,12 +74,6 @@ def conv_output_size(input_size: int, filter_size: int, stride: int = 1, pad: in
         raise ValueError(
             f"filter of size {filter_size} does not fit in an input of size {input_size} "
             f"with pad {pad} (padded size {input_size + 2 * pad})"
-        )
-    if span % stride:
-        raise ValueError(
-            f"stride {stride} does not divide (input {input_size} + 2*pad {pad} - filter "
-            f"{filter_size}) = {span}: the windows would give {span / stride + 1:g} positions; "
-            "change the pad, stride or input size"
         )
     return span // stride + 1
 
@@ -144,6 +139,8 @@ def im2col(
     Returns
     -------
     col : ndarray, shape (N*out_h*out_w, C*filter_h*filter_w), dtype of ``input_data``
+        ``out_h`` and ``out_w`` are :func:`conv_output_size`'s, floored: pixels past the last
+        whole window are in no row.
         Row ``(n, i, j)`` (in C order) holds the window whose top-left corner is at
         ``(i*stride, j*stride)`` in padded image ``n``; column ``(c, y, x)`` is channel ``c``
         at offset ``(y, x)`` in the window, as in the book. The array is the transpose of a
@@ -189,6 +186,7 @@ def col2im(
     Returns
     -------
     ndarray, shape (N, C, H, W), dtype of ``col``
+        Pixels that no window reached (past the last whole window) receive 0.
     """
     if len(input_shape) != 4:
         raise ValueError(f"col2im: input_shape must be (N, C, H, W), got {input_shape!r}")

@@ -141,8 +141,8 @@ class SimpleConvNet(_ConvNet):
 
     Notes
     -----
-    The pooling is 2x2 with stride 2, so the convolution's output height and width must be
-    even; an input size for which they are not raises a ``ValueError`` naming the sizes.
+    The pooling is 2x2 with stride 2: an odd convolution output loses its last row and
+    column, as in PyTorch and Keras (the output size floors).
     ``params`` holds ``W1``/``b1`` (the filters, shape (FN, C, FS, FS)), ``W2``/``b2`` and
     ``W3``/``b3`` (the two affine layers), as in the book; the layers are named ``Conv1``,
     ``Relu1``, ``Pool1``, ``Affine1``, ``Relu2``, ``Affine2``.

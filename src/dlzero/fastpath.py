@@ -93,6 +93,8 @@ class FusedMLP:
         affines, activations = list(layers[0::2]), list(layers[1::2])
         if any(type(a) is not Affine for a in affines):
             return None
+        if any(a.b.shape != a.W.shape[1:] for a in affines):  # a broadcast (1, M) bias
+            return None
         if any(type(a) not in _ACTIVATIONS for a in activations):
             return None
         dtypes = {a.W.dtype for a in affines} | {a.b.dtype for a in affines}
@@ -202,10 +204,13 @@ class FusedMLP:
         n_classes = out.W.shape[1]
         one_hot = t.ndim == 2
         if (one_hot and t.shape != (n, n_classes)) or (not one_hot and t.shape != (n,)):
-            raise ValueError(
-                f"t must be labels of shape ({n},) or one-hot of shape ({n}, {n_classes}), "
-                f"got shape {t.shape}"
-            )
+            if t.shape != (n, 1) or t.dtype.kind not in "iu":
+                raise ValueError(
+                    f"t must be labels of shape ({n},) or one-hot of shape ({n}, {n_classes}), "
+                    f"got shape {t.shape}"
+                )
+            # Labels in a column, shape (N, 1), as the book's chapter-7 gradient check has them.
+            t, one_hot = t.reshape(n), False
         if not one_hot and (
             (t.dtype.kind != "u" and np.minimum.reduce(t) < 0) or np.maximum.reduce(t) >= n_classes
         ):

@@ -112,7 +112,8 @@ def softmax(x: ArrayLike) -> NDArray:
 def as_batch(y: NDArray, t: NDArray, name: str) -> tuple[NDArray, NDArray]:
     """Turn a single sample into a batch of one and check that ``t`` fits ``y``.
 
-    ``t`` may be one-hot (same shape as ``y``) or integer class labels (one fewer dimension).
+    ``t`` may be one-hot (same shape as ``y``) or integer class labels (one fewer dimension,
+    or a column of shape (N, 1), as the book's chapter-7 gradient check passes them).
     Returns ``(y, t)`` with ``y`` of shape (N, C) and ``t`` either (N, C) or (N,).
     """
     if y.ndim == 1:
@@ -122,6 +123,8 @@ def as_batch(y: NDArray, t: NDArray, name: str) -> tuple[NDArray, NDArray]:
         raise ValueError(f"{name}: expected y of shape (C,) or (N, C), got shape {y.shape}")
     if t.shape == y.shape:
         return y, t
+    if t.shape == (y.shape[0], 1) and np.issubdtype(t.dtype, np.integer):
+        t = t.reshape(-1)  # labels in a column (a one-hot t would be (N, C))
     if t.shape == y.shape[:1]:
         if not np.issubdtype(t.dtype, np.integer):
             raise ValueError(
@@ -141,9 +144,17 @@ def as_batch(y: NDArray, t: NDArray, name: str) -> tuple[NDArray, NDArray]:
 
 
 def as_labels(t: ArrayLike) -> NDArray:
-    """Class labels, shape (N,), from labels (N,) or one-hot targets (N, C)."""
+    """Class labels, shape (N,), from labels (N,) or (N, 1), or one-hot targets (N, C).
+
+    An integer column (N, 1) is read as labels, the book's chapter-7 form (a one-hot target of
+    a single class would be meaningless).
+    """
     t = np.asarray(t)
-    return t.argmax(axis=1) if t.ndim == 2 else t
+    if t.ndim != 2:
+        return t
+    if t.shape[1] == 1 and np.issubdtype(t.dtype, np.integer):
+        return t.reshape(-1)
+    return t.argmax(axis=1)
 
 
 def cross_entropy_error(y: ArrayLike, t: ArrayLike) -> float:

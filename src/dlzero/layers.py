@@ -15,6 +15,7 @@ not write into the array it is given, and ``SoftmaxWithLoss`` also takes integer
 
 from __future__ import annotations
 
+import warnings
 from typing import Any
 
 import numpy as np
@@ -39,6 +40,29 @@ __all__ = [
     "SoftmaxWithLoss",
     "Tanh",
 ]
+
+
+def _as_bias(b: Any, W: NDArray) -> NDArray:
+    """``b`` as an array; a bias of integers (the book's ``b=0``) takes the weights' dtype.
+
+    An integer bias could not be trained (an update would have to cast), and would turn a
+    float32 network's output into float64.
+    """
+    b = np.asarray(b)
+    if not np.issubdtype(b.dtype, np.inexact) and np.issubdtype(W.dtype, np.floating):
+        b = b.astype(W.dtype)
+    return b
+
+
+def _sum_to(g: NDArray, shape: tuple[int, ...]) -> NDArray:
+    """Sum the gradient ``g`` of a broadcast value down to the value's ``shape``.
+
+    A bias of shape (1, M) or () added to an (N, M) result receives the sum of the gradients
+    of every element it was added to (the backward of broadcasting is a sum).
+    """
+    if shape == ():
+        return np.asarray(g.sum())
+    return g.reshape(shape) if g.size == int(np.prod(shape)) else g.sum().reshape(shape)
 
 
 class Layer:
@@ -182,24 +206,27 @@ class Affine(Layer):
     W : ndarray, shape (D, M)
         Weights; the layer keeps this very array (no copy), so the network's ``params`` dict
         and the layer share it.
-    b : ndarray, shape (M,)
-        Biases, shared the same way.
+    b : ndarray, shape (M,), or (1, M) or () to broadcast
+        Biases, shared the same way. A row of shape (1, M) or a scalar (which the book's code
+        may pass) is added by broadcasting, and ``db`` then has the same shape as ``b``, so an
+        optimizer's in-place update fits.
 
     Notes
     -----
     The input may have any number of dimensions, e.g. images of shape (N, C, H, W): it is
     flattened to (N, D) for the product, and ``backward`` returns ``dx`` in the input's shape.
-    After ``backward``, ``dW`` (shape (D, M)) and ``db`` (shape (M,)) hold the gradients.
+    After ``backward``, ``dW`` (shape (D, M)) and ``db`` (the shape of ``b``) hold the gradients.
     """
 
     param_names = ("W", "b")
 
     def __init__(self, W: NDArray, b: NDArray) -> None:
         W = np.asarray(W)
-        b = np.asarray(b)
-        if W.ndim != 2 or b.shape != (W.shape[1],):
+        b = _as_bias(b, W)
+        if W.ndim != 2 or b.shape not in ((W.shape[1],), (1, W.shape[1]), ()):
             raise ValueError(
-                f"Affine: W must be 2-D (D, M) and b of shape (M,); got W {W.shape}, b {b.shape}"
+                "Affine: W must be 2-D (D, M) and b of shape (M,) (or (1, M), or a scalar); "
+                f"got W {W.shape}, b {b.shape}"
             )
         self.W = W
         self.b = b
@@ -226,6 +253,8 @@ class Affine(Layer):
         dx = dout @ self.W.T
         self.dW = self.x.T @ dout
         self.db = np.sum(dout, axis=0)
+        if self.db.shape != self.b.shape:  # a broadcast bias: (1, M) or a scalar
+            self.db = _sum_to(self.db, self.b.shape)
         return dx.reshape(self.original_x_shape)
 
 
@@ -385,8 +414,11 @@ class BatchNormalization(Layer):
     (N, C, H, W) is normalized *per channel*, over the batch and all positions (``gamma`` of
     shape (C,)), as convolutional networks use it (Ioffe and Szegedy, section 3.2); the book's
     code would flatten such input to (N, C*H*W) and normalize every position separately.
-    Training needs more than one value per feature (a batch of one has zero variance, which
-    would turn every output into ``beta``); it raises ValueError instead.
+    Training on a single value per feature (a batch of one, on (N, D) input) is allowed, as
+    in the book, but warns (``RuntimeWarning``): the batch variance is 0, so every output is
+    ``beta`` and no gradient reaches the input or ``gamma``. The gradients are still the exact
+    ones of that function, so a gradient check on one sample (as the book's
+    ``batch_norm_gradient_check.py`` does) agrees.
     After ``backward``, ``dgamma`` and ``dbeta`` hold the gradients, as in the book.
     """
 
@@ -463,9 +495,14 @@ class BatchNormalization(Layer):
         self.input_shape = x.shape
         if train_flg:
             if x2.shape[0] < 2:
-                raise ValueError(
-                    "BatchNormalization: training needs more than one value per feature to "
-                    f"compute a batch variance, got input of shape {x.shape} (a batch of one?)"
+                if x2.shape[0] == 0:
+                    raise ValueError(f"BatchNormalization: empty batch, input of shape {x.shape}")
+                warnings.warn(
+                    "BatchNormalization: training on one value per feature (input of shape "
+                    f"{x.shape}, a batch of one?): the batch variance is 0, so every output "
+                    "is beta and the input and gamma get no gradient",
+                    RuntimeWarning,
+                    stacklevel=2,
                 )
             mu = x2.mean(axis=0)
             xc = x2 - mu
@@ -514,8 +551,9 @@ class Convolution(Layer):
     ----------
     W : ndarray, shape (FN, C, FH, FW)
         Filters; kept as is (no copy), so the network's ``params`` dict shares them.
-    b : ndarray, shape (FN,)
-        One bias per filter, shared the same way.
+    b : ndarray, shape (FN,), or a scalar
+        One bias per filter, shared the same way; a scalar (the book's ``Convolution(W, b=0)``)
+        is one bias for all filters, and ``db`` is then a scalar too.
     stride : int, default 1
     pad : int, default 0
         Zero padding on each side of the input.
@@ -524,8 +562,10 @@ class Convolution(Layer):
     -----
     ``forward`` computes ``im2col(x)`` once and one matrix product with the filters;
     ``backward`` reuses that matrix for ``dW`` and folds ``dout @ W`` back with ``col2im`` for
-    ``dx``. After ``backward``, ``dW`` (shape (FN, C, FH, FW)) and ``db`` (shape (FN,)) hold
-    the gradients.
+    ``dx``. After ``backward``, ``dW`` (shape (FN, C, FH, FW)) and ``db`` (the shape of ``b``)
+    hold the gradients. ``out_h`` and ``out_w`` are
+    :func:`~dlzero.conv.conv_output_size`'s: when the stride does not divide the padded size
+    less the filter's, they floor, and the pixels past the last whole window get ``dx = 0``.
 
     Attributes
     ----------
@@ -540,10 +580,10 @@ class Convolution(Layer):
 
     def __init__(self, W: NDArray, b: NDArray, stride: int = 1, pad: int = 0) -> None:
         W = np.asarray(W)
-        b = np.asarray(b)
-        if W.ndim != 4 or b.shape != (W.shape[0],):
+        b = _as_bias(b, W)
+        if W.ndim != 4 or b.shape not in ((W.shape[0],), ()):
             raise ValueError(
-                "Convolution: W must be 4-D (FN, C, FH, FW) and b of shape (FN,); "
+                "Convolution: W must be 4-D (FN, C, FH, FW) and b of shape (FN,) or a scalar; "
                 f"got W {W.shape}, b {b.shape}"
             )
         self.W = W
@@ -569,7 +609,7 @@ class Convolution(Layer):
         col = im2col(x, fh, fw, self.stride, self.pad)  # (N*out_h*out_w, C*FH*FW)
         # One product for the whole batch: (FN, C*FH*FW) @ col.T -> (FN, N*out_h*out_w).
         out = self.W.reshape(fn, -1) @ col.T
-        out += self.b.reshape(fn, 1)
+        out += self.b.reshape(-1, 1)  # (FN, 1), or (1, 1) for a scalar bias
         self.x_shape = x.shape
         self.col = col
         return np.ascontiguousarray(out.reshape(fn, n, out_h, out_w).transpose(1, 0, 2, 3))
@@ -581,6 +621,8 @@ class Convolution(Layer):
         # (FN, N*out_h*out_w): the layout of the forward product's result.
         dout_t = dout.transpose(1, 0, 2, 3).reshape(fn, -1)
         self.db = dout_t.sum(axis=1)
+        if self.db.shape != self.b.shape:  # a scalar bias
+            self.db = _sum_to(self.db, self.b.shape)
         self.dW = (dout_t @ self.col).reshape(fn, c, fh, fw)
         if not self.compute_dx:
             return None
@@ -616,6 +658,8 @@ class Pooling(Layer):
     loop over window offsets goes, with no column matrix: ``arg_max`` keeps the offset of each
     maximum (the first, on ties, as the book's ``argmax``), and ``backward`` sends each output
     gradient to that one input. ``tests/test_conv.py`` checks both against the book's code.
+    As for ``Convolution``, the output size floors when the stride does not divide the input:
+    a 5x5 input pooled 2x2 with stride 2 gives 2x2, its last row and column unused.
     """
 
     def __init__(

@@ -6,12 +6,17 @@ hold the same arrays as ``params``, see it at once. Optimizers with a memory (ve
 squared-gradient sums, moments) keep one array per parameter name, created at the first update
 with the parameter's shape and dtype (chapter 6.1; the rules and defaults are the book's
 ``common/optimizer.py``).
+
+A parameter may also be a plain number in a dict, as in the book's comparison of optimizers on
+``f(x, y) = x**2 / 20 + y**2`` (``params = {"x": -7.0, "y": 2.0}``, gradients as numbers): a
+number cannot change in place, so the dict entry is replaced by the updated value (a Python
+float), and the optimizer's memory for it carries over to the next call as for an array.
 """
 
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping
+from collections.abc import Mapping, MutableMapping
 from typing import Any
 
 import numpy as np
@@ -37,9 +42,30 @@ EPSILON = 1e-7
 
 
 class Optimizer:
-    """Base class: ``update(params, grads)`` changes every ``params[key]`` in place."""
+    """Base class: ``update(params, grads)`` changes every ``params[key]`` in place.
 
-    def update(self, params: Mapping[str, NDArray], grads: Mapping[str, NDArray]) -> None:
+    A subclass writes the rule in ``_update(pairs)``, which receives ``(key, param, grad)`` for
+    every parameter, checked, each ``param`` an array to change in place (a number from the
+    dict comes as a 0-d float64 array, and ``update`` puts the result back in the dict).
+    """
+
+    def update(
+        self, params: Mapping[str, NDArray | float], grads: Mapping[str, NDArray | float]
+    ) -> None:
+        """Apply one step of the rule to every parameter.
+
+        Parameters
+        ----------
+        params : dict of str to ndarray (floating, changed in place) or number (replaced)
+        grads : dict of str to ndarray or number
+            The gradient of every key of ``params``, with the parameter's shape.
+        """
+        pairs, numbers = _pairs(type(self).__name__, params, grads)
+        self._update(pairs)
+        for key, p in numbers:
+            params[key] = float(p)  # type: ignore[index]
+
+    def _update(self, pairs: list[tuple[str, NDArray, NDArray]]) -> None:
         raise NotImplementedError
 
     def _state(self, slots: dict[str, NDArray], key: str, p: NDArray) -> NDArray:
@@ -75,21 +101,61 @@ def _check_lr(lr: float) -> float:
     return float(lr)
 
 
+def _is_number(value: object) -> bool:
+    return isinstance(value, (int, float, np.integer, np.floating)) and not isinstance(
+        value, (bool, np.bool_)
+    )
+
+
 def _pairs(
-    params: Mapping[str, NDArray], grads: Mapping[str, NDArray]
-) -> list[tuple[str, NDArray, NDArray]]:
-    """(key, param, grad) for every parameter, checked before any parameter is changed."""
+    name: str, params: Mapping[str, NDArray | float], grads: Mapping[str, NDArray | float]
+) -> tuple[list[tuple[str, NDArray, NDArray]], list[tuple[str, NDArray]]]:
+    """(key, param, grad) for every parameter, checked before any parameter is changed.
+
+    Also returns ``(key, array)`` for each parameter given as a number: ``array`` is the 0-d
+    float64 array that stands for it in the triples, to be written back to ``params``.
+    """
     out = []
+    numbers = []
     for key, p in params.items():
         g = grads.get(key)
         if g is None:
-            raise ValueError(f"no gradient for parameter {key!r} (grads has {list(grads)})")
+            raise ValueError(f"{name}: no gradient for parameter {key!r} (grads has {list(grads)})")
+        if not isinstance(p, np.ndarray):  # (the common case, an array, pays one test)
+            p = _number_param(name, params, key, p, g)
+            numbers.append((key, p))
+        elif p.dtype.kind != "f":
+            raise ValueError(
+                f"{name}: parameter {key!r} is an array of {p.dtype}; it must be floating-point "
+                "to be updated in place (e.g. params[key] = params[key].astype(np.float64))"
+            )
         if np.shape(g) != p.shape:
             raise ValueError(
-                f"gradient of {key!r} has shape {np.shape(g)}, the parameter has {p.shape}"
+                f"{name}: gradient of {key!r} has shape {np.shape(g)}, the parameter has {p.shape}"
             )
         out.append((key, p, g))
-    return out
+    return out, numbers
+
+
+def _number_param(
+    name: str, params: Mapping[str, object], key: str, p: object, g: object
+) -> NDArray:
+    """A parameter that is not an ndarray: a number in a dict, as a 0-d float64 array."""
+    if not _is_number(p):
+        raise ValueError(
+            f"{name}: parameter {key!r} must be a NumPy array of floats (updated in place) or "
+            f"a number in a dict (replaced by its new value), got {type(p).__name__} {p!r}"
+        )
+    if not isinstance(params, MutableMapping):
+        raise ValueError(
+            f"{name}: parameter {key!r} is a number, which can only be updated by replacing "
+            f"it in params; params must then be a dict, got {type(params).__name__}"
+        )
+    if not (_is_number(g) or (isinstance(g, np.ndarray) and g.dtype.kind in "fiu")):
+        raise ValueError(
+            f"{name}: the gradient of {key!r} must be a number, got {type(g).__name__} {g!r}"
+        )
+    return np.array(float(p), dtype=np.float64)
 
 
 class SGD(Optimizer):
@@ -106,8 +172,8 @@ class SGD(Optimizer):
         # One scratch array per parameter for ``lr * g``, so a step allocates nothing.
         self._step: dict[str, NDArray] = {}
 
-    def update(self, params: Mapping[str, NDArray], grads: Mapping[str, NDArray]) -> None:
-        for key, p, g in _pairs(params, grads):
+    def _update(self, pairs: list[tuple[str, NDArray, NDArray]]) -> None:
+        for key, p, g in pairs:
             step = self._step.get(key)
             if step is None or step.shape != p.shape or step.dtype != p.dtype:
                 step = self._step[key] = np.empty_like(p)
@@ -134,8 +200,8 @@ class Momentum(Optimizer):
         self.momentum = check_fraction("momentum", momentum)
         self.v: dict[str, NDArray] = {}
 
-    def update(self, params: Mapping[str, NDArray], grads: Mapping[str, NDArray]) -> None:
-        for key, p, g in _pairs(params, grads):
+    def _update(self, pairs: list[tuple[str, NDArray, NDArray]]) -> None:
+        for key, p, g in pairs:
             v = self._state(self.v, key, p)
             v *= self.momentum
             v -= self.lr * g
@@ -162,8 +228,8 @@ class Nesterov(Optimizer):
         self.momentum = check_fraction("momentum", momentum)
         self.v: dict[str, NDArray] = {}
 
-    def update(self, params: Mapping[str, NDArray], grads: Mapping[str, NDArray]) -> None:
-        for key, p, g in _pairs(params, grads):
+    def _update(self, pairs: list[tuple[str, NDArray, NDArray]]) -> None:
+        for key, p, g in pairs:
             v = self._state(self.v, key, p)
             v *= self.momentum
             v -= self.lr * g
@@ -186,8 +252,8 @@ class AdaGrad(Optimizer):
         self.lr = _check_lr(lr)
         self.h: dict[str, NDArray] = {}
 
-    def update(self, params: Mapping[str, NDArray], grads: Mapping[str, NDArray]) -> None:
-        for key, p, g in _pairs(params, grads):
+    def _update(self, pairs: list[tuple[str, NDArray, NDArray]]) -> None:
+        for key, p, g in pairs:
             h = self._state(self.h, key, p)
             h += g * g
             p -= self.lr * g / (np.sqrt(h) + EPSILON)
@@ -211,8 +277,8 @@ class RMSprop(Optimizer):
         self.decay_rate = check_fraction("decay_rate", decay_rate)
         self.h: dict[str, NDArray] = {}
 
-    def update(self, params: Mapping[str, NDArray], grads: Mapping[str, NDArray]) -> None:
-        for key, p, g in _pairs(params, grads):
+    def _update(self, pairs: list[tuple[str, NDArray, NDArray]]) -> None:
+        for key, p, g in pairs:
             h = self._state(self.h, key, p)
             h *= self.decay_rate
             h += (1 - self.decay_rate) * g * g
@@ -251,8 +317,7 @@ class Adam(Optimizer):
         # test machine, where every fresh megabyte-sized array costs page faults.
         self._scratch: dict[str, tuple[NDArray, NDArray]] = {}
 
-    def update(self, params: Mapping[str, NDArray], grads: Mapping[str, NDArray]) -> None:
-        pairs = _pairs(params, grads)
+    def _update(self, pairs: list[tuple[str, NDArray, NDArray]]) -> None:
         self.iter += 1
         # math.sqrt gives a Python float, which keeps float32 arithmetic float32 (NumPy 2).
         lr_t = self.lr * math.sqrt(1.0 - self.beta2**self.iter) / (1.0 - self.beta1**self.iter)
