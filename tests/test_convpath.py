@@ -41,6 +41,7 @@ def _compare(net, x, t, rtol=1e-10):
         ((2, 10, 10), {"filter_num": 3, "filter_size": 3, "pad": 1}, 2),  # padding, 2 channels
         ((3, 9, 9), {"filter_num": 2, "filter_size": 3, "pad": 2, "stride": 2}, 4),  # stride
         ((1, 7, 11), {"filter_num": 3, "filter_size": 2, "pad": 0}, 2),  # not square
+        ((1, 9, 8), {"filter_num": 2, "filter_size": 3, "stride": 2}, 2),  # sizes that floor
     ],
 )
 def test_simple_convnet_fused_equals_layers(input_dim, conv_param, n):
@@ -122,6 +123,8 @@ def test_networks_it_does_not_cover_fall_back_to_the_layers():
         assert FusedConvNet.from_network(Sequential(layers)) is None
     decayed = Sequential([conv, Relu(), Pooling(2, 2), affine], weight_decay_lambda=0.1)
     assert FusedConvNet.from_network(decayed) is None
+    scalar_bias = Convolution(conv.W, 0.0)
+    assert FusedConvNet.from_network(Sequential([scalar_bias, Relu(), affine])) is None
 
 
 def test_snapshot_keeps_the_weights_of_its_time():

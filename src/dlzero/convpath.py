@@ -169,9 +169,10 @@ class FusedConvNet:
         self.dtype = self.stages[0].conv.W.dtype
         # A tail that is a plain MLP (SimpleConvNet's Affine - Relu - Affine) runs fused too.
         self.mlp = None
-        if all(type(layer) is Affine for layer in self.tail[0::2]):
+        affines = self.tail[0::2]
+        if all(type(a) is Affine and a.b.shape == a.W.shape[1:] for a in affines):
             key = {(id(layer), p): k for layer, p, k in self.tail_keys}
-            keys = [(key[id(a), "W"], key[id(a), "b"]) for a in self.tail[0::2]]
+            keys = [(key[id(a), "W"], key[id(a), "b"]) for a in affines]
             self.mlp = FusedMLP.from_layers(self.tail, last_layer, keys)
         self._buffers: dict[tuple[tuple[int, ...], bool], list[_StageBuffers]] = {}
         self._grads: dict[str, NDArray] = {}
@@ -184,9 +185,10 @@ class FusedConvNet:
     def from_network(cls, network: object) -> FusedConvNet | None:
         """The fused path for a :class:`~dlzero.networks.Sequential`, or None if not covered.
 
-        Covered: one or more convolutions, each followed by a ``Relu`` and optionally by a max
-        ``Pooling`` with a square window, its side as stride and no padding; then layers
-        that are neither (run as they are); no weight decay; float32 or float64 throughout.
+        Covered: one or more convolutions with a bias per filter, each followed by a ``Relu``
+        and optionally by a max ``Pooling`` with a square window, its side as stride and no
+        padding; then layers that are neither (run as they are); no weight decay; float32 or
+        float64 throughout. Sizes the strides do not divide floor, as in the layers.
         """
         if getattr(network, "weight_decay_lambda", 0):
             return None
@@ -197,6 +199,8 @@ class FusedConvNet:
         while i < len(layers) and type(layers[i]) is Convolution:
             conv = layers[i]
             if i + 1 >= len(layers) or type(layers[i + 1]) is not Relu:
+                return None
+            if conv.b.shape != conv.W.shape[:1]:  # a scalar bias (the book allows one)
                 return None
             i += 2
             pool = 0
