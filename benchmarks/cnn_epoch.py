@@ -141,9 +141,19 @@ def _child(args: argparse.Namespace) -> None:
         result = run_dlzero(args.model, args.train_size, args.seed)
     else:
         result = run_torch(args.model, args.train_size, args.seed, args.threads)
+    import resource
+
+    # Peak resident memory of the whole process (data, network, buffers): kilobytes on Linux.
+    peak_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     print(
         json.dumps(
-            {"contender": args.child, "threads": args.threads, "blas": _blas_info(), **result}
+            {
+                "contender": args.child,
+                "threads": args.threads,
+                "blas": _blas_info(),
+                "peak_rss_mb": peak_mb,
+                **result,
+            }
         )
     )
 
@@ -211,7 +221,8 @@ def main() -> None:
         times = [r["epoch_seconds"] for r in runs if r["contender"] == name]
         medians[name] = statistics.median(times)
         spread = f"min {min(times):.2f}, max {max(times):.2f}, {len(times)} runs"
-        print(f"{name:7s} median {medians[name]:7.2f} s  ({spread})")
+        peak = max(r["peak_rss_mb"] for r in runs if r["contender"] == name)
+        print(f"{name:7s} median {medians[name]:7.2f} s  ({spread}); peak memory {peak:.0f} MB")
     if "torch" in medians:
         print(f"ratio dlzero / torch: {medians['dlzero'] / medians['torch']:.2f}")
     if args.json:

@@ -110,7 +110,9 @@ class _StageBuffers:
             if s == 1:  # dL/dx as a convolution of the padded dL/dout (see _input_gradient)
                 gh, gw = out_h * max(k, 1) + 2 * (fh - 1), out_w * max(k, 1) + 2 * (fw - 1)
                 self.gpad = np.zeros((fn, n, gh, gw), dtype=dtype)
-                self.gcol = np.empty((fn, fh, fw, n, h, w), dtype=dtype)
+                # (FN, FH, FW, N, H, W): set by FusedConvNet, a view of scratch all stages share
+                self.gcol_shape = (fn, fh, fw, n, h, w)
+                self.gcol: NDArray | None = None
                 self.w_t = np.empty((c, fn * fh * fw), dtype=dtype)
                 self.dx = np.empty((c, n, h, w), dtype=dtype)
             else:  # dL/dcol, then col2im
@@ -272,6 +274,14 @@ class FusedConvNet:
             buf = _StageBuffers(stage, shape, self.dtype, train, shared)
             bufs.append(buf)
             shape = (stage.conv.W.shape[0], n, *buf.out_hw)
+        # The columns of dL/dout are used within one stage's backward: one array serves all
+        # (the first stage computes no input gradient). On DeepConvNet it saves 75 MB.
+        later = [b for b in bufs[1:] if getattr(b, "gcol_shape", None)]
+        if train and later:
+            sizes = [int(np.prod(b.gcol_shape)) for b in later]
+            scratch = np.empty(max(sizes), dtype=self.dtype)
+            for b, size in zip(later, sizes, strict=True):
+                b.gcol = scratch[:size].reshape(b.gcol_shape)
         self._buffers[key] = bufs
         return bufs
 
