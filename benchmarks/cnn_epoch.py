@@ -23,6 +23,7 @@ Run::
     python benchmarks/cnn_epoch.py                 # 3 rounds, threads = CPU count
     python benchmarks/cnn_epoch.py --threads 1 --rounds 5
     python benchmarks/cnn_epoch.py --model deep-cnn --train-size 10000
+    python benchmarks/cnn_epoch.py --baseline /tmp/before/src   # and dlzero before a change
 
 PyTorch is optional: ``pip install torch==2.13.0`` (without it only dlzero runs).
 """
@@ -137,7 +138,7 @@ def run_torch(model_name: str, train_size: int | None, seed: int, threads: int) 
 
 
 def _child(args: argparse.Namespace) -> None:
-    if args.child == "dlzero":
+    if args.child in ("dlzero", "baseline"):
         result = run_dlzero(args.model, args.train_size, args.seed)
     else:
         result = run_torch(args.model, args.train_size, args.seed, args.threads)
@@ -177,13 +178,19 @@ def main() -> None:
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--train-size", type=int, default=None, help="first N images only")
     parser.add_argument("--json", default=None, help="also write every run here")
-    parser.add_argument("--child", choices=["dlzero", "torch"], help=argparse.SUPPRESS)
+    parser.add_argument(
+        "--baseline",
+        metavar="SRC",
+        help="also time the dlzero of this source directory (another checkout's src/, e.g. "
+        "from git archive), interleaved with the others: before and after a change",
+    )
+    parser.add_argument("--child", choices=["dlzero", "baseline", "torch"], help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.child:
         _child(args)
         return
 
-    contenders = ["dlzero"]
+    contenders = ["dlzero"] + (["baseline"] if args.baseline else [])
     if importlib.util.find_spec("torch") is not None:
         contenders.append("torch")
     else:
@@ -198,7 +205,10 @@ def main() -> None:
             cmd += ["--seed", str(args.seed), "--model", args.model]
             if args.train_size:
                 cmd += ["--train-size", str(args.train_size)]
-            out = subprocess.run(cmd, env=env, check=True, capture_output=True, text=True)
+            child_env = env
+            if name == "baseline":
+                child_env = {**env, "PYTHONPATH": os.path.abspath(args.baseline)}
+            out = subprocess.run(cmd, env=child_env, check=True, capture_output=True, text=True)
             run = json.loads(out.stdout.strip().splitlines()[-1])
             run["round"] = r
             runs.append(run)
@@ -225,6 +235,12 @@ def main() -> None:
         print(f"{name:7s} median {medians[name]:7.2f} s  ({spread}); peak memory {peak:.0f} MB")
     if "torch" in medians:
         print(f"ratio dlzero / torch: {medians['dlzero'] / medians['torch']:.2f}")
+        best = min(r["epoch_seconds"] for r in runs if r["contender"] == "dlzero")
+        best_torch = min(r["epoch_seconds"] for r in runs if r["contender"] == "torch")
+        print(f"ratio of the best runs: {best / best_torch:.2f}")
+    if "baseline" in medians:
+        print(f"ratio dlzero / baseline ({args.baseline}): "
+              f"{medians['dlzero'] / medians['baseline']:.2f}")  # fmt: skip
     if args.json:
         with open(args.json, "w") as f:
             json.dump(
