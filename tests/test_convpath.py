@@ -97,6 +97,28 @@ def test_float32_step_matches_the_layers_and_stays_float32():
         np.testing.assert_allclose(grads[key], g, rtol=1e-4, atol=1e-6 * np.abs(g).max())
 
 
+@pytest.mark.parametrize("n", [16, 33])
+def test_two_lanes_equal_one_lane_and_the_layers(n):
+    # Batches of 16 and more are split between two threads; an odd size splits unevenly.
+    net = SimpleConvNet((1, 10, 10), {"filter_num": 3, "filter_size": 3}, 5, 3, 0.3, rng=0)
+    deep = DeepConvNet((1, 8, 8), hidden_size=6, output_size=3, dropout_ratio=0.0, rng=1)
+    rng = np.random.default_rng(4)
+    for model in (net.astype(np.float64), deep.astype(np.float64)):
+        x = _images(rng, (n, *model.input_dim))
+        t = rng.integers(0, 3, n)
+        fused = model.fused_step()
+        results = []
+        for lanes in (1, 2):
+            fused.lanes = lanes
+            loss, grads = fused.loss_and_gradient(x, t)
+            results.append((loss, {k: g.copy() for k, g in grads.items()}))
+        (l1, g1), (l2, g2) = results
+        assert l1 == pytest.approx(l2, rel=1e-12)
+        for key in g1:
+            np.testing.assert_allclose(g2[key], g1[key], rtol=1e-10, atol=1e-13, err_msg=key)
+        _compare(model, x, t)  # and the two lanes against the layers
+
+
 def test_weights_are_shared_and_batch_sizes_can_change():
     net = SimpleConvNet((1, 8, 8), {"filter_num": 3, "filter_size": 3}, 5, 3, 0.3, rng=0)
     net = net.astype(np.float64)

@@ -16,6 +16,7 @@ own setting. The library's setting is restored after each call, so nothing outsi
 
 from __future__ import annotations
 
+import os
 from collections.abc import Callable
 from typing import Any, TypeVar
 
@@ -101,3 +102,11 @@ def single_thread_blas() -> SingleThreadBlas:
     if _single is None:
         _single = SingleThreadBlas()
     return _single
+
+
+def available_cpus() -> int:
+    """CPUs this process may run on."""
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:  # not on Linux
+        return os.cpu_count() or 1

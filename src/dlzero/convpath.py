@@ -35,17 +35,38 @@ numerical gradients in ``tests/test_conv.py``.
 from __future__ import annotations
 
 import copy
-from collections.abc import Sequence
+import threading
+from collections.abc import Callable, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
+from typing import TypeVar
 
 import numpy as np
 from numpy.typing import NDArray
 
-from dlzero._threads import single_thread_blas
+from dlzero._threads import available_cpus, can_limit_blas_threads, single_thread_blas
 from dlzero.conv import conv_output_hw
 from dlzero.fastpath import FusedMLP
 from dlzero.layers import Affine, Convolution, Layer, Pooling, Relu
 
 __all__ = ["FusedConvNet"]
+
+T = TypeVar("T")
+U = TypeVar("U")
+
+# Smallest half-batch worth a second thread: below it the hand-over costs more than it saves.
+_MIN_LANE = 8
+
+_pool: ThreadPoolExecutor | None = None
+_pool_lock = threading.Lock()
+
+
+def _lane_pool() -> ThreadPoolExecutor:
+    """The one worker thread that runs the second half of every batch (made on first use)."""
+    global _pool
+    with _pool_lock:
+        if _pool is None:
+            _pool = ThreadPoolExecutor(1, thread_name_prefix="dlzero-lane")
+        return _pool
 
 
 class _Stage:
@@ -100,9 +121,6 @@ class _StageBuffers:
         self.out = np.empty((fn, m), dtype=dtype)  # the product: convolution outputs
         self.pooled = np.empty((fn, n * out_h * out_w), dtype=dtype) if k else None
         self.w_aug = np.empty((fn, rows + 1), dtype=dtype)  # [W | b]
-        # The output after the ReLU as (N, FN, H, W), for the last stage's tail layers.
-        self.flat = np.empty((n, fn, out_h, out_w), dtype=dtype)
-        self.dflat = np.empty((n, fn * out_h * out_w), dtype=dtype) if train else None
         if train:
             self.dout = np.empty((fn, m), dtype=dtype)  # dL/d(convolution output)
             self.mask = np.empty((fn, n * out_h * out_w), dtype=bool)
@@ -183,12 +201,19 @@ class FusedConvNet:
             key = {(id(layer), p): k for layer, p, k in self.tail_keys}
             keys = [(key[id(a), "W"], key[id(a), "b"]) for a in affines]
             self.mlp = FusedMLP.from_layers(self.tail, last_layer, keys)
-        self._buffers: dict[tuple[tuple[int, ...], bool], list[_StageBuffers]] = {}
-        self._grads: dict[str, NDArray] = {}
-        for stage in self.stages:
-            kw, kb = stage.keys
-            self._grads[kw] = np.empty_like(stage.conv.W)
-            self._grads[kb] = np.empty_like(stage.conv.b)
+        # Two lanes: a batch of training images is split in two halves, whose convolution
+        # stages run at once, one in a worker thread (NumPy and BLAS release the GIL), each
+        # on one BLAS thread. Threads that block, unlike BLAS threads that spin, cost nothing
+        # when the other core is busy. The layers after the stages see the whole batch.
+        self.lanes = 2 if available_cpus() >= 2 and can_limit_blas_threads() else 1
+        self._buffers: list[dict[tuple[tuple[int, ...], bool], list[_StageBuffers]]] = [{}, {}]
+        self._flat: dict[tuple[tuple[int, ...], bool], tuple[NDArray, NDArray | None]] = {}
+        self._grads: list[dict[str, NDArray]] = [{}, {}]
+        for grads in self._grads:
+            for stage in self.stages:
+                kw, kb = stage.keys
+                grads[kw] = np.empty_like(stage.conv.W)
+                grads[kb] = np.empty_like(stage.conv.b)
 
     @classmethod
     def from_network(cls, network: object) -> FusedConvNet | None:
@@ -255,14 +280,17 @@ class FusedConvNet:
 
     # -- buffers ---------------------------------------------------------------------------
 
-    def _buffers_for(self, x_shape: tuple[int, ...], train: bool) -> list[_StageBuffers]:
+    def _buffers_for(
+        self, x_shape: tuple[int, ...], train: bool, lane: int = 0
+    ) -> list[_StageBuffers]:
         """Each stage's arrays for input of ``x_shape``, made on first use and kept."""
         key = (tuple(x_shape), train)
-        bufs = self._buffers.get(key)
+        cache = self._buffers[lane]
+        bufs = cache.get(key)
         if bufs is not None:
             return bufs
-        if len(self._buffers) >= 4:  # batch, last batch, eval chunk, last chunk: enough
-            self._buffers.pop(next(iter(self._buffers)))
+        if len(cache) >= 4:  # batch, last batch, eval chunk, last chunk: enough
+            cache.pop(next(iter(cache)))
         n, c, h, w = x_shape
         shape = (c, n, h, w)
         bufs = []
@@ -282,8 +310,29 @@ class FusedConvNet:
             scratch = np.empty(max(sizes), dtype=self.dtype)
             for b, size in zip(later, sizes, strict=True):
                 b.gcol = scratch[:size].reshape(b.gcol_shape)
-        self._buffers[key] = bufs
+        cache[key] = bufs
         return bufs
+
+    def _flat_for(self, x_shape: tuple[int, ...], train: bool) -> tuple[NDArray, NDArray | None]:
+        """The last stage's output after its ReLU, (N, C, H, W), for the layers after the
+        stages, and (in training) its gradient as (N, C*H*W), for input of ``x_shape``."""
+        n = x_shape[0]
+        pair = self._flat.get((tuple(x_shape), train))
+        if pair is None:
+            if len(self._flat) >= 4:
+                self._flat.pop(next(iter(self._flat)))
+            _, c, h, w = x_shape
+            for stage in self.stages:  # the sizes, stage by stage
+                fn, _, fh, fw = stage.conv.W.shape
+                conv, k = stage.conv, stage.pool
+                h, w = conv_output_hw((n, c, h, w), fh, fw, conv.stride, conv.pad, "Convolution")
+                if k:
+                    h, w = conv_output_hw((n, fn, h, w), k, k, k, 0, "Pooling")
+                c = fn
+            flat = np.empty((n, c, h, w), dtype=self.dtype)
+            dflat = np.empty((n, flat[0].size), dtype=self.dtype) if train else None
+            pair = self._flat[(tuple(x_shape), train)] = (flat, dflat)
+        return pair
 
     def _largest_col(self, shape: tuple[int, int, int, int]) -> int:
         largest = 0
@@ -310,9 +359,14 @@ class FusedConvNet:
             )
         return x
 
-    def _forward_stages(self, x: NDArray, train: bool) -> tuple[list[_StageBuffers], NDArray]:
-        """Run the stages; return their buffers and the last one's output as (N, C, H, W)."""
-        bufs = self._buffers_for(x.shape, train)
+    def _forward_stages(
+        self, x: NDArray, train: bool, lane: int = 0, flat: NDArray | None = None
+    ) -> tuple[list[_StageBuffers], NDArray]:
+        """Run the stages; return their buffers and the last one's output as (N, C, H, W),
+        written into ``flat`` if given."""
+        bufs = self._buffers_for(x.shape, train, lane)
+        if flat is None:
+            flat = self._flat_for(x.shape, train)[0]
         bufs[0].inside[...] = x.transpose(1, 0, 2, 3)
         n = x.shape[0]
         for i, (stage, buf) in enumerate(zip(self.stages, bufs, strict=True)):
@@ -335,8 +389,8 @@ class FusedConvNet:
             if i + 1 < len(bufs):  # ReLU, written into the next stage's padded input
                 np.maximum(a, 0, out=bufs[i + 1].inside)
             else:  # ReLU, written as (N, C, H, W) for the layers after the stages
-                np.maximum(a, 0, out=buf.flat.transpose(1, 0, 2, 3))
-                return bufs, buf.flat
+                np.maximum(a, 0, out=flat.transpose(1, 0, 2, 3))
+                return bufs, flat
         raise AssertionError("unreachable")
 
     def predict(self, x: NDArray) -> NDArray:
@@ -379,10 +433,23 @@ class FusedConvNet:
 
     def _loss_and_gradient(self, x: NDArray, t: NDArray) -> tuple[float, dict[str, NDArray]]:
         x = self._check_input(x)
-        bufs, h = self._forward_stages(x, train=True)
-        grads = dict(self._grads)
+        n = x.shape[0]
+        half = (n + 1) // 2 if self.lanes > 1 and n >= 2 * _MIN_LANE else n
+        if half == n:
+            bufs, h = self._forward_stages(x, train=True)
+            lanes = [(bufs, slice(0, n))]
+        else:
+            flat = self._flat_for(x.shape, True)[0]
+            first, second = slice(0, half), slice(half, n)
+            bufs0, bufs1 = self._in_lanes(
+                lambda: self._forward_stages(x[second], True, 1, flat[second])[0],
+                lambda: self._forward_stages(x[first], True, 0, flat[first])[0],
+            )
+            h = flat
+            lanes = [(bufs0, first), (bufs1, second)]
+        grads = dict(self._grads[0])
         if self.mlp is not None:
-            d = bufs[-1].dflat
+            d = self._flat_for(x.shape, True)[1]
             loss, mlp_grads = self.mlp.loss_and_gradient(h, t, input_grad=d)
             grads.update(mlp_grads)
             d = d.reshape(h.shape)
@@ -397,9 +464,35 @@ class FusedConvNet:
                 grads[key] = getattr(layer, "d" + p)
         # d: dL/d(the last stage's ReLU output), (N, C, H, W); the stages want (C, N, H, W).
         g = np.asarray(d).transpose(1, 0, 2, 3)
+        if len(lanes) == 1:
+            self._backward_stages(lanes[0][0], g, self._grads[0])
+        else:
+            (bufs0, first), (bufs1, second) = lanes
+            self._in_lanes(
+                lambda: self._backward_stages(bufs1, g[:, second], self._grads[1]),
+                lambda: self._backward_stages(bufs0, g[:, first], self._grads[0]),
+            )
+            for key, value in self._grads[1].items():  # the two halves' sums make the whole
+                self._grads[0][key] += value
+        return loss, grads
+
+    @staticmethod
+    def _in_lanes(second: Callable[[], T], first: Callable[[], U]) -> tuple[U, T]:
+        """Run ``second`` in the worker thread and ``first`` here, at once; both results."""
+        future: Future[T] = _lane_pool().submit(second)
+        try:
+            result = first()
+        finally:
+            # Wait in any case: the worker must not write into buffers the next step uses.
+            other = future.result()
+        return result, other
+
+    def _backward_stages(
+        self, bufs: list[_StageBuffers], g: NDArray, grads: dict[str, NDArray]
+    ) -> None:
+        """Backward through every stage, from g = dL/d(the last ReLU output), (C, N, H, W)."""
         for i in range(len(self.stages) - 1, -1, -1):
             g = self._backward_stage(self.stages[i], bufs[i], g, grads, first=i == 0)
-        return loss, grads
 
     def _backward_stage(
         self, stage: _Stage, buf: _StageBuffers, g: NDArray, grads: dict[str, NDArray], first: bool
@@ -431,9 +524,8 @@ class FusedConvNet:
         rows = buf.col.shape[0] - 1
         np.matmul(buf.dout, buf.col.T, out=buf.dw_aug)
         kw, kb = stage.keys
-        self._grads[kw][...] = buf.dw_aug[:, :rows].reshape(conv.W.shape)
-        self._grads[kb][...] = buf.dw_aug[:, rows]
-        grads[kw], grads[kb] = self._grads[kw], self._grads[kb]
+        grads[kw][...] = buf.dw_aug[:, :rows].reshape(conv.W.shape)
+        grads[kb][...] = buf.dw_aug[:, rows]
         if first:  # the input images need no gradient
             return g
         if conv.stride == 1:

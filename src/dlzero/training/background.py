@@ -12,7 +12,6 @@ returns a :class:`PendingEvaluation`; the trainer's loop reads the same with eit
 
 from __future__ import annotations
 
-import os
 import time
 from collections.abc import Callable, Mapping
 from concurrent.futures import Future, ThreadPoolExecutor
@@ -22,7 +21,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 from numpy.typing import NDArray
 
-from dlzero._threads import can_limit_blas_threads, limit_blas_to_one_thread
+from dlzero._threads import available_cpus, can_limit_blas_threads, limit_blas_to_one_thread
 from dlzero.fastpath import FusedMLP
 from dlzero.functions import as_labels
 from dlzero.networks import chunked_accuracy
@@ -40,14 +39,6 @@ __all__ = [
 
 # (accuracy by eval set name, seconds the evaluation took)
 Result = tuple[dict[str, float], float]
-
-
-def available_cpus() -> int:
-    """CPUs this process may run on."""
-    try:
-        return len(os.sched_getaffinity(0))
-    except AttributeError:  # not on Linux
-        return os.cpu_count() or 1
 
 
 @dataclass
