@@ -164,3 +164,15 @@ def test_bad_input_gets_a_clear_error():
     net = SimpleConvNet((1, 8, 8), {"filter_num": 3, "filter_size": 3}, 5, 3, rng=0)
     with pytest.raises(ValueError, match=r"expect images of shape \(N, 1, H, W\)"):
         net.loss_and_gradient(np.zeros((2, 64), np.float32), np.array([0, 1]))
+
+
+def test_two_lanes_only_where_blas_may_use_two_threads(monkeypatch):
+    from dlzero import convpath
+
+    net = SimpleConvNet((1, 8, 8), {"filter_num": 3, "filter_size": 3}, 5, 3, rng=0)
+    monkeypatch.setattr(convpath, "available_cpus", lambda: 2)
+    for blas, lanes in ((1, 1), (2, 2), (8, 2)):
+        monkeypatch.setattr(convpath, "blas_thread_count", lambda b=blas: b)
+        assert FusedConvNet.from_network(net).lanes == lanes
+    monkeypatch.setattr(convpath, "available_cpus", lambda: 1)
+    assert FusedConvNet.from_network(net).lanes == 1

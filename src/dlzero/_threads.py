@@ -67,6 +67,11 @@ class SingleThreadBlas:
                 lib.set_num_threads(n)
 
 
+def blas_thread_count() -> int:
+    """The most threads a loaded BLAS library may use now (1 when it cannot be read)."""
+    return max((lib.num_threads for lib in _blas_libraries()), default=1)
+
+
 def can_limit_blas_threads() -> bool:
     """Whether the BLAS thread count can be set (threadpoolctl present, a BLAS it knows)."""
     return bool(_blas_libraries())

@@ -43,7 +43,7 @@ from typing import TypeVar
 import numpy as np
 from numpy.typing import NDArray
 
-from dlzero._threads import available_cpus, can_limit_blas_threads, single_thread_blas
+from dlzero._threads import available_cpus, blas_thread_count, single_thread_blas
 from dlzero.conv import conv_output_hw
 from dlzero.fastpath import FusedMLP
 from dlzero.layers import Affine, Convolution, Layer, Pooling, Relu
@@ -204,8 +204,11 @@ class FusedConvNet:
         # Two lanes: a batch of training images is split in two halves, whose convolution
         # stages run at once, one in a worker thread (NumPy and BLAS release the GIL), each
         # on one BLAS thread. Threads that block, unlike BLAS threads that spin, cost nothing
-        # when the other core is busy. The layers after the stages see the whole batch.
-        self.lanes = 2 if available_cpus() >= 2 and can_limit_blas_threads() else 1
+        # when the other core is busy. The layers after the stages see the whole batch. Two
+        # lanes only where BLAS may use two threads (OPENBLAS_NUM_THREADS=1 means one lane),
+        # as it may when this object is made (the trainer's background evaluation later sets
+        # BLAS to one thread, as it sets it for the steps anyway).
+        self.lanes = 2 if available_cpus() >= 2 and blas_thread_count() >= 2 else 1
         self._buffers: list[dict[tuple[tuple[int, ...], bool], list[_StageBuffers]]] = [{}, {}]
         self._flat: dict[tuple[tuple[int, ...], bool], tuple[NDArray, NDArray | None]] = {}
         self._grads: list[dict[str, NDArray]] = [{}, {}]
