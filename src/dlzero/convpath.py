@@ -35,6 +35,7 @@ numerical gradients in ``tests/test_conv.py``.
 from __future__ import annotations
 
 import copy
+import os
 import threading
 from collections.abc import Callable, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
@@ -67,6 +68,16 @@ def _lane_pool() -> ThreadPoolExecutor:
         if _pool is None:
             _pool = ThreadPoolExecutor(1, thread_name_prefix="dlzero-lane")
         return _pool
+
+
+def _forget_pool_in_child() -> None:
+    # A forked child has no copy of the worker thread: it makes its own on first use.
+    global _pool, _pool_lock
+    _pool, _pool_lock = None, threading.Lock()
+
+
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_forget_pool_in_child)
 
 
 class _Stage:
