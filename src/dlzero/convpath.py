@@ -125,6 +125,8 @@ class _StageBuffers:
         size = (rows + 1) * m
         self.col = (np.empty(size, dtype) if col is None else col[:size]).reshape(rows + 1, m)
         self.col[rows] = 1
+        # Columns shared with the other stages (inference): their writes cover the ones row.
+        self.shared_col = col is not None
         if k:  # columns ordered (a, b, n, i, j): window offset (a, b), pooled position (i, j)
             self.col_view = self.col[:rows].reshape(c, fh, fw, k, k, n, out_h, out_w)
         else:
@@ -389,6 +391,8 @@ class FusedConvNet:
             for index, rows, cols in buf.windows(stage):
                 buf.col_view[(slice(None), *index)] = buf.padded[:, :, rows, cols]
             rows = buf.col.shape[0] - 1
+            if buf.shared_col:
+                buf.col[rows] = 1
             buf.w_aug[:, :rows] = conv.W.reshape(fn, rows)
             buf.w_aug[:, rows] = conv.b
             np.matmul(buf.w_aug, buf.col, out=buf.out)
