@@ -1,4 +1,5 @@
-"""Inputs that the book's scripts pass and dlzero accepts with the book's meaning.
+"""Inputs that the book's scripts pass and dlzero accepts with the book's meaning, and the
+book's ``numerical_gradient_2d`` and ``softmax_loss``.
 
 A scalar or (1, M) bias, labels in a column (N, 1), plain numbers as optimizer parameters,
 convolution and pooling on sizes the stride does not divide. Each is checked against an
@@ -10,7 +11,8 @@ import types
 import numpy as np
 import pytest
 
-from dlzero.gradient import numerical_gradient
+from dlzero.functions import softmax_loss
+from dlzero.gradient import numerical_gradient, numerical_gradient_2d
 from dlzero.layers import Affine, Convolution, Pooling, Relu, SoftmaxWithLoss
 from dlzero.networks import Sequential, TwoLayerNet
 from dlzero.optimizers import OPTIMIZERS, SGD, Adam
@@ -245,3 +247,33 @@ def test_convolution_and_pooling_floor_as_pytorch_does():
     dpool = rng.standard_normal(tout.shape)
     tout.backward(torch.tensor(dpool))
     np.testing.assert_array_equal(pool.backward(dpool), tx.grad.numpy())
+
+
+# -- the book's numerical_gradient_2d and softmax_loss ---------------------------------------------
+
+
+def test_numerical_gradient_2d_gives_the_gradient_at_each_row():
+    # The book's chapter-4 field of f(x0, x1) = x0**2 + x1**2: the gradient at (a, b) is 2(a, b).
+    points = np.array([[-2.0, 1.0], [0.5, 3.0], [0.0, 0.0]])
+    calls = []
+
+    def f(x):
+        calls.append(x.shape)
+        return float(np.sum(x**2))
+
+    grad = numerical_gradient_2d(f, points)
+    np.testing.assert_allclose(grad, 2 * points, atol=1e-8)
+    assert set(calls) == {(2,)}  # f sees one point at a time
+    np.testing.assert_array_equal(points, [[-2.0, 1.0], [0.5, 3.0], [0.0, 0.0]])  # restored
+    np.testing.assert_allclose(numerical_gradient_2d(f, np.array([3.0, -4.0])), [6, -8])
+    with pytest.raises(ValueError, match=r"1-D \(one point\) or 2-D .* got shape \(2, 2, 2\)"):
+        numerical_gradient_2d(f, np.zeros((2, 2, 2)))
+
+
+def test_softmax_loss_is_the_cross_entropy_of_the_softmax():
+    x = np.array([[1.0, 2.0, 0.5], [0.0, -1.0, 3.0]])
+    t = np.array([1, 2])
+    p = [np.exp(row[k]) / np.exp(row).sum() for row, k in zip(x, t, strict=True)]
+    expected = -np.mean(np.log(np.array(p) + 1e-7))
+    assert softmax_loss(x, t) == pytest.approx(expected, rel=1e-12)
+    assert softmax_loss(x, np.eye(3)[t]) == pytest.approx(expected, rel=1e-12)  # one-hot

@@ -18,6 +18,7 @@ __all__ = [
     "sigmoid",
     "sigmoid_grad",
     "softmax",
+    "softmax_loss",
     "step_function",
     "sum_squared_error",
 ]
@@ -197,3 +198,13 @@ def sum_squared_error(y: ArrayLike, t: ArrayLike) -> float:
             f"and {t_arr.shape}"
         )
     return float(0.5 * np.sum((y_arr - t_arr) ** 2))
+
+
+def softmax_loss(X: ArrayLike, t: ArrayLike) -> float:
+    """Cross-entropy loss of the softmax of scores ``X``: ``cross_entropy_error(softmax(X), t)``.
+
+    The book's ``softmax_loss``. Parameters and result as for :func:`cross_entropy_error`, with
+    ``X`` the scores (logits) of shape (C,) or (N, C) instead of probabilities; like it, the
+    loss is capped (``log(p + 1e-7)``) where ``SoftmaxWithLoss`` computes the exact one.
+    """
+    return cross_entropy_error(softmax(X), t)

@@ -26,6 +26,7 @@ __all__ = [
     "directional_gradient_check",
     "gradient_check",
     "numerical_gradient",
+    "numerical_gradient_2d",
 ]
 
 
@@ -93,6 +94,39 @@ def numerical_gradient(f: Callable[[NDArray], float], x: NDArray, h: float = 1e-
             x[idx] = original
         grad[idx] = (f_plus - f_minus) / (2 * h)
     return grad
+
+
+def numerical_gradient_2d(f: Callable[[NDArray], float], X: NDArray, h: float = 1e-4) -> NDArray:
+    """The gradient of ``f`` at each row of ``X``: one point a row (the book's ``gradient.py``).
+
+    Where :func:`numerical_gradient` treats the whole of ``x`` as one point, this takes a 2-D
+    ``X`` as a batch of points and returns, in row ``i``, the gradient of ``f`` at ``X[i]``
+    (``f`` is called with that row); a 1-D ``X`` is one point. The book uses it to draw the
+    gradient field of ``f(x0, x1) = x0**2 + x1**2`` (chapter 4).
+
+    Parameters
+    ----------
+    f : callable
+        Takes one point, an ndarray of shape (D,), and returns a scalar.
+    X : ndarray, shape (D,) or (N, D), floating dtype
+        Modified temporarily, restored on return (as for :func:`numerical_gradient`).
+    h : float, default 1e-4
+
+    Returns
+    -------
+    ndarray, shape of ``X``, float64
+    """
+    if isinstance(X, np.ndarray) and X.ndim == 2:
+        grad = np.zeros(X.shape, dtype=np.float64)
+        for i in range(X.shape[0]):
+            grad[i] = numerical_gradient(f, X[i], h)  # X[i] is a view: nudged in place
+        return grad
+    if isinstance(X, np.ndarray) and X.ndim != 1:
+        raise ValueError(
+            f"numerical_gradient_2d: X must be 1-D (one point) or 2-D (a point a row), got "
+            f"shape {X.shape}"
+        )
+    return numerical_gradient(f, X, h)
 
 
 def _relative_error(a: NDArray, b: NDArray) -> float:

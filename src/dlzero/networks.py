@@ -19,6 +19,14 @@ from numpy.typing import DTypeLike, NDArray
 from dlzero import gradient as _gradient
 from dlzero._checks import check_finite_nonnegative, check_fraction, check_positive_int
 from dlzero._rng import RngLike, as_rng
+from dlzero.book_params import (
+    ParamFileError,
+    check_params,
+    fold_test_time_dropout,
+    plan_dropout_fold,
+    read_params_file,
+    write_params,
+)
 from dlzero.fastpath import FusedMLP
 from dlzero.formula_net import FormulaTwoLayerNet
 from dlzero.functions import as_labels
@@ -39,6 +47,8 @@ __all__ = [
     "WEIGHT_INITS",
     "FormulaTwoLayerNet",
     "MultiLayerNet",
+    "MultiLayerNetExtend",
+    "ParamDict",
     "Sequential",
     "TwoLayerNet",
     "activation_layer",
@@ -83,6 +93,61 @@ def chunked_accuracy(
     return correct / len(x)
 
 
+class ParamDict(dict):
+    """A network's ``params``: a dict of the layers' own arrays, where assignment copies in.
+
+    Reading gives the very arrays the layers compute with, so an in-place update
+    (``params["W1"] -= lr * grad``, what every optimizer does) changes the network. Assigning
+    (``params["W1"] = new_array``, as the book's ``load_params`` does) copies the new values
+    into that array, cast to its dtype, after checking the shape: the layers see them at once,
+    where a plain dict would silently leave the layers computing with the old array. A key
+    the network does not have, and removing a key, raise instead.
+    """
+
+    __slots__ = ()
+
+    def __setitem__(self, key: str, value: NDArray) -> None:
+        try:
+            current = dict.__getitem__(self, key)
+        except KeyError:
+            raise KeyError(
+                f"the network has no parameter {key!r} (it has {', '.join(self)}); assigning "
+                "to params copies into an existing parameter"
+            ) from None
+        if value is current:  # ``params[k] -= step`` assigns the array to itself
+            return
+        value = np.asarray(value)
+        if value.shape != current.shape:
+            raise ValueError(
+                f"params[{key!r}]: cannot copy an array of shape {value.shape} into the "
+                f"parameter of shape {current.shape} (assigning to params copies into the "
+                "layer's array)"
+            )
+        current[...] = value
+
+    def update(self, *args: object, **kwargs: NDArray) -> None:  # type: ignore[override]
+        for key, value in dict(*args, **kwargs).items():
+            self[key] = value
+
+    def __ior__(self, other: object) -> ParamDict:  # type: ignore[override,misc]
+        self.update(other)
+        return self
+
+    def setdefault(self, key: str, default: NDArray | None = None) -> NDArray:  # type: ignore[override]
+        if key not in self:
+            self[key] = default  # raises: the network has no such parameter
+        return self[key]
+
+    def _no_removal(self, *args: object) -> None:
+        raise TypeError("a network's parameters cannot be removed from its params")
+
+    __delitem__ = pop = popitem = clear = _no_removal  # type: ignore[assignment]
+
+    def __reduce_ex__(self, protocol: object) -> tuple[type, tuple[dict[str, NDArray]]]:
+        # Rebuilt from a plain dict (copy.deepcopy, pickle): __setitem__ would refuse new keys.
+        return (type(self), (dict(self),))
+
+
 class Sequential:
     """A network made of layers kept in order, plus a last (loss) layer.
 
@@ -101,11 +166,12 @@ class Sequential:
     ----------
     layers : dict of str to Layer
         Ordered, as the book's ``OrderedDict``.
-    params : dict of str to ndarray
+    params : ParamDict of str to ndarray
         Every parameter, named by parameter and count (``W1``, ``b1``, ``W2``, ...). These are
         the layers' own arrays, not copies: an in-place update such as
         ``params["W1"] -= lr * grads["W1"]`` changes the layer, which is how optimizers train
-        the network. (Rebinding ``params["W1"] = new_array`` would not; update in place.)
+        the network. Assigning ``params["W1"] = new_array`` copies the values into the
+        layer's array (see :class:`ParamDict`).
     eval_batch_size : int
         ``accuracy`` runs ``predict`` on chunks of at most this many samples, so evaluating on
         a whole data set keeps memory bounded.
@@ -144,15 +210,15 @@ class Sequential:
 
     def _collect_params(self) -> None:
         """Build ``params`` from the layers, remembering which layer attribute each key is."""
-        self.params: dict[str, NDArray] = {}
         self._param_refs: dict[str, tuple[Layer, str]] = {}
         counts: dict[str, int] = {}
         for layer in self.layers.values():
             for pname in layer.param_names:
                 counts[pname] = counts.get(pname, 0) + 1
-                key = f"{pname}{counts[pname]}"
-                self.params[key] = getattr(layer, pname)
-                self._param_refs[key] = (layer, pname)
+                self._param_refs[f"{pname}{counts[pname]}"] = (layer, pname)
+        self.params = ParamDict(
+            (key, getattr(layer, pname)) for key, (layer, pname) in self._param_refs.items()
+        )
 
     @property
     def state(self) -> dict[str, NDArray]:
@@ -277,7 +343,15 @@ class Sequential:
         ``x``, so the result compares with the ``gradient`` just computed; else a new one), and
         batch-normalization running statistics, which every training forward moves, are put
         back afterwards.
+
+        A network of another dtype than float64 (float32, dlzero's default) is differentiated
+        through a float64 copy of itself: in float32 a step of ``h = 1e-4`` against a rounding
+        error of about ``1e-7 * loss`` leaves the differences only three or four good digits,
+        and a gradient check of the book's kind (``network.numerical_gradient`` beside
+        ``network.gradient``) would show errors of 1e-4 where the backpropagation is right.
         """
+        if self.dtype != np.float64:
+            return self.astype(np.float64).numerical_gradient(x, t)
         dropouts = [layer for layer in self.layers.values() if isinstance(layer, Dropout)]
         saved_flags = [d.fixed_mask for d in dropouts]
         saved_states = [
@@ -350,6 +424,68 @@ class Sequential:
         """
         config = getattr(self, "config", None)
         write_model_file(path, type(self).__name__, config, self.params, self.state, metadata)
+
+    def save_params(self, file_name: str | os.PathLike[str] = "params.pkl") -> None:
+        """Write the parameters (and batch-norm statistics) to ``file_name``, atomically.
+
+        The book's method, with its default name. The file is a NumPy ``.npz`` archive whatever
+        the name (dlzero writes no pickle); :meth:`load_params` reads it back into a network
+        built with the same arguments. :meth:`save` also records the architecture.
+        """
+        write_params(file_name, {**self.params, **self.state})
+
+    def load_params(
+        self, file_name: str | os.PathLike[str] = "params.pkl", *, book_dropout: bool | None = None
+    ) -> None:
+        """Read parameters saved by :meth:`save_params`, or by the book's code, into the layers.
+
+        The file must hold exactly this network's parameter names and shapes (the book's
+        ``W1 .. W8`` of ``DeepConvNet``, say, into ``DeepConvNet()``), plus, optionally, its
+        state arrays. The book's ``.pkl`` files are read by a restricted unpickler that builds
+        only a dict of numeric arrays (:func:`dlzero.book_params.read_params`). The network
+        takes the dtype of the file's arrays (float64 for the book's ``params.pkl``), so it
+        predicts as the code that saved them did.
+
+        Parameters
+        ----------
+        file_name : str or PathLike, default "params.pkl"
+        book_dropout : bool, optional
+            Whether the weights were trained with the book's ``Dropout``, which scales by
+            ``1 - ratio`` at inference; that factor is then folded into the next layer's
+            weights (:func:`dlzero.book_params.fold_test_time_dropout`), using this network's
+            dropout ratios. By default, True for a pickle (the book's) and False for an
+            ``.npz`` (dlzero's).
+
+        Raises
+        ------
+        dlzero.book_params.ParamFileError
+            The file is not a parameter file, would need anything but arrays to load, or does
+            not fit this network; the network is left unchanged.
+        """
+        arrays, kind = read_params_file(file_name)
+        given = {k: v for k, v in arrays.items() if "." not in k}
+        state_given = {k: v for k, v in arrays.items() if "." in k}
+        check_params(self.params, given, os.fspath(file_name))
+        state = self.state
+        unknown = [k for k in state_given if k not in state]
+        if unknown:
+            raise ParamFileError(f"{os.fspath(file_name)}: state {unknown} not in the network")
+        check_params({k: state[k] for k in state_given}, state_given, os.fspath(file_name))
+        fold = book_dropout if book_dropout is not None else kind == "pickle"
+        if fold:
+            plan_dropout_fold(self.layers.values())  # raises before anything changes
+        dtypes = {a.dtype.newbyteorder("=") for a in given.values()}
+        if len(dtypes) == 1 and (dtype := dtypes.pop()).kind == "f" and dtype != self.dtype:
+            for layer in self.layers.values():
+                layer.cast(dtype)
+            self._collect_params()
+            state = self.state
+        for key, value in given.items():
+            self.params[key] = value
+        for key, value in state_given.items():
+            state[key][...] = value
+        if fold:
+            fold_test_time_dropout(self.layers.values())
 
     def to_onnx(
         self, path: str | os.PathLike[str], *, input_shape: tuple[int, ...] | None = None
@@ -484,10 +620,12 @@ class MultiLayerNet(Sequential):
     use_dropout : bool, default False
         Put a :class:`~dlzero.layers.Dropout` after every hidden activation.
     dropout_ratio : float, default 0.5
-        In [0, 1). (The book spells this argument ``dropout_ration``.)
+        In [0, 1). (The book spells this argument ``dropout_ration``, as
+        :class:`MultiLayerNetExtend` does.)
     use_batchnorm : bool, default False
         Put a :class:`~dlzero.layers.BatchNormalization` between every hidden ``Affine`` and
-        its activation. Training then needs batches of at least two samples.
+        its activation. Train it on batches of at least two samples: on a batch of one every
+        batch-norm output is ``beta`` (it warns; the ``Trainer`` refuses such batches).
     rng : Generator, int or None
         Source of the initial weights and of the dropout masks (the dropout layers share this
         Generator, kept as ``self.rng``); the same seed gives the same network and run.
@@ -580,3 +718,57 @@ class MultiLayerNet(Sequential):
             "use_batchnorm": self.use_batchnorm,
             "dtype": self.dtype.name,
         }
+
+
+class MultiLayerNetExtend(MultiLayerNet):
+    """The book's ``MultiLayerNetExtend`` (``common/multi_layer_net_extend.py``), by its name and
+    keywords: a :class:`MultiLayerNet`, which already has the book's dropout and batch-norm
+    options.
+
+    The only difference is the keyword the book spells ``dropout_ration``; everything else
+    (``predict(x, train_flg)``, ``loss(x, t, train_flg)``, ``gradient``,
+    ``numerical_gradient``, ``accuracy``, ``params``, ``layers`` named ``Affine1``,
+    ``BatchNorm1``, ``Activation_function1``, ``Dropout1``, ...) is ``MultiLayerNet``'s. As
+    everywhere in dlzero, the network is float32 unless ``dtype`` says otherwise, and its
+    dropout is inverted dropout.
+    """
+
+    def __init__(
+        self,
+        input_size: int,
+        hidden_size_list: Sequence[int],
+        output_size: int,
+        activation: str = "relu",
+        weight_init_std: str | float = "relu",
+        weight_decay_lambda: float = 0.0,
+        use_dropout: bool = False,
+        dropout_ration: float = 0.5,
+        use_batchnorm: bool = False,
+        *,
+        rng: RngLike = None,
+        dtype: DTypeLike = np.float32,
+    ) -> None:
+        super().__init__(
+            input_size,
+            hidden_size_list,
+            output_size,
+            activation=activation,
+            weight_init_std=weight_init_std,
+            weight_decay_lambda=weight_decay_lambda,
+            use_dropout=use_dropout,
+            dropout_ratio=dropout_ration,
+            use_batchnorm=use_batchnorm,
+            rng=rng,
+            dtype=dtype,
+        )
+
+    @property
+    def dropout_ration(self) -> float:
+        """The book's name for ``dropout_ratio``."""
+        return self.dropout_ratio
+
+    def save(
+        self, path: str | os.PathLike[str], *, metadata: Mapping[str, object] | None = None
+    ) -> None:
+        """Save as the :class:`MultiLayerNet` it is: ``dlzero.load`` gives one back."""
+        write_model_file(path, "MultiLayerNet", self.config, self.params, self.state, metadata)

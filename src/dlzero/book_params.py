@@ -1,0 +1,341 @@
+"""Parameter files for ``network.save_params`` and ``load_params``, the book's included.
+
+The book saves a network's ``params`` dict with ``pickle`` (``ch07/params.pkl``,
+``ch08/deep_convnet_params.pkl``, and ``ch03/sample_weight.pkl``, a dict of the same kind).
+Unpickling runs whatever a file names, so :func:`read_params` reads a pickle with a restricted
+unpickler: it resolves only the few NumPy functions that rebuild an array, builds nothing but a
+dict of numeric arrays, and refuses any other file with :class:`ParamFileError` before
+anything it names is called. dlzero's own ``save_params`` writes a plain ``.npz`` archive
+(whatever the file name), read back with ``allow_pickle=False``.
+
+The book's ``Dropout`` keeps units as they are in training and multiplies by ``1 - ratio`` at
+inference; dlzero's divides by ``1 - ratio`` in training and does nothing at inference. Weights
+trained by the book's code therefore expect that factor at inference, and
+:func:`fold_test_time_dropout` moves it into the weights of the next layer, so that the
+network predicts exactly as the book's did.
+"""
+
+from __future__ import annotations
+
+import io
+import math
+import os
+import pickle
+import zipfile
+from collections.abc import Iterable, Mapping
+from typing import Any
+
+import numpy as np
+from numpy.typing import NDArray
+
+from dlzero._io import atomic_write
+from dlzero.layers import Affine, BookDropout, Convolution, Dropout, Layer, Pooling, Relu
+
+__all__ = [
+    "ParamFileError",
+    "check_params",
+    "fold_test_time_dropout",
+    "plan_dropout_fold",
+    "read_params",
+    "read_params_file",
+    "write_params",
+]
+
+
+class ParamFileError(ValueError):
+    """A parameter file that is not a dict of numeric arrays (or not a file of ours at all)."""
+
+
+# -- the restricted unpickler ----------------------------------------------------------------
+#
+# NumPy pickles an array as ``_reconstruct(ndarray, (0,), b"b")`` followed by a BUILD with
+# ``(version, shape, dtype, is_fortran, raw_bytes)``, and its dtype as ``dtype("f8", False,
+# True)`` followed by a BUILD with ``(3, "<", None, None, None, -1, -1, 0)``; protocol 5 uses
+# ``_frombuffer(bytes, dtype, shape, order)``. The unpickler below resolves those names to the
+# small classes and functions here, not to NumPy's own: they accept a plain numeric type code,
+# a byte order and a shape, check them, and make the array with ``np.frombuffer``. NumPy's
+# ``__setstate__`` methods never see what the file says, and no other name resolves at all.
+
+_CODE_CHARS = "biufc"  # bool, signed and unsigned integers, floats, complex
+
+
+def _refuse(what: str) -> pickle.UnpicklingError:
+    return pickle.UnpicklingError(f"refused: {what} (a parameter file holds a dict of arrays)")
+
+
+class _NdarrayName:
+    """What the name ``numpy.ndarray`` means in a parameter file: a marker, never an array."""
+
+    def __new__(cls, *args: Any, **kwargs: Any) -> _NdarrayName:
+        raise _refuse("the file builds numpy.ndarray directly")
+
+
+class _DtypeStub:
+    """``numpy.dtype(code, align, copy)`` as a file calls it: a type code checked at BUILD."""
+
+    def __init__(self, code: object, align: object = False, copy: object = False) -> None:
+        if not (
+            isinstance(code, str)
+            and 2 <= len(code) <= 3
+            and code[0] in _CODE_CHARS
+            and code[1:].isdigit()
+        ):
+            raise _refuse(f"dtype {code!r} is not a plain numeric type")
+        self.dtype = np.dtype(code)
+
+    def __setstate__(self, state: object) -> None:
+        # (version, byte order, subarray, names, fields, ...): only a byte order may be set.
+        if not (
+            isinstance(state, tuple)
+            and len(state) >= 5
+            and state[1] in ("<", ">", "|", "=")
+            and state[2] is None
+            and state[3] is None
+            and state[4] is None
+        ):
+            raise _refuse("a dtype with fields or sub-arrays")
+        if state[1] in ("<", ">"):
+            self.dtype = self.dtype.newbyteorder(state[1])
+
+
+def _array_from_bytes(raw: object, dtype: object, shape: object, order: str) -> NDArray:
+    """A fresh array of ``shape`` from the bytes ``raw``, after checking every argument."""
+    if not isinstance(dtype, _DtypeStub):
+        raise _refuse("an array without a numeric dtype")
+    if not (
+        isinstance(shape, tuple)
+        and all(isinstance(n, int) and not isinstance(n, bool) and n >= 0 for n in shape)
+    ):
+        raise _refuse(f"array shape {shape!r}")
+    if not isinstance(raw, (bytes, bytearray)):
+        raise _refuse(f"array data of type {type(raw).__name__}")
+    size = math.prod(shape) * dtype.dtype.itemsize
+    if len(raw) != size:
+        raise _refuse(f"{len(raw)} bytes of data for an array of shape {shape} ({size} bytes)")
+    return np.frombuffer(raw, dtype=dtype.dtype).reshape(shape, order=order).copy()
+
+
+class _ArrayStub:
+    """``_reconstruct(ndarray, (0,), b"b")``: an empty placeholder that BUILD fills."""
+
+    def __init__(self, subtype: object, shape: object, dtype_code: object) -> None:
+        if subtype is not _NdarrayName or shape != (0,):
+            raise _refuse("an array rebuilt in an unusual way")
+        self.array: NDArray | None = None
+
+    def __setstate__(self, state: object) -> None:
+        # (version, shape, dtype, is_fortran, raw), or without the version (older NumPy).
+        if isinstance(state, tuple) and len(state) == 4:
+            state = (1, *state)
+        if not (isinstance(state, tuple) and len(state) == 5 and self.array is None):
+            raise _refuse("an array state NumPy does not write")
+        _, shape, dtype, is_fortran, raw = state
+        self.array = _array_from_bytes(raw, dtype, shape, "F" if is_fortran else "C")
+
+
+def _frombuffer(raw: object, dtype: object, shape: object, order: object) -> NDArray:
+    """Protocol 5's ``_frombuffer(buffer, dtype, shape, order)``."""
+    if order not in ("C", "F"):
+        raise _refuse(f"array order {order!r}")
+    if isinstance(raw, pickle.PickleBuffer):
+        raw = bytes(raw.raw())
+    return _array_from_bytes(raw, dtype, shape, order)  # type: ignore[arg-type]
+
+
+def _latin1(text: object, encoding: object = "latin1") -> bytes:
+    """Protocol 2's ``_codecs.encode(text, "latin1")``, how it stores an array's bytes."""
+    if not isinstance(text, str) or encoding != "latin1":
+        raise _refuse("a codec call other than latin-1 text to bytes")
+    return text.encode("latin1")
+
+
+def _empty_bytes(*args: object) -> bytes:
+    """Protocol 2's ``bytes()``, the data of an empty array."""
+    if args:
+        raise _refuse("bytes built from arguments")
+    return b""
+
+
+# Each name a pickle of NumPy arrays uses (module names of NumPy 1 and 2) and what it means
+# here. Nothing else is ever looked up.
+_ALLOWED_GLOBALS: dict[tuple[str, str], Any] = {
+    ("numpy", "ndarray"): _NdarrayName,
+    ("numpy", "dtype"): _DtypeStub,
+    ("numpy.core.multiarray", "_reconstruct"): _ArrayStub,
+    ("numpy._core.multiarray", "_reconstruct"): _ArrayStub,
+    ("numpy.core.numeric", "_frombuffer"): _frombuffer,
+    ("numpy._core.numeric", "_frombuffer"): _frombuffer,
+    ("_codecs", "encode"): _latin1,
+    ("__builtin__", "bytes"): _empty_bytes,
+}
+
+
+class _ArrayDictUnpickler(pickle.Unpickler):
+    """An unpickler that builds dicts, strings, numbers and numeric arrays, and nothing else."""
+
+    def find_class(self, module: str, name: str) -> Any:
+        try:
+            return _ALLOWED_GLOBALS[(module, name)]
+        except KeyError:
+            raise _refuse(
+                f"the file asks for {module}.{name}, which is not part of an array"
+            ) from None
+
+
+def _check_arrays(obj: object, path: str) -> dict[str, NDArray]:
+    """``obj`` as a dict of str to numeric ndarray, or a ParamFileError naming what is wrong."""
+    if not isinstance(obj, dict):
+        raise ParamFileError(f"{path}: expected a dict of arrays, found {type(obj).__name__}")
+    arrays = {}
+    for key, value in obj.items():
+        if not isinstance(key, str):
+            raise ParamFileError(f"{path}: parameter names must be strings, found {key!r}")
+        if isinstance(value, _ArrayStub):
+            value = value.array
+        if type(value) is not np.ndarray or value.dtype.kind not in _CODE_CHARS:
+            raise ParamFileError(
+                f"{path}: parameter {key!r} is {type(value).__name__}"
+                + (f" of dtype {value.dtype}" if isinstance(value, np.ndarray) else "")
+                + ", expected a NumPy array of numbers"
+            )
+        arrays[key] = value
+    return arrays
+
+
+def read_params_file(path: str | os.PathLike[str]) -> tuple[dict[str, NDArray], str]:
+    """Read a parameter file: ``(arrays by name, "pickle" or "npz")``.
+
+    A pickle (the book's ``save_params``) goes through the restricted unpickler; an ``.npz``
+    archive (dlzero's ``save_params``) through ``np.load(allow_pickle=False)``.
+
+    Raises
+    ------
+    ParamFileError
+        If the file is neither, or holds anything but a dict of numeric arrays (a pickle that
+        names any other global, e.g. a function to call, is refused before it runs).
+    OSError
+        If the file cannot be read.
+    """
+    name = os.fspath(path)
+    with open(name, "rb") as f:
+        data = f.read()
+    if data[:2] == b"PK":  # a zip archive: an .npz
+        try:
+            with np.load(io.BytesIO(data), allow_pickle=False) as archive:
+                arrays = {key: archive[key] for key in archive.files}
+        except (ValueError, zipfile.BadZipFile, OSError) as exc:
+            raise ParamFileError(f"{name}: not a readable .npz of arrays ({exc})") from None
+        return _check_arrays(arrays, name), "npz"
+    if data[:1] == b"\x80":  # a pickle's PROTO opcode (protocol 2 and later)
+        try:
+            obj = _ArrayDictUnpickler(io.BytesIO(data)).load()
+        except Exception as exc:  # refused, or malformed: truncated, wrong arguments, ...
+            if isinstance(exc, pickle.UnpicklingError) and str(exc).startswith("refused"):
+                raise ParamFileError(f"{name}: {exc}") from None
+            raise ParamFileError(f"{name}: not a pickle of NumPy arrays ({exc})") from None
+        return _check_arrays(obj, name), "pickle"
+    raise ParamFileError(
+        f"{name}: not a parameter file (expected the book's pickle or dlzero's .npz)"
+    )
+
+
+def read_params(path: str | os.PathLike[str]) -> dict[str, NDArray]:
+    """The dict of arrays in a parameter file: the book's ``.pkl`` or dlzero's ``.npz``.
+
+    For the book's ``ch03/sample_weight.pkl``, which its chapter-3 script unpickles itself:
+    ``network = read_params("sample_weight.pkl")`` gives the same dict, safely.
+    """
+    return read_params_file(path)[0]
+
+
+def write_params(path: str | os.PathLike[str], arrays: Mapping[str, NDArray]) -> None:
+    """Write ``arrays`` to ``path`` as an uncompressed ``.npz`` archive, atomically.
+
+    The name is kept as given (``np.savez`` would append ``.npz``), so the book's
+    ``save_params("params.pkl")`` writes ``params.pkl``, an archive that ``load_params`` reads.
+    """
+    with atomic_write(path, "wb") as f:
+        np.savez(f, **{key: np.asarray(a) for key, a in arrays.items()})
+
+
+def check_params(expected: Mapping[str, NDArray], given: Mapping[str, NDArray], where: str) -> None:
+    """Raise ParamFileError unless ``given`` has exactly ``expected``'s keys and shapes."""
+    missing = [k for k in expected if k not in given]
+    unexpected = [k for k in given if k not in expected]
+    if missing or unexpected:
+        raise ParamFileError(
+            f"{where}: the file's parameters do not fit the network: "
+            + (f"missing {missing}" if missing else "")
+            + ("; " if missing and unexpected else "")
+            + (f"not in the network {unexpected}" if unexpected else "")
+        )
+    for key, value in expected.items():
+        if np.shape(given[key]) != np.shape(value):
+            raise ParamFileError(
+                f"{where}: parameter {key!r} has shape {np.shape(given[key])} in the file, "
+                f"the network's has {np.shape(value)} (built with other sizes?)"
+            )
+
+
+# Layers through which a positive factor passes unchanged: f(s * x) = s * f(x) for s > 0.
+_HOMOGENEOUS = (Relu, Pooling, Dropout)
+
+
+def plan_dropout_fold(layers: Iterable[Layer]) -> list[tuple[Layer, float, bool]]:
+    """Where :func:`fold_test_time_dropout` would put each factor: ``(layer, factor, bias)``.
+
+    Nothing is changed; a network whose factors cannot be folded raises here, before any
+    parameter is touched. ``bias`` says whether the layer's ``b`` is scaled too.
+    """
+    plan: list[tuple[Layer, float, bool]] = []
+    pending = 1.0
+    last: Layer | None = None  # the last Affine or Convolution seen
+    homogeneous_since_last = True
+    for layer in layers:
+        if isinstance(layer, BookDropout):
+            continue  # it applies the factor itself
+        if isinstance(layer, Dropout):
+            pending *= 1.0 - layer.dropout_ratio
+        elif isinstance(layer, (Affine, Convolution)):
+            if pending != 1.0:
+                plan.append((layer, pending, False))
+                pending = 1.0
+            last, homogeneous_since_last = layer, True
+        elif not isinstance(layer, _HOMOGENEOUS):
+            if pending != 1.0:
+                raise ValueError(
+                    f"cannot fold the book's dropout factor through {type(layer).__name__}: "
+                    "load these weights into a network whose dropout layers are followed by "
+                    "ReLU, pooling or an affine layer"
+                )
+            homogeneous_since_last = False
+    if pending != 1.0:
+        if last is None or not homogeneous_since_last:
+            raise ValueError(
+                "cannot fold the book's dropout factor at the end of the network: no affine "
+                "or convolution layer before it with only ReLU and pooling in between"
+            )
+        plan.append((last, pending, True))
+    return plan
+
+
+def fold_test_time_dropout(layers: Iterable[Layer]) -> None:
+    """Fold the book's inference-time dropout factor into the weights, in place.
+
+    Each ``Dropout`` of ratio ``r`` multiplied its input by ``1 - r`` at inference in the book.
+    That factor passes unchanged through ReLU and pooling, so it is moved into the ``W`` of the
+    next ``Affine`` or ``Convolution``; a factor left at the end (the book's DeepConvNet
+    drops out its scores) goes into the ``W`` and ``b`` of the last such layer. With dlzero's
+    inverted dropout, which does nothing at inference, the network then computes exactly the
+    book's function. The ratios are those of the network's own ``Dropout`` layers.
+
+    Raises
+    ------
+    ValueError
+        If a factor would have to pass through a layer that does not let it (a sigmoid, batch
+        normalization), where folding cannot be exact; nothing is changed then.
+    """
+    for layer, factor, bias in plan_dropout_fold(layers):
+        layer.W *= layer.W.dtype.type(factor)
+        if bias:
+            layer.b *= layer.b.dtype.type(factor)
