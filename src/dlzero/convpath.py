@@ -24,12 +24,19 @@ gradients with far fewer passes over memory, which is where those layers spend t
 - **Buffers per batch size,** as :mod:`dlzero.fastpath` does for the MLP: a step allocates
   almost nothing (on a small machine a fresh multi-megabyte array costs page faults at every
   step), and no gradient is formed for the input images.
+- **The input gradient as a convolution.** For a stride-1 convolution, dL/dx is the
+  convolution of the zero-padded dL/dout with the filters turned around: an ``im2col`` of
+  dL/dout and one product, instead of a product and a ``col2im`` that adds into the whole
+  input gradient once per window offset.
+- **Two lanes.** A training batch is split in halves whose stages run at once, one in a worker
+  thread, each on one BLAS thread (where BLAS may use two).
 
 Everything after the last pooling (``Affine``, ``Relu``, ``Dropout``, ``SoftmaxWithLoss``) runs
-through the layers themselves, so dropout draws the same masks from the same generator.
+through the layers themselves (or :class:`~dlzero.fastpath.FusedMLP` when they are a plain
+MLP), on the whole batch, so dropout draws the same masks from the same generator.
 ``tests/test_convpath.py`` checks this path against the layers (loss, every gradient, the
-scores), on odd sizes, strides, padding and a batch of one; the layers are checked against
-numerical gradients in ``tests/test_conv.py``.
+scores), on odd sizes, strides, padding, sizes that floor, ties in pooling, one and two lanes and
+a batch of one; the layers are checked against numerical gradients in ``tests/test_conv.py``.
 """
 
 from __future__ import annotations
