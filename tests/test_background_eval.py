@@ -438,3 +438,29 @@ def test_on_train_end_runs_even_when_on_train_begin_fails():
     with pytest.raises(ValueError, match="broken callback"):
         make_trainer(True, callbacks=[Broken(), End()]).fit()
     assert ended == [0]
+
+
+def test_a_convolutional_network_is_evaluated_in_the_background_alike():
+    from dlzero.convnets import SimpleConvNet
+    from dlzero.optimizers import Adam
+
+    x, t = digits_like(n=1200)
+    x = x.reshape(-1, 1, 8, 8)
+
+    def run(background_eval):
+        net = SimpleConvNet((1, 8, 8), {"filter_num": 4, "filter_size": 3}, 16, 10, rng=1)
+        trainer = Trainer(
+            net, Adam(lr=0.01), x[:1000], t[:1000], x[1000:], t[1000:], batch_size=50,
+            epochs=3, rng=2, verbose=False, progress=False, background_eval=background_eval,
+        )  # fmt: skip
+        if background_eval == "auto":
+            assert trainer.background_eval_problem() in (None, "one CPU")
+        return trainer.fit()
+
+    with threadpool_limits(1, user_api="blas"):
+        fg, bg = run(False), run(True)
+    assert bg.config["background_eval"] is True
+    assert np.array_equal(fg.loss, bg.loss)
+    assert bg.accuracy == fg.accuracy
+    assert len(set(bg.accuracy["test"])) >= 3  # the curve moved: a wrong snapshot would show
+    run("auto")

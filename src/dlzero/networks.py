@@ -305,13 +305,14 @@ class Sequential:
             *map(id, self.params.values()),
         )
         if getattr(self, "_fused_signature", None) != signature:
-            layers = list(self.layers.values())
-            keys = [(f"W{i + 1}", f"b{i + 1}") for i in range(len(self.params) // 2)]
-            self._fused = FusedMLP.from_layers(
-                layers, self.last_layer, keys, self.weight_decay_lambda
-            )
+            self._fused = self._make_fused_step()
             self._fused_signature = signature
         return self._fused
+
+    def _make_fused_step(self) -> FusedMLP | None:
+        layers = list(self.layers.values())
+        keys = [(f"W{i + 1}", f"b{i + 1}") for i in range(len(self.params) // 2)]
+        return FusedMLP.from_layers(layers, self.last_layer, keys, self.weight_decay_lambda)
 
     def _collect_grads(self) -> dict[str, NDArray]:
         grads = {

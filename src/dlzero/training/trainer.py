@@ -150,14 +150,20 @@ class Trainer:
     background_eval : bool or "auto", default "auto"
         Evaluate each epoch's weights on a copy, in a second thread, while the next epoch
         trains: both cores work, each on one BLAS thread, and the accuracies are those of the
-        weights at the epoch's end. Needs a plain MLP (``Affine`` layers, ReLU or
-        sigmoid, ``SoftmaxWithLoss``), threadpoolctl, and callbacks that all say
+        weights at the epoch's end. Needs a network with a fused step (a plain MLP:
+        ``Affine`` layers, ReLU or sigmoid, ``SoftmaxWithLoss``; or ``SimpleConvNet`` and
+        ``DeepConvNet``), threadpoolctl, and callbacks that all say
         ``background_safe`` (early stopping does not: it must act at the epoch's end). The
         initial weights are evaluated alongside the first epoch; the last epoch's evaluation
         runs in the foreground, with every BLAS thread. "auto" uses it when it can and
         it pays: at least 2 CPUs, steps small enough to run on one BLAS thread anyway, and an
         epoch's training work (about 3 x iterations x batch size samples' worth) at least the
         evaluation's. True insists (ValueError at ``fit`` if it cannot); False never.
+    augment : callable, optional
+        ``augment(x, rng, out=...)`` returns a changed copy of each training mini-batch, e.g.
+        :class:`dlzero.augment.Augmentation` (random shifts and rotations). It draws from its
+        own generator, seeded from ``rng`` once at the start, so a seeded run stays
+        repeatable. Evaluation sets are never augmented.
     """
 
     def __init__(
@@ -189,6 +195,7 @@ class Trainer:
         diagnostics: int = 0,
         seed: int | None = None,
         background_eval: bool | str = "auto",
+        augment: Callable[..., NDArray] | None = None,
     ) -> None:
         if not hasattr(optimizer, "update"):
             raise ValueError(
@@ -229,6 +236,8 @@ class Trainer:
             )
         check_batch_norm_batches(network, train_size, batch_size, sampling)
         diagnostics = check_int("diagnostics", diagnostics, 0)
+        if augment is not None and not callable(augment):
+            raise ValueError(f"augment must be callable as augment(x, rng), got {augment!r}")
 
         self.network = network
         self.optimizer = optimizer
@@ -279,6 +288,10 @@ class Trainer:
                 )
             self.callbacks.append(EarlyStopping(patience))
         self.log = log
+        self.augment = augment
+        self.augment_rng = (
+            np.random.default_rng(int(self.rng.integers(2**63))) if augment is not None else None
+        )
         self.config: dict[str, Any] = {
             "batch_size": batch_size,
             "iters": iters,
@@ -289,6 +302,7 @@ class Trainer:
             "train_size": train_size,
             **({"validation_fraction": validation_fraction} if validation_fraction else {}),
             **({"patience": patience} if patience is not None else {}),
+            **({"augment": getattr(augment, "config", repr(augment))} if augment else {}),
             **{
                 f"{name}_size": len(x) for name, (x, _) in self.eval_sets.items() if name != "train"
             },
@@ -410,6 +424,9 @@ class Trainer:
         losses = np.full(self.iters, np.nan)
         x_buf = np.empty((b, *x_train.shape[1:]), dtype=x_train.dtype)
         t_buf = np.empty((b, *t_train.shape[1:]), dtype=t_train.dtype)
+        augment, augment_rng = self.augment, self.augment_rng
+        if augment is not None:
+            a_buf = np.empty(x_buf.shape, dtype=np.result_type(x_buf.dtype, np.float32))
         make_bar = self._progress_bar_factory()
         evaluator = self._evaluator()
         history.config["background_eval"] = isinstance(evaluator, BackgroundEvaluator)
@@ -448,6 +465,8 @@ class Trainer:
                         m = len(idx)
                         xb = np.take(x_train, idx, axis=0, out=x_buf[:m], mode="clip")
                         tb = np.take(t_train, idx, axis=0, out=t_buf[:m], mode="clip")
+                        if augment is not None:
+                            xb = augment(xb, augment_rng, out=a_buf[:m])
                         loss, grads = step(xb, tb)
                         opt.update(params, grads)
                         losses[done] = loss
