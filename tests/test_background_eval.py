@@ -98,7 +98,13 @@ def test_a_background_safe_callback_stopping_at_epoch_0_stops_soon_after():
 
     with threadpool_limits(1, user_api="blas"):
         history = make_trainer(True, callbacks=[StopAtOnce()]).fit()
-    assert history.stop_reason == "stopped" and "after epoch 0" in history.message
+    # epoch 0's accuracies may come in before the first step is taken (a quick evaluation
+    # thread) or after a few: the message says which, and either way nothing more is recorded
+    assert history.stop_reason == "stopped"
+    assert history.message in (
+        "stopped by a callback after epoch 0",
+        "stopped by a callback before the first step",
+    )
     assert history.epochs == [0]
     # it acted when epoch 0's accuracies came in: during the first epoch's 40 steps, or at
     # their end at the latest, before epoch 1 was recorded
