@@ -1,10 +1,17 @@
-"""One training epoch of chapter 7's SimpleConvNet: dlzero against the same network in PyTorch.
+"""One training epoch of a convolutional network: dlzero against the same network in PyTorch.
 
 The workload: MNIST's 60,000 training images as (1, 28, 28) float32, one epoch in a random
-order (the same permutation for both), mini-batches of 100, Adam with lr 0.001, the network
-Conv(30 filters 5x5) - ReLU - MaxPool 2x2 - Affine(4320, 100) - ReLU - Affine(100, 10) -
-softmax cross-entropy, weights N(0, 0.01^2) and zero biases. Timed: the 600 training steps
-(forward, backward, update), not the data loading nor the accuracy printed as a sanity check.
+order (the same permutation for both), mini-batches of 100, Adam with lr 0.001, and
+
+- ``--model cnn`` (the default), chapter 7's SimpleConvNet: Conv(30 filters 5x5) - ReLU -
+  MaxPool 2x2 - Affine(4320, 100) - ReLU - Affine(100, 10) - softmax cross-entropy, weights
+  N(0, 0.01^2) and zero biases;
+- ``--model deep-cnn``, chapter 8's DeepConvNet: six 3x3 convolutions (16, 16, 32, 32, 64, 64
+  filters, pad 1 but 2 for the fourth), each followed by ReLU and every second by MaxPool 2x2,
+  then Affine(1024, 50) - ReLU - Dropout(0.5) - Affine(50, 10) - Dropout(0.5); He init.
+
+Timed: the training steps (forward, backward, update), not the data loading nor the accuracy
+printed as a sanity check.
 
 Each contender runs in a fresh process with the same thread count: ``OPENBLAS_NUM_THREADS``,
 ``OMP_NUM_THREADS`` and ``MKL_NUM_THREADS`` set for NumPy's BLAS, ``torch.set_num_threads`` for
@@ -15,6 +22,8 @@ Run::
 
     python benchmarks/cnn_epoch.py                 # 3 rounds, threads = CPU count
     python benchmarks/cnn_epoch.py --threads 1 --rounds 5
+    python benchmarks/cnn_epoch.py --model deep-cnn --train-size 10000
+    python benchmarks/cnn_epoch.py --baseline /tmp/before/src   # and dlzero before a change
 
 PyTorch is optional: ``pip install torch==2.13.0`` (without it only dlzero runs).
 """
@@ -46,12 +55,12 @@ def _data(train_size: int | None, seed: int):
     return x_train, t_train.astype(np.int64), x_test, t_test.astype(np.int64), order
 
 
-def run_dlzero(train_size: int | None, seed: int) -> dict[str, float]:
-    from dlzero.convnets import SimpleConvNet
+def run_dlzero(model: str, train_size: int | None, seed: int) -> dict[str, float]:
+    from dlzero.convnets import DeepConvNet, SimpleConvNet
     from dlzero.optimizers import Adam
 
     x_train, t_train, x_test, t_test, order = _data(train_size, seed)
-    net = SimpleConvNet(rng=seed)
+    net = SimpleConvNet(rng=seed) if model == "cnn" else DeepConvNet(rng=seed)
     optimizer = Adam(lr=LR)
     start = time.perf_counter()
     for i in range(0, len(order), BATCH_SIZE):
@@ -62,26 +71,52 @@ def run_dlzero(train_size: int | None, seed: int) -> dict[str, float]:
     return {"epoch_seconds": seconds, "test_acc": net.accuracy(x_test, t_test)}
 
 
-def run_torch(train_size: int | None, seed: int, threads: int) -> dict[str, float]:
+def torch_model(name: str):
+    """The PyTorch twin of dlzero's SimpleConvNet ("cnn") or DeepConvNet ("deep-cnn"),
+    initialized as dlzero initializes it."""
+    import torch
+    from torch import nn
+
+    if name == "cnn":
+        model = nn.Sequential(
+            nn.Conv2d(1, 30, 5),
+            nn.ReLU(),
+            nn.MaxPool2d(2, 2),
+            nn.Flatten(),
+            nn.Linear(30 * 12 * 12, 100),
+            nn.ReLU(),
+            nn.Linear(100, 10),
+        )
+        std = None  # N(0, 0.01^2)
+    else:
+        layers: list[nn.Module] = []
+        channels = 1
+        for i, (filters, pad) in enumerate([(16, 1), (16, 1), (32, 1), (32, 2), (64, 1), (64, 1)]):
+            layers += [nn.Conv2d(channels, filters, 3, padding=pad), nn.ReLU()]
+            if i % 2 == 1:
+                layers.append(nn.MaxPool2d(2, 2))
+            channels = filters
+        layers += [nn.Flatten(), nn.Linear(64 * 4 * 4, 50), nn.ReLU(), nn.Dropout(0.5)]
+        layers += [nn.Linear(50, 10), nn.Dropout(0.5)]
+        model = nn.Sequential(*layers)
+        std = "he"  # N(0, 2 / fan_in)
+    with torch.no_grad():
+        for layer in model:
+            if isinstance(layer, (nn.Conv2d, nn.Linear)):
+                fan_in = layer.weight[0].numel()
+                layer.weight.normal_(0.0, 0.01 if std is None else (2.0 / fan_in) ** 0.5)
+                layer.bias.zero_()
+    return model
+
+
+def run_torch(model_name: str, train_size: int | None, seed: int, threads: int) -> dict:
     import torch
 
     torch.set_num_threads(threads)
     torch.manual_seed(seed)
     x_train, t_train, x_test, t_test, order = _data(train_size, seed)
     xtr, ttr = torch.from_numpy(x_train), torch.from_numpy(t_train)
-    model = torch.nn.Sequential(
-        torch.nn.Conv2d(1, 30, 5),
-        torch.nn.ReLU(),
-        torch.nn.MaxPool2d(2, 2),
-        torch.nn.Flatten(),
-        torch.nn.Linear(30 * 12 * 12, 100),
-        torch.nn.ReLU(),
-        torch.nn.Linear(100, 10),
-    )
-    with torch.no_grad():
-        for layer in (model[0], model[4], model[6]):
-            layer.weight.normal_(0.0, 0.01)
-            layer.bias.zero_()
+    model = torch_model(model_name)
     optimizer = torch.optim.Adam(model.parameters(), lr=LR)
     loss_fn = torch.nn.CrossEntropyLoss()
     order_t = torch.from_numpy(order)
@@ -93,6 +128,7 @@ def run_torch(train_size: int | None, seed: int, threads: int) -> dict[str, floa
         loss.backward()
         optimizer.step()
     seconds = time.perf_counter() - start
+    model.eval()
     with torch.no_grad():
         scores = torch.cat(
             [model(torch.from_numpy(x_test[s : s + 1000])) for s in range(0, 10_000, 1000)]
@@ -102,13 +138,23 @@ def run_torch(train_size: int | None, seed: int, threads: int) -> dict[str, floa
 
 
 def _child(args: argparse.Namespace) -> None:
-    if args.child == "dlzero":
-        result = run_dlzero(args.train_size, args.seed)
+    if args.child in ("dlzero", "baseline"):
+        result = run_dlzero(args.model, args.train_size, args.seed)
     else:
-        result = run_torch(args.train_size, args.seed, args.threads)
+        result = run_torch(args.model, args.train_size, args.seed, args.threads)
+    import resource
+
+    # Peak resident memory of the whole process (data, network, buffers): kilobytes on Linux.
+    peak_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     print(
         json.dumps(
-            {"contender": args.child, "threads": args.threads, "blas": _blas_info(), **result}
+            {
+                "contender": args.child,
+                "threads": args.threads,
+                "blas": _blas_info(),
+                "peak_rss_mb": peak_mb,
+                **result,
+            }
         )
     )
 
@@ -126,18 +172,25 @@ def _blas_info() -> str:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--model", choices=["cnn", "deep-cnn"], default="cnn")
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--threads", type=int, default=os.cpu_count() or 1)
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--train-size", type=int, default=None, help="first N images only")
     parser.add_argument("--json", default=None, help="also write every run here")
-    parser.add_argument("--child", choices=["dlzero", "torch"], help=argparse.SUPPRESS)
+    parser.add_argument(
+        "--baseline",
+        metavar="SRC",
+        help="also time the dlzero of this source directory (another checkout's src/, e.g. "
+        "from git archive), interleaved with the others: before and after a change",
+    )
+    parser.add_argument("--child", choices=["dlzero", "baseline", "torch"], help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.child:
         _child(args)
         return
 
-    contenders = ["dlzero"]
+    contenders = ["dlzero"] + (["baseline"] if args.baseline else [])
     if importlib.util.find_spec("torch") is not None:
         contenders.append("torch")
     else:
@@ -149,10 +202,13 @@ def main() -> None:
     for r in range(args.rounds):
         for name in contenders:
             cmd = [sys.executable, __file__, "--child", name, "--threads", str(args.threads)]
-            cmd += ["--seed", str(args.seed)]
+            cmd += ["--seed", str(args.seed), "--model", args.model]
             if args.train_size:
                 cmd += ["--train-size", str(args.train_size)]
-            out = subprocess.run(cmd, env=env, check=True, capture_output=True, text=True)
+            child_env = env
+            if name == "baseline":
+                child_env = {**env, "PYTHONPATH": os.path.abspath(args.baseline)}
+            out = subprocess.run(cmd, env=child_env, check=True, capture_output=True, text=True)
             run = json.loads(out.stdout.strip().splitlines()[-1])
             run["round"] = r
             runs.append(run)
@@ -162,7 +218,12 @@ def main() -> None:
                 flush=True,
             )
 
-    print(f"\nSimpleConvNet, one epoch, batch {BATCH_SIZE}, Adam lr {LR}, {args.threads} thread(s)")
+    title = "SimpleConvNet" if args.model == "cnn" else "DeepConvNet"
+    images = args.train_size or 60_000
+    print(
+        f"\n{title}, one epoch of {images:,} images, batch {BATCH_SIZE}, Adam lr {LR}, "
+        f"{args.threads} thread(s)"
+    )
     blas = next((r["blas"] for r in runs if r["contender"] == "dlzero"), "?")
     print(f"{os.cpu_count()} CPUs; dlzero's BLAS as the child process saw it: {blas}")
     medians = {}
@@ -170,12 +231,23 @@ def main() -> None:
         times = [r["epoch_seconds"] for r in runs if r["contender"] == name]
         medians[name] = statistics.median(times)
         spread = f"min {min(times):.2f}, max {max(times):.2f}, {len(times)} runs"
-        print(f"{name:7s} median {medians[name]:7.2f} s  ({spread})")
+        peak = max(r["peak_rss_mb"] for r in runs if r["contender"] == name)
+        print(f"{name:7s} median {medians[name]:7.2f} s  ({spread}); peak memory {peak:.0f} MB")
     if "torch" in medians:
         print(f"ratio dlzero / torch: {medians['dlzero'] / medians['torch']:.2f}")
+        best = min(r["epoch_seconds"] for r in runs if r["contender"] == "dlzero")
+        best_torch = min(r["epoch_seconds"] for r in runs if r["contender"] == "torch")
+        print(f"ratio of the best runs: {best / best_torch:.2f}")
+    if "baseline" in medians:
+        print(f"ratio dlzero / baseline ({args.baseline}): "
+              f"{medians['dlzero'] / medians['baseline']:.2f}")  # fmt: skip
     if args.json:
         with open(args.json, "w") as f:
-            json.dump({"threads": args.threads, "runs": runs, "medians": medians}, f, indent=1)
+            json.dump(
+                {"model": args.model, "threads": args.threads, "runs": runs, "medians": medians},
+                f,
+                indent=1,
+            )
 
 
 if __name__ == "__main__":

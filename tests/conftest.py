@@ -56,3 +56,67 @@ def unreachable_scheduler():
         sock.bind(("127.0.0.1", 0))
         port = sock.getsockname()[1]
     return f"tcp://127.0.0.1:{port}"
+
+
+# -- dlzero serve ----------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="session")
+def mnist_data():
+    """MNIST as ``dlzero serve`` uses it: ((x_train, t_train), (x_test, t_test)), flattened."""
+    from dlzero.datasets import load_mnist
+
+    return load_mnist(normalize=True, flatten=True, one_hot_label=False)
+
+
+@pytest.fixture(scope="session")
+def digit_model(mnist_data, tmp_path_factory):
+    """A small 784-50-10 ReLU network trained on MNIST (1,500 steps, about 93% on the test
+    set, a second or two), and the file it is saved in: ``(network, path)``."""
+    from dlzero import save
+    from dlzero.serve.training_job import TrainingSettings, train
+
+    network, _, accuracy = train(TrainingSettings(iters=1500, seed=0), mnist_data)
+    assert accuracy is not None and accuracy > 0.9
+    path = tmp_path_factory.mktemp("serve") / "digits.npz"
+    save(network, path)
+    return network, path
+
+
+@pytest.fixture
+def start_server(mnist_data):
+    """``start_server(network)`` serves ``network`` on a free loopback port in a thread and
+    returns the server (``server.url``); every server started is shut down after the test.
+
+    BLAS runs one thread meanwhile, as under ``dlzero serve`` (see ``dlzero._threads``)."""
+    import threading
+
+    from dlzero._threads import limit_blas_to_one_thread
+    from dlzero.serve import make_server
+
+    started = []
+
+    def start(network, **kwargs):
+        kwargs.setdefault("source", "a network trained by the tests")
+        server = make_server(
+            network,
+            port=0,
+            load_data=lambda: mnist_data,
+            reference=mnist_data[1][0][:500],
+            log=False,
+            **kwargs,
+        )
+        thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05})
+        thread.start()
+        started.append((server, thread))
+        return server
+
+    restore_blas = limit_blas_to_one_thread()
+    yield start
+    for server, thread in started:
+        server.shutdown()
+        server.stop_training()
+        server.server_close()
+        thread.join(10)
+    if restore_blas is not None:
+        restore_blas()

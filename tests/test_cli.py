@@ -306,6 +306,7 @@ def test_every_option_has_help():
         "search",
         "activations",
         "export",
+        "serve",
         "book",
     }
     for name, p in sub.choices.items():
@@ -755,3 +756,18 @@ def test_running_out_of_memory_is_one_line_not_a_traceback(capsys, monkeypatch):
         "dlzero train: error: not enough memory: Unable to allocate 584. GiB for an array with "
         "shape (784, 100000000); try smaller sizes"
     ]
+
+
+def test_train_augment_records_it_and_changes_the_training(tmp_path, capsys):
+    common = ["train", "--model", "cnn", "--train-size", 200, "--test-size", 100]
+    common += ["--iters", 4, "--seed", 3, "--no-plot", "-q"]
+    histories = []
+    for extra in ([], ["--augment"]):
+        path = tmp_path / f"run{len(histories)}.json"
+        status, _, err = run([*common, *extra, "--history", path], capsys)
+        assert status == 0 and err == ""
+        histories.append(History.load(path))
+    plain, augmented = histories
+    assert "augment" not in plain.config
+    assert augmented.config["augment"] == {"max_shift": 2.0, "max_degrees": 10.0}
+    assert not np.array_equal(plain.loss, augmented.loss)

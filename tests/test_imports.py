@@ -139,6 +139,7 @@ def test_find_cycle_finds_one():
         ("dlzero.model_file", ["dlzero.networks", "dlzero.layers", "dlzero.serialization"]),
         ("dlzero.onnx_export", ["dlzero.networks", "dlzero.convnets", "dlzero.serialization"]),
         ("dlzero.training", ["dlzero.plotting", "dlzero.serialization", "dlzero.datasets"]),
+        ("dlzero.serve", ["dlzero.cli", "dlzero.plotting", "dlzero.serialization"]),
     ],
 )
 def test_arrows_point_one_way(module, must_not_reach):
@@ -154,6 +155,14 @@ def test_nothing_imports_the_command_line():
         if module == "dlzero.__main__" or module.startswith("dlzero.cli"):
             continue
         assert not any(t.startswith("dlzero.cli") for t in targets), module
+
+
+def test_only_the_command_line_imports_the_server():
+    # `dlzero train` and the library never load http.server or the page.
+    for module, targets in GRAPH.items():
+        if module.startswith(("dlzero.serve", "dlzero.cli")):
+            continue
+        assert not any(t.startswith("dlzero.serve") for t in targets), module
 
 
 if __name__ == "__main__":

@@ -13,6 +13,7 @@ through the reversed list), then ``training`` (the loop). ``docs/architecture.md
 # The library's modules that define no name above are attributes after a bare ``import dlzero``
 # too (``dlzero.plotting.plot_accuracy``); the command line (``dlzero.cli``) is not imported.
 from dlzero import activations_study as activations_study
+from dlzero import augment as augment
 from dlzero import datasets as datasets
 from dlzero import digits as digits
 from dlzero import evaluation as evaluation

@@ -1,7 +1,8 @@
 """One progress bar for the whole package: tqdm's when it is installed, else a plain line.
 
 tqdm is optional (``pip install 'dlzero[cli]'``): the library needs only NumPy. Whether a bar
-is shown at all (e.g. only when stderr is a terminal) is the caller's decision.
+is shown at all is the caller's decision; :func:`interactive` says whether someone is watching
+(a terminal, or a Jupyter notebook, where ``tqdm.auto`` draws the bar as a widget).
 """
 
 from __future__ import annotations
@@ -9,7 +10,7 @@ from __future__ import annotations
 import sys
 from typing import IO, Any, Protocol
 
-__all__ = ["ProgressBar", "TextBar", "progress_bar"]
+__all__ = ["ProgressBar", "TextBar", "interactive", "progress_bar"]
 
 
 class ProgressBar(Protocol):
@@ -46,15 +47,18 @@ def progress_bar(
 
     Returns
     -------
-    tqdm.tqdm or TextBar
-        Either has ``update(n)``, ``close()``, ``clear()`` and ``refresh()``, and works as a
-        context manager that closes it.
+    tqdm.auto.tqdm or TextBar
+        tqdm.auto is the terminal bar, or in Jupyter a notebook widget (with ipywidgets; the
+        terminal bar otherwise). Either has ``update(n)``, ``close()``, ``clear()`` and
+        ``refresh()``, and works as a context manager that closes it.
     """
     try:
-        from tqdm import tqdm  # imported only when a bar is made: keeps start-up fast
+        # Imported only when a bar is made: keeps start-up fast. (``import tqdm.auto``, not
+        # ``from tqdm.auto import``, so that a blocked ``tqdm`` is seen as missing.)
+        import tqdm.auto
     except ImportError:
         return TextBar(total, desc, unit=unit, leave=leave, stream=sys.stderr)
-    return tqdm(
+    return tqdm.auto.tqdm(
         total=total,
         desc=desc,
         unit=unit,
@@ -63,6 +67,18 @@ def progress_bar(
         file=sys.stderr,
         dynamic_ncols=True,
     )
+
+
+def interactive() -> bool:
+    """True when a person is watching stderr: a terminal, or a Jupyter notebook's kernel.
+
+    In Jupyter, stderr is not a terminal, but a bar drawn there (by ``tqdm.auto``) is seen.
+    """
+    if sys.stderr is not None and sys.stderr.isatty():
+        return True
+    ipython = sys.modules.get("IPython")  # never imported here: only if already running
+    shell = ipython.get_ipython() if ipython is not None else None
+    return type(shell).__name__ == "ZMQInteractiveShell"  # ipykernel's shell
 
 
 class TextBar:

@@ -16,6 +16,7 @@ own setting. The library's setting is restored after each call, so nothing outsi
 
 from __future__ import annotations
 
+import os
 from collections.abc import Callable
 from typing import Any, TypeVar
 
@@ -66,6 +67,11 @@ class SingleThreadBlas:
                 lib.set_num_threads(n)
 
 
+def blas_thread_count() -> int:
+    """The most threads a loaded BLAS library may use now (1 when it cannot be read)."""
+    return max((lib.num_threads for lib in _blas_libraries()), default=1)
+
+
 def can_limit_blas_threads() -> bool:
     """Whether the BLAS thread count can be set (threadpoolctl present, a BLAS it knows)."""
     return bool(_blas_libraries())
@@ -101,3 +107,11 @@ def single_thread_blas() -> SingleThreadBlas:
     if _single is None:
         _single = SingleThreadBlas()
     return _single
+
+
+def available_cpus() -> int:
+    """CPUs this process may run on."""
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:  # not on Linux
+        return os.cpu_count() or 1

@@ -18,13 +18,22 @@ file is read, so ``import dlzero`` does not need it.
 
 from __future__ import annotations
 
+import io
 import os
 from typing import Any
 
 import numpy as np
 from numpy.typing import NDArray
 
-__all__ = ["DIGIT_BOX", "IMAGE_SIZE", "ImageError", "load_digit", "read_image", "to_mnist"]
+__all__ = [
+    "DIGIT_BOX",
+    "IMAGE_SIZE",
+    "ImageError",
+    "decode_image",
+    "load_digit",
+    "read_image",
+    "to_mnist",
+]
 
 IMAGE_SIZE = 28  # MNIST's field
 DIGIT_BOX = 20  # the box the digit is scaled to fit
@@ -79,23 +88,58 @@ def read_image(path: str | os.PathLike[str]) -> NDArray[np.float64]:
     OSError
         The file cannot be opened (missing, a folder, no permission).
     """
-    Image, ImageOps = _pil()
-    name = os.fspath(path)
     with open(path, "rb") as f:  # a missing file is an OSError, not an ImageError
-        try:
-            with Image.open(f) as opened:
-                opened.load()
-                im = ImageOps.exif_transpose(opened)
-        except Image.DecompressionBombError as exc:
-            raise ImageError(f"{name}: image too large to read safely ({exc})") from None
-        except Exception as exc:
-            # Pillow reports an unknown format as UnidentifiedImageError and damage as
-            # OSError, SyntaxError, ValueError, ... depending on the decoder.
-            if isinstance(exc, Image.UnidentifiedImageError):
+        data = f.read()
+    return decode_image(data, name=os.fspath(path))
+
+
+def decode_image(
+    data: bytes, *, name: str = "image", max_pixels: int | None = None
+) -> NDArray[np.float64]:
+    """Decode the bytes of a picture (a PNG or JPEG file's content) as :func:`read_image` does.
+
+    Parameters
+    ----------
+    data : bytes
+        The encoded picture, e.g. a PNG sent by a browser's canvas.
+    name : str
+        Names the picture in error messages.
+    max_pixels : int, optional
+        Refuse a picture of more pixels than this, before decoding it: a small compressed
+        file can hold a huge image (a server sets this; Pillow's own limit is ~179 million).
+
+    Returns
+    -------
+    ndarray, shape (H, W), float64, values in [0, 1]
+
+    Raises
+    ------
+    ImageError
+        The bytes are not an image, a damaged, truncated or empty one, or one larger than
+        ``max_pixels``.
+    """
+    Image, ImageOps = _pil()
+    try:
+        with Image.open(io.BytesIO(data)) as opened:
+            if max_pixels is not None and opened.width * opened.height > max_pixels:
                 raise ImageError(
-                    f"{name}: not an image (expected a PNG or JPEG picture of a digit)"
-                ) from None
-            raise ImageError(f"{name}: damaged or truncated image ({exc})") from None
+                    f"{name}: the image is {opened.width}x{opened.height} pixels; at most "
+                    f"{max_pixels:,} pixels are accepted"
+                )
+            opened.load()
+            im = ImageOps.exif_transpose(opened)
+    except ImageError:
+        raise
+    except Image.DecompressionBombError as exc:
+        raise ImageError(f"{name}: image too large to read safely ({exc})") from None
+    except Exception as exc:
+        # Pillow reports an unknown format as UnidentifiedImageError and damage as
+        # OSError, SyntaxError, ValueError, ... depending on the decoder.
+        if isinstance(exc, Image.UnidentifiedImageError):
+            raise ImageError(
+                f"{name}: not an image (expected a PNG or JPEG picture of a digit)"
+            ) from None
+        raise ImageError(f"{name}: damaged or truncated image ({exc})") from None
     if im.width == 0 or im.height == 0:
         raise ImageError(f"{name}: the image is empty ({im.width}x{im.height} pixels)")
 

@@ -12,6 +12,7 @@ from dataclasses import dataclass
 import numpy as np
 from numpy.typing import NDArray
 
+from dlzero._html import html_table
 from dlzero.functions import softmax
 
 __all__ = [
@@ -188,6 +189,24 @@ class Evaluation:
     def mistakes(self, k: int) -> NDArray:
         """Indices of the ``k`` most confident mistakes (see :func:`most_confident_mistakes`)."""
         return most_confident_mistakes(self.proba, self.labels, k)
+
+    def _repr_html_(self) -> str:
+        """Jupyter's display: the table of :func:`format_report`."""
+        support = self.confusion.sum(axis=1)
+
+        def pct(v: float) -> str:
+            return f"{100 * v:.2f}%" if np.isfinite(v) else "-"
+
+        rows = [
+            [i, pct(self.precision[i]), pct(self.recall[i]), f"{support[i]:,}"]
+            for i in range(len(self.precision))
+        ]
+        right = len(self.labels) - self.num_mistakes
+        caption = (
+            f"accuracy: {self.accuracy:.4f} ({right:,} of {len(self.labels):,} right, "
+            f"{self.num_mistakes:,} wrong)"
+        )
+        return html_table(["class", "precision", "recall", "samples"], rows, caption=caption)
 
 
 def evaluate(network: object, x: NDArray, t: NDArray, batch_size: int | None = None) -> Evaluation:

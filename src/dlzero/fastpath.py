@@ -162,7 +162,13 @@ class FusedMLP:
         z[-1] += out.b
         return z[-1]
 
-    def loss_and_gradient(self, x: NDArray, t: NDArray) -> tuple[float, dict[str, NDArray]]:
+    def uses_every_blas_thread(self, n: int) -> bool:
+        """Whether a step on ``n`` samples runs its products on every BLAS thread."""
+        return n * self._largest_weight >= SMALL_PRODUCT
+
+    def loss_and_gradient(
+        self, x: NDArray, t: NDArray, input_grad: NDArray | None = None
+    ) -> tuple[float, dict[str, NDArray]]:
         """One forward and backward pass.
 
         When the step's largest matrix product is small (the chapter-5 step's is), it runs on
@@ -172,6 +178,9 @@ class FusedMLP:
         ----------
         x : ndarray, shape (N, D) or (N, ...) with D values per sample
         t : ndarray, shape (N,) integer labels or (N, C) one-hot
+        input_grad : ndarray, shape (N, D), optional
+            Where to write dL/dx; by default it is not computed (no one needs it for the
+            input images; :mod:`dlzero.convpath` needs it for the layers before the MLP).
 
         Returns
         -------
@@ -180,11 +189,13 @@ class FusedMLP:
         grads : dict of str to ndarray
             Gradients by parameter key. The arrays are reused: the next call overwrites them.
         """
-        if x.shape[0] * self._largest_weight < SMALL_PRODUCT:
-            return single_thread_blas().call(self._loss_and_gradient, x, t)
-        return self._loss_and_gradient(x, t)
+        if not self.uses_every_blas_thread(x.shape[0]):
+            return single_thread_blas().call(self._loss_and_gradient, x, t, input_grad)
+        return self._loss_and_gradient(x, t, input_grad)
 
-    def _loss_and_gradient(self, x: NDArray, t: NDArray) -> tuple[float, dict[str, NDArray]]:
+    def _loss_and_gradient(
+        self, x: NDArray, t: NDArray, input_grad: NDArray | None = None
+    ) -> tuple[float, dict[str, NDArray]]:
         x = self._as_rows(x)
         n = x.shape[0]
         buf = self._buffers_for(n)
@@ -252,6 +263,9 @@ class FusedMLP:
             np.add.reduce(back, axis=0, out=self._grads[kb])
             if i > 0:  # the input images need no gradient
                 np.matmul(back, self.affines[i].W.T, out=delta[i - 1])
+        if input_grad is not None:
+            first = dy.T if last == 0 else delta[0]
+            np.matmul(first, self.affines[0].W.T, out=input_grad)
 
         if self.weight_decay_lambda:
             lam = self.weight_decay_lambda

@@ -16,6 +16,7 @@ from typing import Protocol
 import numpy as np
 from numpy.typing import DTypeLike, NDArray
 
+from dlzero._html import html_table
 from dlzero._rng import RngLike, as_rng
 
 __all__ = [
@@ -182,6 +183,27 @@ class GradientCheckReport:
         verdict = "PASS" if self.passed else "FAIL"
         lines.append(f"{verdict}: relative error tolerance {self.tolerance:g}")
         return "\n".join(lines)
+
+    def _repr_html_(self) -> str:
+        """Jupyter's display: the table of ``str(report)``."""
+        rows = [
+            [
+                c.name,
+                str(c.shape),
+                f"{c.max_abs_diff:.3e}",
+                f"{c.mean_abs_diff:.3e}",
+                f"{c.relative_error:.3e}",
+                "ok" if c.passed else "FAIL",
+            ]
+            for c in self.checks
+        ]
+        verdict = "PASS" if self.passed else "FAIL"
+        return html_table(
+            ["param", "shape", "max |diff|", "mean |diff|", "rel. error", ""],
+            rows,
+            caption="Gradient check: backprop against numerical gradients, in float64",
+            footer=f"{verdict}: relative error tolerance {self.tolerance:g}",
+        )
 
 
 def _compare(

@@ -305,13 +305,14 @@ class Sequential:
             *map(id, self.params.values()),
         )
         if getattr(self, "_fused_signature", None) != signature:
-            layers = list(self.layers.values())
-            keys = [(f"W{i + 1}", f"b{i + 1}") for i in range(len(self.params) // 2)]
-            self._fused = FusedMLP.from_layers(
-                layers, self.last_layer, keys, self.weight_decay_lambda
-            )
+            self._fused = self._make_fused_step()
             self._fused_signature = signature
         return self._fused
+
+    def _make_fused_step(self) -> FusedMLP | None:
+        layers = list(self.layers.values())
+        keys = [(f"W{i + 1}", f"b{i + 1}") for i in range(len(self.params) // 2)]
+        return FusedMLP.from_layers(layers, self.last_layer, keys, self.weight_decay_lambda)
 
     def _collect_grads(self) -> dict[str, NDArray]:
         grads = {
@@ -503,6 +504,29 @@ class Sequential:
     def __repr__(self) -> str:
         inner = ", ".join(f"{name}={layer!r}" for name, layer in self.layers.items())
         return f"{type(self).__name__}({inner}; last={type(self.last_layer).__name__})"
+
+    def _repr_html_(self) -> str:
+        """Jupyter's display: one row per layer with its parameters' shapes and sizes."""
+        from dlzero._html import html_table  # only a notebook needs it
+
+        owner = {id(layer): [] for layer in self.layers.values()}
+        for key, (layer, _) in self._param_refs.items():
+            owner[id(layer)].append(key)
+        rows = []
+        for name, layer in self.layers.items():
+            keys = owner[id(layer)]
+            shapes = ", ".join(f"{k} {self.params[k].shape}" for k in keys)
+            rows.append(
+                [name, type(layer).__name__, shapes or "-", sum(self.params[k].size for k in keys)]
+            )
+        rows.append(["(loss)", type(self.last_layer).__name__, "-", 0])
+        total = sum(p.size for p in self.params.values())
+        return html_table(
+            ["layer", "type", "parameters", "values"],
+            rows,
+            caption=f"{type(self).__name__}: {len(self.layers)} layers, {self.dtype}",
+            footer=f"{total:,} trainable values",
+        )
 
 
 class TwoLayerNet(Sequential):

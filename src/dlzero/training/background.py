@@ -4,28 +4,30 @@ Both evaluators have one method the trainer uses, ``submit(epoch, steps, seconds
 returns a :class:`PendingEvaluation`; the trainer's loop reads the same with either.
 
 - :class:`ForegroundEvaluator` evaluates at once, in the caller's thread: what the notes' loop does.
-- :class:`BackgroundEvaluator` copies the weights of a plain MLP and evaluates the copy in a
-  worker thread while the next epoch trains. On 2 cores this hides most of the chapter-5
-  run's evaluation time (``python benchmarks/background_eval.py``; BENCHMARKS.md has the
-  figures).
+- :class:`BackgroundEvaluator` copies the weights of a network with a fused step (a plain
+  MLP, or the convolutional networks) and evaluates the copy in a worker thread while the
+  next epoch trains. On 2 cores this hides most of the chapter-5 run's evaluation time
+  (``python benchmarks/background_eval.py``; BENCHMARKS.md has the figures).
 """
 
 from __future__ import annotations
 
-import os
 import time
 from collections.abc import Callable, Mapping
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 from numpy.typing import NDArray
 
-from dlzero._threads import SMALL_PRODUCT, can_limit_blas_threads, limit_blas_to_one_thread
+from dlzero._threads import available_cpus, can_limit_blas_threads, limit_blas_to_one_thread
 from dlzero.fastpath import FusedMLP
 from dlzero.functions import as_labels
 from dlzero.networks import chunked_accuracy
+
+if TYPE_CHECKING:  # the convolution code loads only when a convolutional network is built
+    from dlzero.convpath import FusedConvNet
 
 __all__ = [
     "BackgroundEvaluator",
@@ -37,14 +39,6 @@ __all__ = [
 
 # (accuracy by eval set name, seconds the evaluation took)
 Result = tuple[dict[str, float], float]
-
-
-def available_cpus() -> int:
-    """CPUs this process may run on."""
-    try:
-        return len(os.sched_getaffinity(0))
-    except AttributeError:  # not on Linux
-        return os.cpu_count() or 1
 
 
 @dataclass
@@ -88,7 +82,7 @@ class ForegroundEvaluator:
 
 
 class BackgroundEvaluator:
-    """Accuracy of copies of a plain MLP's weights, computed in one worker thread.
+    """Accuracy of copies of a network's weights, computed in one worker thread.
 
     While it exists every BLAS library runs one thread: the training steps in the main thread
     and the products here then each keep one core busy. (BLAS threads that spin while waiting
@@ -96,7 +90,7 @@ class BackgroundEvaluator:
 
     Parameters
     ----------
-    fused : FusedMLP
+    fused : FusedMLP or FusedConvNet
         The network's fused step (:meth:`Sequential.fused_step`), whose ``snapshot`` copies the
         weights.
     eval_sets : mapping of str to (x, t)
@@ -105,7 +99,10 @@ class BackgroundEvaluator:
     """
 
     def __init__(
-        self, fused: FusedMLP, eval_sets: Mapping[str, tuple[NDArray, NDArray]], batch_size: int
+        self,
+        fused: FusedMLP | FusedConvNet,
+        eval_sets: Mapping[str, tuple[NDArray, NDArray]],
+        batch_size: int,
     ) -> None:
         self._fused = fused
         # Labels from one-hot targets once, not at every evaluation.
@@ -122,7 +119,7 @@ class BackgroundEvaluator:
         snapshot = self._fused.snapshot()  # copied here, in the caller's thread, before any step
         return PendingEvaluation(self._pool.submit(self._evaluate, snapshot), epoch, steps, seconds)
 
-    def _evaluate(self, snapshot: FusedMLP) -> Result:
+    def _evaluate(self, snapshot: FusedMLP | FusedConvNet) -> Result:
         t0 = time.perf_counter()
         # errstate is per thread: a diverging run's overflow is the trainer's to report, here
         # as in the main thread.
@@ -159,8 +156,9 @@ def background_eval_problem(trainer: Any) -> str | None:
     fused = fused_step() if callable(fused_step) else None
     if fused is None or trainer.gradient_method != "backprop":
         return (
-            "only a plain MLP (Affine layers, ReLU or sigmoid, SoftmaxWithLoss) trained "
-            "by backprop can be evaluated on a copy"
+            "only a network with a fused step (a plain MLP: Affine layers, ReLU or sigmoid, "
+            "SoftmaxWithLoss; or SimpleConvNet, DeepConvNet) trained by backprop can be "
+            "evaluated on a copy"
         )
     if not trainer.eval_sets:
         return "there is nothing to evaluate"
@@ -177,7 +175,7 @@ def background_eval_problem(trainer: Any) -> str | None:
         return None
     if available_cpus() < 2:
         return "one CPU"
-    if max(trainer.batch_size * a.W.size for a in fused.affines) >= SMALL_PRODUCT:
+    if fused.uses_every_blas_thread(trainer.batch_size):
         return "the steps are large enough to use every BLAS thread"
     eval_samples = sum(len(x) for x, _ in trainer.eval_sets.values())
     if 3 * trainer.iterations_per_epoch * trainer.batch_size < eval_samples:

@@ -18,6 +18,7 @@ from typing import Any
 import numpy as np
 from numpy.typing import NDArray
 
+from dlzero._html import html_table
 from dlzero._io import atomic_write_text
 
 __all__ = [
@@ -133,6 +134,32 @@ class History:
         if self.best_epoch is None:
             return values[-1]
         return values[self.epochs.index(self.best_epoch)]
+
+    def _repr_html_(self) -> str:
+        """Jupyter's display: one row per evaluation, as :meth:`to_csv` has them."""
+        names = list(self.accuracy)
+        rows = []
+        for i, epoch in enumerate(self.epochs):
+            loss = self.epoch_loss[i] if i < len(self.epoch_loss) else None
+            rows.append(
+                [
+                    epoch,
+                    self.epoch_iterations[i],
+                    *(f"{self.accuracy[n][i]:.4f}" for n in names),
+                    "-" if loss is None else f"{loss:.4f}",
+                    f"{self.train_time[i]:.2f}" if i < len(self.train_time) else "-",
+                ]
+            )
+        what = self.config.get("network", "network")
+        caption = (
+            f"History of {what}: {self.iterations_done:,} of {self.iterations:,} iterations, "
+            f"{self.stop_reason}"
+        )
+        if self.seed is not None:
+            caption += f", seed {self.seed}"
+        footer = self.message or None
+        headers = ["epoch", "iteration", *(f"{n} acc" for n in names), "loss", "train s"]
+        return html_table(headers, rows, caption=caption, footer=footer)
 
     # -- saving ------------------------------------------------------------------------------
 

@@ -55,7 +55,7 @@ import numpy as np
 from numpy.typing import NDArray
 
 from dlzero._checks import check_fraction, check_int, check_positive_int
-from dlzero._progress import progress_bar
+from dlzero._progress import interactive, progress_bar
 from dlzero._rng import RngLike, as_rng
 from dlzero.training import background
 from dlzero.training.background import (
@@ -123,7 +123,8 @@ class Trainer:
         Print one line per epoch to ``log``.
     progress : bool or "auto", default "auto"
         A progress bar on stderr while an epoch runs (tqdm's if it is installed, else a plain
-        line); "auto" shows it only when stderr is a terminal and ``verbose`` is on.
+        line); "auto" shows it only when ``verbose`` is on and someone watches: stderr is a
+        terminal, or the code runs in a Jupyter notebook (where tqdm draws a widget).
     handle_sigint : bool, default True
         When training in the main thread, let Ctrl-C finish the current step and stop
         cleanly (a second Ctrl-C interrupts at once).
@@ -149,14 +150,20 @@ class Trainer:
     background_eval : bool or "auto", default "auto"
         Evaluate each epoch's weights on a copy, in a second thread, while the next epoch
         trains: both cores work, each on one BLAS thread, and the accuracies are those of the
-        weights at the epoch's end. Needs a plain MLP (``Affine`` layers, ReLU or
-        sigmoid, ``SoftmaxWithLoss``), threadpoolctl, and callbacks that all say
+        weights at the epoch's end. Needs a network with a fused step (a plain MLP:
+        ``Affine`` layers, ReLU or sigmoid, ``SoftmaxWithLoss``; or ``SimpleConvNet`` and
+        ``DeepConvNet``), threadpoolctl, and callbacks that all say
         ``background_safe`` (early stopping does not: it must act at the epoch's end). The
         initial weights are evaluated alongside the first epoch; the last epoch's evaluation
         runs in the foreground, with every BLAS thread. "auto" uses it when it can and
         it pays: at least 2 CPUs, steps small enough to run on one BLAS thread anyway, and an
         epoch's training work (about 3 x iterations x batch size samples' worth) at least the
         evaluation's. True insists (ValueError at ``fit`` if it cannot); False never.
+    augment : callable, optional
+        ``augment(x, rng, out=...)`` returns a changed copy of each training mini-batch, e.g.
+        :class:`dlzero.augment.Augmentation` (random shifts and rotations). It draws from its
+        own generator, seeded from ``rng`` once at the start, so a seeded run stays
+        repeatable. Evaluation sets are never augmented.
     """
 
     def __init__(
@@ -188,6 +195,7 @@ class Trainer:
         diagnostics: int = 0,
         seed: int | None = None,
         background_eval: bool | str = "auto",
+        augment: Callable[..., NDArray] | None = None,
     ) -> None:
         if not hasattr(optimizer, "update"):
             raise ValueError(
@@ -228,6 +236,8 @@ class Trainer:
             )
         check_batch_norm_batches(network, train_size, batch_size, sampling)
         diagnostics = check_int("diagnostics", diagnostics, 0)
+        if augment is not None and not callable(augment):
+            raise ValueError(f"augment must be callable as augment(x, rng), got {augment!r}")
 
         self.network = network
         self.optimizer = optimizer
@@ -278,6 +288,10 @@ class Trainer:
                 )
             self.callbacks.append(EarlyStopping(patience))
         self.log = log
+        self.augment = augment
+        self.augment_rng = (
+            np.random.default_rng(int(self.rng.integers(2**63))) if augment is not None else None
+        )
         self.config: dict[str, Any] = {
             "batch_size": batch_size,
             "iters": iters,
@@ -288,6 +302,7 @@ class Trainer:
             "train_size": train_size,
             **({"validation_fraction": validation_fraction} if validation_fraction else {}),
             **({"patience": patience} if patience is not None else {}),
+            **({"augment": getattr(augment, "config", repr(augment))} if augment else {}),
             **{
                 f"{name}_size": len(x) for name, (x, _) in self.eval_sets.items() if name != "train"
             },
@@ -433,6 +448,9 @@ class Trainer:
         losses = np.full(self.iters, np.nan)
         x_buf = np.empty((b, *x_train.shape[1:]), dtype=x_train.dtype)
         t_buf = np.empty((b, *t_train.shape[1:]), dtype=t_train.dtype)
+        augment, augment_rng = self.augment, self.augment_rng
+        if augment is not None:
+            a_buf = np.empty(x_buf.shape, dtype=np.result_type(x_buf.dtype, np.float32))
         make_bar = self._progress_bar_factory()
         evaluator = self._evaluator()
         history.config["background_eval"] = isinstance(evaluator, BackgroundEvaluator)
@@ -471,6 +489,8 @@ class Trainer:
                         m = len(idx)
                         xb = np.take(x_train, idx, axis=0, out=x_buf[:m], mode="clip")
                         tb = np.take(t_train, idx, axis=0, out=t_buf[:m], mode="clip")
+                        if augment is not None:
+                            xb = augment(xb, augment_rng, out=a_buf[:m])
                         loss, grads = step(xb, tb)
                         opt.update(params, grads)
                         losses[done] = loss
@@ -614,7 +634,7 @@ class Trainer:
     def _progress_bar_factory(self) -> Callable[[int, int], Any] | None:
         show = self.progress
         if show == "auto":
-            show = self.verbose and sys.stderr.isatty()
+            show = self.verbose and interactive()
         if not show:
             return None
 

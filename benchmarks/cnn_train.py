@@ -1,0 +1,178 @@
+"""``dlzero train --model cnn``, the whole process, against a PyTorch script doing the same.
+
+Both train chapter 7's SimpleConvNet on the first ``--train-size`` MNIST training images for
+``--epochs`` epochs (Adam lr 0.001, batch 100, a new shuffle each epoch) and, as ``dlzero
+train`` does, measure the accuracy on those training images and on the 10,000 test images for
+the initial weights and after every epoch, printing a line each time. Timed: the whole
+process, from start to exit (imports, data loading, training, every evaluation); ``dlzero
+train`` runs with ``--no-plot``, since the script draws nothing.
+
+Each round runs ``dlzero`` then PyTorch (interleaved, so a slow spell of a shared machine hits
+both), each with the same thread count (``OPENBLAS_NUM_THREADS``, ``OMP_NUM_THREADS``,
+``MKL_NUM_THREADS``, and ``torch.set_num_threads``). The table gives the medians and ratios, and
+the evaluation time per epoch each side reports (dlzero's history; the script times its own).
+
+Run::
+
+    python benchmarks/cnn_train.py                          # 2 epochs of 20,000 images
+    python benchmarks/cnn_train.py --rounds 3 --train-size 60000 --epochs 1
+
+PyTorch is optional: ``pip install torch==2.13.0`` (without it only dlzero runs).
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib.util
+import json
+import os
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+
+BATCH_SIZE = 100
+LR = 0.001
+
+
+def torch_script(train_size: int, epochs: int, seed: int, threads: int) -> None:
+    """The PyTorch side, run in a child process: train and evaluate as dlzero train does."""
+    start = time.perf_counter()
+    import numpy as np
+    import torch
+
+    sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+    from cnn_epoch import torch_model
+
+    from dlzero.datasets import load_mnist
+
+    torch.set_num_threads(threads)
+    torch.manual_seed(seed)
+    (x_train, t_train), (x_test, t_test) = load_mnist(flatten=False)
+    x_train, t_train = x_train[:train_size], t_train[:train_size].astype(np.int64)
+    sets = {
+        "train": (torch.from_numpy(x_train), torch.from_numpy(t_train)),
+        "test": (torch.from_numpy(x_test), torch.from_numpy(t_test.astype(np.int64))),
+    }
+    model = torch_model("cnn")
+    optimizer = torch.optim.Adam(model.parameters(), lr=LR)
+    loss_fn = torch.nn.CrossEntropyLoss()
+    gen = torch.Generator().manual_seed(seed)
+    xtr, ttr = sets["train"]
+    eval_seconds = []
+
+    def evaluate(epoch: int, loss: float | None) -> None:
+        t0 = time.perf_counter()
+        model.eval()
+        acc = {}
+        with torch.no_grad():
+            for name, (x, t) in sets.items():
+                correct = sum(
+                    int((model(x[s : s + 1000]).argmax(1) == t[s : s + 1000]).sum())
+                    for s in range(0, len(x), 1000)
+                )
+                acc[name] = correct / len(x)
+        model.train()
+        eval_seconds.append(time.perf_counter() - t0)
+        shown = "-" if loss is None else f"{loss:.4f}"
+        print(f"epoch {epoch}/{epochs}  loss {shown}  train {acc['train']:.4f}  "
+              f"test {acc['test']:.4f}", flush=True)  # fmt: skip
+
+    evaluate(0, None)
+    for epoch in range(1, epochs + 1):
+        order = torch.randperm(len(xtr), generator=gen)
+        losses = []
+        for i in range(0, len(order), BATCH_SIZE):
+            idx = order[i : i + BATCH_SIZE]
+            optimizer.zero_grad(set_to_none=True)
+            loss = loss_fn(model(xtr[idx]), ttr[idx])
+            loss.backward()
+            optimizer.step()
+            losses.append(float(loss))
+        evaluate(epoch, float(np.mean(losses)))
+    print(json.dumps({"eval_seconds": eval_seconds, "inner": time.perf_counter() - start}))
+
+
+def _run(cmd: list[str], env: dict[str, str]) -> tuple[float, str, float]:
+    """Run ``cmd``; return its wall time, its stdout and its peak resident memory (MB)."""
+    with tempfile.TemporaryFile("w+") as out:
+        t0 = time.perf_counter()
+        proc = subprocess.Popen(cmd, env=env, stdout=out, stderr=subprocess.DEVNULL, text=True)
+        _, status, usage = os.wait4(proc.pid, 0)
+        seconds = time.perf_counter() - t0
+        proc.returncode = os.waitstatus_to_exitcode(status)
+        if proc.returncode:
+            raise subprocess.CalledProcessError(proc.returncode, cmd)
+        out.seek(0)
+        return seconds, out.read(), usage.ru_maxrss / 1024
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--rounds", type=int, default=2)
+    parser.add_argument("--threads", type=int, default=os.cpu_count() or 1)
+    parser.add_argument("--train-size", type=int, default=20_000)
+    parser.add_argument("--epochs", type=int, default=2)
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--child", action="store_true", help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.child:
+        torch_script(args.train_size, args.epochs, args.seed, args.threads)
+        return
+
+    env = dict(os.environ)
+    for var in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS"):
+        env[var] = str(args.threads)
+    have_torch = importlib.util.find_spec("torch") is not None
+    if not have_torch:
+        print("PyTorch not installed (pip install torch==2.13.0): timing dlzero only")
+    times: dict[str, list[float]] = {"dlzero": [], "torch": []}
+    peaks: dict[str, list[float]] = {"dlzero": [], "torch": []}
+    evals: dict[str, list[float]] = {"dlzero": [], "torch": []}
+    with tempfile.TemporaryDirectory() as tmp:
+        history = os.path.join(tmp, "run.json")
+        for r in range(args.rounds):
+            cmd = [sys.executable, "-m", "dlzero", "train", "--model", "cnn"]
+            cmd += ["--train-size", str(args.train_size), "--epochs", str(args.epochs)]
+            cmd += ["--seed", str(args.seed), "--no-plot", "--history", history]
+            seconds, out, peak = _run(cmd, env)
+            peaks["dlzero"].append(peak)
+            with open(history) as f:
+                saved = json.load(f)
+            times["dlzero"].append(seconds)
+            evals["dlzero"] += saved["eval_time"][1:]  # after each epoch (the 0th overlaps)
+            last = out.strip().splitlines()[-1]
+            print(f"round {r + 1}: dlzero  {seconds:7.2f} s   {last}", flush=True)
+            if have_torch:
+                cmd = [sys.executable, __file__, "--child", "--threads", str(args.threads)]
+                cmd += ["--train-size", str(args.train_size), "--epochs", str(args.epochs)]
+                cmd += ["--seed", str(args.seed)]
+                seconds, out, peak = _run(cmd, env)
+                peaks["torch"].append(peak)
+                lines = out.strip().splitlines()
+                times["torch"].append(seconds)
+                evals["torch"] += json.loads(lines[-1])["eval_seconds"][1:]
+                print(f"round {r + 1}: torch   {seconds:7.2f} s   {lines[-2]}", flush=True)
+
+    print(
+        f"\ndlzero train --model cnn against PyTorch: {args.epochs} epoch(s) of "
+        f"{args.train_size:,} images, evaluating {args.train_size + 10_000:,} images per epoch, "
+        f"{args.threads} thread(s), {os.cpu_count()} CPUs"
+    )
+    medians = {}
+    for name, values in times.items():
+        if values:
+            medians[name] = statistics.median(values)
+            ev = statistics.median(evals[name])
+            print(
+                f"{name:7s} process median {medians[name]:7.2f} s (min {min(values):.2f}, "
+                f"max {max(values):.2f}, {len(values)} runs); evaluation per epoch "
+                f"median {ev:.2f} s; peak memory {max(peaks[name]):.0f} MB"
+            )
+    if len(medians) == 2:
+        print(f"ratio dlzero / torch: {medians['dlzero'] / medians['torch']:.2f}")
+
+
+if __name__ == "__main__":
+    main()

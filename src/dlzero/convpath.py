@@ -1,0 +1,596 @@
+"""A fused training step for the convolutional networks: the same math as the layers, faster.
+
+The layers in :mod:`dlzero.layers` are the ones to read: ``Convolution`` unfolds its input with
+``im2col`` and multiplies, ``Relu`` and ``Pooling`` each make a new array, and every layer
+hands the next one images in the book's (N, C, H, W) layout. For chapter 7's
+``SimpleConvNet`` and chapter 8's ``DeepConvNet`` this module computes the same loss and
+gradients with far fewer passes over memory, which is where those layers spend their time:
+
+- **Channels first between convolutions.** A convolution's product gives its output as
+  (FN, N*out_h*out_w), that is (C, N, H, W). The layers transpose it to (N, C, H, W), and the
+  next ``im2col`` transposes it back; here it stays in (C, N, H, W) until the first affine
+  layer, which takes the (smaller) pooled output once, transposed.
+- **Pooling without strides.** When a 2x2 (or k x k) max pooling with stride 2 (k) follows the
+  convolution, ``im2col`` orders the output positions by their offset in the pooling window:
+  the product then gives four (k*k) contiguous blocks, and the pooling is the elementwise
+  maximum of the blocks. Its backward sends each gradient to the first block that holds the
+  maximum (ties go to the first offset, as ``Pooling``'s ``argmax`` does).
+- **ReLU after pooling.** ``max(relu(a), relu(b)) = relu(max(a, b))``: the ReLU of a pooled
+  stage runs on the pooled output, k*k times smaller; otherwise it writes the convolution's
+  output straight into the next convolution's padded input, one pass doing both.
+- **Bias in the product.** Each column matrix has a last row of ones and the filters a last
+  column holding the bias: the product adds the bias, and the weight-gradient product gives
+  its gradient, with no pass of their own.
+- **Buffers per batch size,** as :mod:`dlzero.fastpath` does for the MLP: a step allocates
+  almost nothing (on a small machine a fresh multi-megabyte array costs page faults at every
+  step), and no gradient is formed for the input images.
+- **The input gradient as a convolution.** For a stride-1 convolution, dL/dx is the
+  convolution of the zero-padded dL/dout with the filters turned around: an ``im2col`` of
+  dL/dout and one product, instead of a product and a ``col2im`` that adds into the whole
+  input gradient once per window offset.
+- **Two lanes.** A training batch is split in halves whose stages run at once, one in a worker
+  thread, each on one BLAS thread (where BLAS may use two).
+
+Everything after the last pooling (``Affine``, ``Relu``, ``Dropout``, ``SoftmaxWithLoss``) runs
+through the layers themselves (or :class:`~dlzero.fastpath.FusedMLP` when they are a plain
+MLP), on the whole batch, so dropout draws the same masks from the same generator.
+``tests/test_convpath.py`` checks this path against the layers (loss, every gradient, the
+scores), on odd sizes, strides, padding, sizes that floor, ties in pooling, one and two lanes and
+a batch of one; the layers are checked against numerical gradients in ``tests/test_conv.py``.
+"""
+
+from __future__ import annotations
+
+import copy
+import os
+import threading
+from collections.abc import Callable, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
+from typing import TypeVar
+
+import numpy as np
+from numpy.typing import NDArray
+
+from dlzero._threads import available_cpus, blas_thread_count, single_thread_blas
+from dlzero.conv import conv_output_hw
+from dlzero.fastpath import FusedMLP
+from dlzero.layers import Affine, Convolution, Layer, Pooling, Relu
+
+__all__ = ["FusedConvNet"]
+
+T = TypeVar("T")
+U = TypeVar("U")
+
+# Smallest half-batch worth a second thread: below it the hand-over costs more than it saves.
+_MIN_LANE = 8
+
+_pool: ThreadPoolExecutor | None = None
+_pool_lock = threading.Lock()
+
+
+def _lane_pool() -> ThreadPoolExecutor:
+    """The one worker thread that runs the second half of every batch (made on first use)."""
+    global _pool
+    with _pool_lock:
+        if _pool is None:
+            _pool = ThreadPoolExecutor(1, thread_name_prefix="dlzero-lane")
+        return _pool
+
+
+def _forget_pool_in_child() -> None:
+    # A forked child has no copy of the worker thread: it makes its own on first use.
+    global _pool, _pool_lock
+    _pool, _pool_lock = None, threading.Lock()
+
+
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_forget_pool_in_child)
+
+
+class _Stage:
+    """One ``Convolution``, the ``Relu`` after it, and the max ``Pooling`` after that if any.
+
+    ``pool`` is the pooling window's side ``k`` (stride ``k``, no padding), or 0 for none.
+    """
+
+    def __init__(self, conv: Convolution, pool: int, keys: tuple[str, str]) -> None:
+        self.conv = conv
+        self.pool = pool
+        self.keys = keys
+
+    def copy(self) -> _Stage:
+        conv = Convolution(self.conv.W.copy(), self.conv.b.copy(), self.conv.stride, self.conv.pad)
+        return _Stage(conv, self.pool, self.keys)
+
+
+class _StageBuffers:
+    """The arrays of one stage for one batch size (shapes in the comments)."""
+
+    def __init__(
+        self,
+        stage: _Stage,
+        in_shape: tuple[int, int, int, int],
+        dtype: np.dtype,
+        train: bool,
+        col: NDArray | None,
+    ) -> None:
+        c, n, h, w = in_shape
+        fn, _, fh, fw = stage.conv.W.shape
+        s, p, k = stage.conv.stride, stage.conv.pad, stage.pool
+        out_h, out_w = conv_output_hw((n, c, h, w), fh, fw, s, p, "Convolution")
+        if k:
+            out_h, out_w = conv_output_hw((n, fn, out_h, out_w), k, k, k, 0, "Pooling")
+        self.in_shape = in_shape
+        self.out_hw = (out_h, out_w)  # after the pooling, if any
+        blocks = k * k if k else 1
+        m = blocks * n * out_h * out_w  # output positions of the convolution that are used
+        rows = c * fh * fw
+        # The input, padded: (C, N, H + 2p, W + 2p); the border stays zero.
+        self.padded = np.zeros((c, n, h + 2 * p, w + 2 * p), dtype=dtype)
+        self.inside = self.padded[:, :, p : p + h, p : p + w]
+        # im2col: (C*FH*FW + 1, M), the last row ones (the bias's input).
+        size = (rows + 1) * m
+        self.col = (np.empty(size, dtype) if col is None else col[:size]).reshape(rows + 1, m)
+        self.col[rows] = 1
+        # Columns shared with the other stages (inference): their writes cover the ones row.
+        self.shared_col = col is not None
+        if k:  # columns ordered (a, b, n, i, j): window offset (a, b), pooled position (i, j)
+            self.col_view = self.col[:rows].reshape(c, fh, fw, k, k, n, out_h, out_w)
+        else:
+            self.col_view = self.col[:rows].reshape(c, fh, fw, n, out_h, out_w)
+        self.out = np.empty((fn, m), dtype=dtype)  # the product: convolution outputs
+        self.pooled = np.empty((fn, n * out_h * out_w), dtype=dtype) if k else None
+        self.w_aug = np.empty((fn, rows + 1), dtype=dtype)  # [W | b]
+        if train:
+            self.dout = np.empty((fn, m), dtype=dtype)  # dL/d(convolution output)
+            self.mask = np.empty((fn, n * out_h * out_w), dtype=bool)
+            self.dw_aug = np.empty((fn, rows + 1), dtype=dtype)
+            if s == 1:  # dL/dx as a convolution of the padded dL/dout (see _input_gradient)
+                gh, gw = out_h * max(k, 1) + 2 * (fh - 1), out_w * max(k, 1) + 2 * (fw - 1)
+                self.gpad = np.zeros((fn, n, gh, gw), dtype=dtype)
+                # (FN, FH, FW, N, H, W): set by FusedConvNet, a view of scratch all stages share
+                self.gcol_shape = (fn, fh, fw, n, h, w)
+                self.gcol: NDArray | None = None
+                self.w_t = np.empty((c, fn * fh * fw), dtype=dtype)
+                self.dx = np.empty((c, n, h, w), dtype=dtype)
+            else:  # dL/dcol, then col2im
+                self.dcol = np.empty((rows, m), dtype=dtype)
+                self.dpadded = np.empty_like(self.padded)
+            if k:
+                self.dpooled = np.empty((fn, n * out_h * out_w), dtype=dtype)
+                self.equal = np.empty((fn, n * out_h * out_w), dtype=bool)
+
+    def windows(self, stage: _Stage) -> list[tuple[tuple[int, ...], slice, slice]]:
+        """(index into ``col_view``, rows, columns of ``padded``) for every copy im2col makes."""
+        fh, fw = stage.conv.W.shape[2:]
+        s, k = stage.conv.stride, stage.pool
+        oh, ow = self.out_hw
+        if not k:
+            return [
+                ((y, x), slice(y, y + s * oh, s), slice(x, x + s * ow, s))
+                for y in range(fh)
+                for x in range(fw)
+            ]
+        # Output position (k*i + a, k*j + b) reads padded row s*(k*i + a) + y: a step of s*k.
+        return [
+            (
+                (y, x, a, b),
+                slice(s * a + y, s * a + y + s * k * oh, s * k),
+                slice(s * b + x, s * b + x + s * k * ow, s * k),
+            )
+            for y in range(fh)
+            for x in range(fw)
+            for a in range(k)
+            for b in range(k)
+        ]
+
+
+class FusedConvNet:
+    """Loss, gradients and scores of a ``(Convolution Relu [Pooling])+ ...`` network, fused.
+
+    Parameters
+    ----------
+    stages : sequence of _Stage
+        The convolutions, each with the size of the max pooling after it (0 for none).
+    tail : sequence of Layer
+        The layers after the last stage, run as they are (``Affine``, ``Relu``, ``Dropout``...).
+    last_layer : Layer
+        The loss layer.
+    tail_keys : sequence of (Layer, str, str)
+        The params-dict key of every tail parameter: (layer, attribute name, key).
+
+    Use :meth:`from_network` to build one, which returns None for a network it does not cover.
+    """
+
+    def __init__(
+        self,
+        stages: Sequence[_Stage],
+        tail: Sequence[Layer],
+        last_layer: Layer,
+        tail_keys: Sequence[tuple[Layer, str, str]],
+    ) -> None:
+        self.stages = list(stages)
+        self.tail = list(tail)
+        self.last_layer = last_layer
+        self.tail_keys = list(tail_keys)
+        self.dtype = self.stages[0].conv.W.dtype
+        # A tail that is a plain MLP (SimpleConvNet's Affine - Relu - Affine) runs fused too.
+        self.mlp = None
+        affines = self.tail[0::2]
+        if all(type(a) is Affine and a.b.shape == a.W.shape[1:] for a in affines):
+            key = {(id(layer), p): k for layer, p, k in self.tail_keys}
+            keys = [(key[id(a), "W"], key[id(a), "b"]) for a in affines]
+            self.mlp = FusedMLP.from_layers(self.tail, last_layer, keys)
+        # Two lanes: a batch of training images is split in two halves, whose convolution
+        # stages run at once, one in a worker thread (NumPy and BLAS release the GIL), each
+        # on one BLAS thread. Threads that block, unlike BLAS threads that spin, cost nothing
+        # when the other core is busy. The layers after the stages see the whole batch. Two
+        # lanes only where BLAS may use two threads (OPENBLAS_NUM_THREADS=1 means one lane),
+        # as it may when this object is made (the trainer's background evaluation later sets
+        # BLAS to one thread, as it sets it for the steps anyway).
+        self.lanes = 2 if available_cpus() >= 2 and blas_thread_count() >= 2 else 1
+        self._buffers: list[dict[tuple[tuple[int, ...], bool], list[_StageBuffers]]] = [{}, {}]
+        self._flat: dict[tuple[tuple[int, ...], bool], tuple[NDArray, NDArray | None]] = {}
+        self._grads: list[dict[str, NDArray]] = [{}, {}]
+        for grads in self._grads:
+            for stage in self.stages:
+                kw, kb = stage.keys
+                grads[kw] = np.empty_like(stage.conv.W)
+                grads[kb] = np.empty_like(stage.conv.b)
+
+    @classmethod
+    def from_network(cls, network: object) -> FusedConvNet | None:
+        """The fused path for a :class:`~dlzero.networks.Sequential`, or None if not covered.
+
+        Covered: one or more convolutions with a bias per filter, each followed by a ``Relu``
+        and optionally by a max ``Pooling`` with a square window, its side as stride and no
+        padding; then layers that are neither (run as they are); no weight decay; float32 or
+        float64 throughout. Sizes the strides do not divide floor, as in the layers.
+        """
+        if getattr(network, "weight_decay_lambda", 0):
+            return None
+        layers = list(network.layers.values())  # type: ignore[attr-defined]
+        refs = {(id(layer), p): key for key, (layer, p) in network._param_refs.items()}  # type: ignore[attr-defined]
+        stages: list[_Stage] = []
+        i = 0
+        while i < len(layers) and type(layers[i]) is Convolution:
+            conv = layers[i]
+            if i + 1 >= len(layers) or type(layers[i + 1]) is not Relu:
+                return None
+            if conv.b.shape != conv.W.shape[:1]:  # a scalar bias (the book allows one)
+                return None
+            i += 2
+            pool = 0
+            if i < len(layers) and type(layers[i]) is Pooling:
+                p = layers[i]
+                square = p.pool_h == p.pool_w == p.stride
+                if not (square and p.pad == 0 and p.mode == "max"):
+                    return None
+                pool = p.pool_h
+                i += 1
+            stages.append(_Stage(conv, pool, (refs[(id(conv), "W")], refs[(id(conv), "b")])))
+        tail = layers[i:]
+        if not stages or any(type(layer) in (Convolution, Pooling) for layer in tail):
+            return None
+        arrays = [a for s in stages for a in (s.conv.W, s.conv.b)]
+        arrays += [getattr(layer, p) for layer in tail for p in layer.param_names]
+        dtypes = {a.dtype for a in arrays}
+        if len(dtypes) != 1 or next(iter(dtypes)) not in (np.float32, np.float64):
+            return None
+        tail_keys = [(layer, p, refs[(id(layer), p)]) for layer in tail for p in layer.param_names]
+        return cls(stages, tail, network.last_layer, tail_keys)  # type: ignore[attr-defined]
+
+    def snapshot(self) -> FusedConvNet:
+        """A copy with its own weights and buffers, for evaluating while training goes on."""
+        tail = []
+        for layer in self.tail:
+            new = copy.copy(layer)
+            for name in layer.param_names + layer.state_names:
+                setattr(new, name, getattr(layer, name).copy())
+            tail.append(new)
+        keys = [(tail[self.tail.index(layer)], p, key) for layer, p, key in self.tail_keys]
+        return FusedConvNet([s.copy() for s in self.stages], tail, copy.copy(self.last_layer), keys)
+
+    def uses_every_blas_thread(self, n: int) -> bool:
+        """Whether a training step runs its products on every BLAS thread: never.
+
+        The step is many medium-sized products between passes over memory; on one BLAS
+        thread it is immune to the spinning threads that make a shared 2-core machine 7
+        times slower (28 ms against 197 ms a SimpleConvNet step, measured here while other
+        processes were running), and the trainer can evaluate on the other core meanwhile.
+        """
+        return False
+
+    # -- buffers ---------------------------------------------------------------------------
+
+    def _buffers_for(
+        self, x_shape: tuple[int, ...], train: bool, lane: int = 0
+    ) -> list[_StageBuffers]:
+        """Each stage's arrays for input of ``x_shape``, made on first use and kept."""
+        key = (tuple(x_shape), train)
+        cache = self._buffers[lane]
+        bufs = cache.get(key)
+        if bufs is not None:
+            return bufs
+        if len(cache) >= 4:  # batch, last batch, eval chunk, last chunk: enough
+            cache.pop(next(iter(cache)))
+        n, c, h, w = x_shape
+        shape = (c, n, h, w)
+        bufs = []
+        shared = None
+        if not train:
+            # Inference keeps nothing for a backward pass: every stage's columns share one array.
+            shared = np.empty(self._largest_col(shape), dtype=self.dtype)
+        for stage in self.stages:
+            buf = _StageBuffers(stage, shape, self.dtype, train, shared)
+            bufs.append(buf)
+            shape = (stage.conv.W.shape[0], n, *buf.out_hw)
+        # The columns of dL/dout are used within one stage's backward: one array serves all
+        # (the first stage computes no input gradient). On DeepConvNet it saves 75 MB.
+        later = [b for b in bufs[1:] if getattr(b, "gcol_shape", None)]
+        if train and later:
+            sizes = [int(np.prod(b.gcol_shape)) for b in later]
+            scratch = np.empty(max(sizes), dtype=self.dtype)
+            for b, size in zip(later, sizes, strict=True):
+                b.gcol = scratch[:size].reshape(b.gcol_shape)
+        cache[key] = bufs
+        return bufs
+
+    def _flat_for(self, x_shape: tuple[int, ...], train: bool) -> tuple[NDArray, NDArray | None]:
+        """The last stage's output after its ReLU, (N, C, H, W), for the layers after the
+        stages, and (in training) its gradient as (N, C*H*W), for input of ``x_shape``."""
+        n = x_shape[0]
+        pair = self._flat.get((tuple(x_shape), train))
+        if pair is None:
+            if len(self._flat) >= 4:
+                self._flat.pop(next(iter(self._flat)))
+            _, c, h, w = x_shape
+            for stage in self.stages:  # the sizes, stage by stage
+                fn, _, fh, fw = stage.conv.W.shape
+                conv, k = stage.conv, stage.pool
+                h, w = conv_output_hw((n, c, h, w), fh, fw, conv.stride, conv.pad, "Convolution")
+                if k:
+                    h, w = conv_output_hw((n, fn, h, w), k, k, k, 0, "Pooling")
+                c = fn
+            flat = np.empty((n, c, h, w), dtype=self.dtype)
+            dflat = np.empty((n, flat[0].size), dtype=self.dtype) if train else None
+            pair = self._flat[(tuple(x_shape), train)] = (flat, dflat)
+        return pair
+
+    def _largest_col(self, shape: tuple[int, int, int, int]) -> int:
+        largest = 0
+        c, n, h, w = shape
+        for stage in self.stages:
+            fn, _, fh, fw = stage.conv.W.shape
+            s, p, k = stage.conv.stride, stage.conv.pad, stage.pool
+            oh, ow = conv_output_hw((n, c, h, w), fh, fw, s, p, "Convolution")
+            if k:
+                oh, ow = conv_output_hw((n, fn, oh, ow), k, k, k, 0, "Pooling")
+            largest = max(largest, (c * fh * fw + 1) * (k * k if k else 1) * n * oh * ow)
+            c, h, w = fn, oh, ow
+        return largest
+
+    # -- forward ---------------------------------------------------------------------------
+
+    def _check_input(self, x: NDArray) -> NDArray:
+        x = np.asarray(x)
+        c = self.stages[0].conv.W.shape[1]
+        if x.ndim != 4 or x.shape[1] != c:
+            raise ValueError(
+                f"Convolution: filters of shape {self.stages[0].conv.W.shape} expect images of "
+                f"shape (N, {c}, H, W), got shape {x.shape}"
+            )
+        return x
+
+    def _forward_stages(
+        self, x: NDArray, train: bool, lane: int = 0, flat: NDArray | None = None
+    ) -> tuple[list[_StageBuffers], NDArray]:
+        """Run the stages; return their buffers and the last one's output as (N, C, H, W),
+        written into ``flat`` if given."""
+        bufs = self._buffers_for(x.shape, train, lane)
+        if flat is None:
+            flat = self._flat_for(x.shape, train)[0]
+        bufs[0].inside[...] = x.transpose(1, 0, 2, 3)
+        n = x.shape[0]
+        for i, (stage, buf) in enumerate(zip(self.stages, bufs, strict=True)):
+            conv, k = stage.conv, stage.pool
+            fn = conv.W.shape[0]
+            for index, rows, cols in buf.windows(stage):
+                buf.col_view[(slice(None), *index)] = buf.padded[:, :, rows, cols]
+            rows = buf.col.shape[0] - 1
+            if buf.shared_col:
+                buf.col[rows] = 1
+            buf.w_aug[:, :rows] = conv.W.reshape(fn, rows)
+            buf.w_aug[:, rows] = conv.b
+            np.matmul(buf.w_aug, buf.col, out=buf.out)
+            a = buf.out
+            if k:  # max over the k*k blocks: one elementwise maximum per window offset
+                blocks = buf.out.reshape(fn, k * k, -1)
+                np.maximum(blocks[:, 0], blocks[:, 1], out=buf.pooled)
+                for j in range(2, k * k):
+                    np.maximum(buf.pooled, blocks[:, j], out=buf.pooled)
+                a = buf.pooled
+            a = a.reshape(fn, n, *buf.out_hw)
+            if i + 1 < len(bufs):  # ReLU, written into the next stage's padded input
+                np.maximum(a, 0, out=bufs[i + 1].inside)
+            else:  # ReLU, written as (N, C, H, W) for the layers after the stages
+                np.maximum(a, 0, out=flat.transpose(1, 0, 2, 3))
+                return bufs, flat
+        raise AssertionError("unreachable")
+
+    def predict(self, x: NDArray) -> NDArray:
+        """Scores for images ``x``, as ``Sequential.predict`` gives them (inference mode).
+
+        Parameters
+        ----------
+        x : ndarray, shape (N, C, H, W)
+
+        Returns
+        -------
+        ndarray, shape (N, classes)
+        """
+        x = self._check_input(x)
+        _, h = self._forward_stages(x, train=False)
+        if self.mlp is not None:
+            return self.mlp.predict(h).copy()
+        for layer in self.tail:
+            h = layer.forward(h, False) if layer.takes_train_flag else layer.forward(h)
+        return h
+
+    # -- the training step ------------------------------------------------------------------
+
+    def loss_and_gradient(self, x: NDArray, t: NDArray) -> tuple[float, dict[str, NDArray]]:
+        """One forward and backward pass, in training mode.
+
+        Parameters
+        ----------
+        x : ndarray, shape (N, C, H, W)
+        t : ndarray, shape (N,) integer labels or (N, classes) one-hot
+
+        Returns
+        -------
+        loss : float
+        grads : dict of str to ndarray
+            Gradients by parameter key. The arrays may be reused: the next call overwrites
+            them.
+        """
+        return single_thread_blas().call(self._loss_and_gradient, x, t)
+
+    def _loss_and_gradient(self, x: NDArray, t: NDArray) -> tuple[float, dict[str, NDArray]]:
+        x = self._check_input(x)
+        n = x.shape[0]
+        half = (n + 1) // 2 if self.lanes > 1 and n >= 2 * _MIN_LANE else n
+        if half == n:
+            bufs, h = self._forward_stages(x, train=True)
+            lanes = [(bufs, slice(0, n))]
+        else:
+            flat = self._flat_for(x.shape, True)[0]
+            first, second = slice(0, half), slice(half, n)
+            bufs0, bufs1 = self._in_lanes(
+                lambda: self._forward_stages(x[second], True, 1, flat[second])[0],
+                lambda: self._forward_stages(x[first], True, 0, flat[first])[0],
+            )
+            h = flat
+            lanes = [(bufs0, first), (bufs1, second)]
+        grads = dict(self._grads[0])
+        if self.mlp is not None:
+            d = self._flat_for(x.shape, True)[1]
+            loss, mlp_grads = self.mlp.loss_and_gradient(h, t, input_grad=d)
+            grads.update(mlp_grads)
+            d = d.reshape(h.shape)
+        else:
+            for layer in self.tail:
+                h = layer.forward(h, True) if layer.takes_train_flag else layer.forward(h)
+            loss = float(self.last_layer.forward(h, t))
+            d = self.last_layer.backward(1.0)
+            for layer in reversed(self.tail):
+                d = layer.backward(d)
+            for layer, p, key in self.tail_keys:
+                grads[key] = getattr(layer, "d" + p)
+        # d: dL/d(the last stage's ReLU output), (N, C, H, W); the stages want (C, N, H, W).
+        g = np.asarray(d).transpose(1, 0, 2, 3)
+        if len(lanes) == 1:
+            self._backward_stages(lanes[0][0], g, self._grads[0])
+        else:
+            (bufs0, first), (bufs1, second) = lanes
+            self._in_lanes(
+                lambda: self._backward_stages(bufs1, g[:, second], self._grads[1]),
+                lambda: self._backward_stages(bufs0, g[:, first], self._grads[0]),
+            )
+            for key, value in self._grads[1].items():  # the two halves' sums make the whole
+                self._grads[0][key] += value
+        return loss, grads
+
+    @staticmethod
+    def _in_lanes(second: Callable[[], T], first: Callable[[], U]) -> tuple[U, T]:
+        """Run ``second`` in the worker thread and ``first`` here, at once; both results."""
+        future: Future[T] = _lane_pool().submit(second)
+        try:
+            result = first()
+        finally:
+            # Wait in any case: the worker must not write into buffers the next step uses.
+            other = future.result()
+        return result, other
+
+    def _backward_stages(
+        self, bufs: list[_StageBuffers], g: NDArray, grads: dict[str, NDArray]
+    ) -> None:
+        """Backward through every stage, from g = dL/d(the last ReLU output), (C, N, H, W)."""
+        for i in range(len(self.stages) - 1, -1, -1):
+            g = self._backward_stage(self.stages[i], bufs[i], g, grads, first=i == 0)
+
+    def _backward_stage(
+        self, stage: _Stage, buf: _StageBuffers, g: NDArray, grads: dict[str, NDArray], first: bool
+    ) -> NDArray:
+        """Backward through one stage, from ``g`` = dL/d(its ReLU output), (FN, N, H, W).
+
+        Returns dL/d(its input), (C, N, H, W), a view into a buffer (nothing when ``first``).
+        """
+        conv, k = stage.conv, stage.pool
+        fn = conv.W.shape[0]
+        shape = (fn, buf.in_shape[1], *buf.out_hw)  # (FN, N, H, W): g's shape
+        if k:
+            # ReLU: the gradient passes where the pooled maximum was positive.
+            np.greater(buf.pooled, 0, out=buf.mask)
+            np.multiply(g, buf.mask.reshape(shape), out=buf.dpooled.reshape(shape))
+            # Pooling: each gradient goes to the first block holding the maximum. dpooled
+            # keeps what is still to be sent; sending it leaves zeros there.
+            blocks = buf.out.reshape(fn, k * k, -1)
+            dblocks = buf.dout.reshape(fn, k * k, -1)
+            for j in range(k * k):
+                np.equal(blocks[:, j], buf.pooled, out=buf.equal)
+                np.multiply(buf.dpooled, buf.equal, out=dblocks[:, j])
+                if j < k * k - 1:
+                    buf.dpooled -= dblocks[:, j]
+        else:  # ReLU only
+            np.greater(buf.out, 0, out=buf.mask)
+            np.multiply(g, buf.mask.reshape(shape), out=buf.dout.reshape(shape))
+        # dW and db from one product with the columns (their last row is the bias's input).
+        rows = buf.col.shape[0] - 1
+        np.matmul(buf.dout, buf.col.T, out=buf.dw_aug)
+        kw, kb = stage.keys
+        grads[kw][...] = buf.dw_aug[:, :rows].reshape(conv.W.shape)
+        grads[kb][...] = buf.dw_aug[:, rows]
+        if first:  # the input images need no gradient
+            return g
+        if conv.stride == 1:
+            return self._input_gradient(stage, buf)
+        # dL/dcol, then col2im: each column's gradient added back to the pixels it came from.
+        np.matmul(buf.w_aug[:, :rows].T, buf.dout, out=buf.dcol)
+        dcol_view = buf.dcol.reshape(buf.col_view.shape)
+        buf.dpadded.fill(0)
+        for index, r, c in buf.windows(stage):
+            buf.dpadded[:, :, r, c] += dcol_view[(slice(None), *index)]
+        p = conv.pad
+        _, _, h, w = buf.in_shape
+        return buf.dpadded[:, :, p : p + h, p : p + w]
+
+    def _input_gradient(self, stage: _Stage, buf: _StageBuffers) -> NDArray:
+        """dL/d(input) of a stride-1 stage, as a convolution of the zero-padded dL/dout.
+
+        ``dx[c, n, i, j] = sum over f, y, x of W[f, c, y, x] * dout[f, n, i + p - y, j + p - x]``
+        (zero outside dout): an ``im2col`` of dL/dout, shifted the other way, and one product
+        with the filters as (C, FN*FH*FW). It replaces ``col2im``, whose every window offset
+        adds into the whole input gradient, by copies that only write: on DeepConvNet the
+        col2im passes took a third of the step.
+        """
+        conv, k = stage.conv, stage.pool
+        fn, c, fh, fw = conv.W.shape
+        n, h, w = buf.in_shape[1:]
+        p = conv.pad
+        oh, ow = (buf.out_hw[0] * k, buf.out_hw[1] * k) if k else buf.out_hw
+        inner = buf.gpad[:, :, fh - 1 : fh - 1 + oh, fw - 1 : fw - 1 + ow]
+        if k:  # the blocks back to their places in the image: offset (a, b) of each window
+            dblocks = buf.dout.reshape(fn, k, k, n, *buf.out_hw)
+            for a in range(k):
+                for b in range(k):
+                    inner[:, :, a::k, b::k] = dblocks[:, a, b]
+        else:
+            inner[...] = buf.dout.reshape(fn, n, oh, ow)
+        for y in range(fh):
+            for x in range(fw):
+                top, left = p + fh - 1 - y, p + fw - 1 - x
+                buf.gcol[:, y, x] = buf.gpad[:, :, top : top + h, left : left + w]
+        buf.w_t[...] = conv.W.transpose(1, 0, 2, 3).reshape(c, -1)
+        np.matmul(buf.w_t, buf.gcol.reshape(fn * fh * fw, -1), out=buf.dx.reshape(c, -1))
+        return buf.dx

@@ -1,0 +1,451 @@
+"""The HTTP server behind ``dlzero serve``: one page, its three files, and a small JSON API.
+
+Built on the standard library's :class:`~http.server.ThreadingHTTPServer` (one thread per
+connection): no dependency beyond what ``dlzero predict`` already needs (NumPy, Pillow), a few
+requests a second from one learner's browser, and nothing about it a learner cannot read here.
+``docs/serve.md`` says why in full and describes the API::
+
+    GET  /                  the page (index.html, app.js, style.css beside it)
+    GET  /api/model         the network being served
+    POST /api/predict       a drawing (image/png, or JSON {"pixels": 28x28 or 280x280})
+    POST /api/train         start a short training run (JSON settings)
+    GET  /api/train         the run so far (the page polls it)
+    POST /api/train/stop    end the run after the current step
+
+Every error is a JSON object ``{"error": message, "status": code}`` with a 4xx status; a bug
+would be a 500 with a one-line message (the traceback goes to the server's log, never to the
+client), and the server keeps serving either way.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+import threading
+import traceback
+from collections.abc import Callable
+from http import HTTPStatus
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from importlib import resources
+from typing import Any
+from urllib.parse import urlsplit
+
+import numpy as np
+from numpy.typing import NDArray
+
+from dlzero._version import __version__
+from dlzero.digits import ImageError, decode_image, to_mnist
+from dlzero.networks import Sequential
+from dlzero.serve.inference import check_digit_model, describe_hidden, look_inside
+from dlzero.serve.training_job import TrainingJob, TrainingSettings
+
+__all__ = ["MAX_BODY", "MAX_PIXELS", "DigitServer", "ServedModel", "make_server"]
+
+MAX_BODY = 2 * 1024 * 1024  # bytes of a request body; more is refused (413) unread
+MAX_PIXELS = 1024 * 1024  # pixels of an uploaded picture (a PNG compresses a huge blank well)
+STATIC_FILES = {  # the only files served: nothing else on disk can be reached by a path
+    "/": ("index.html", "text/html; charset=utf-8"),
+    "/index.html": ("index.html", "text/html; charset=utf-8"),
+    "/app.js": ("app.js", "text/javascript; charset=utf-8"),
+    "/style.css": ("style.css", "text/css; charset=utf-8"),
+}
+GET_PATHS = {*STATIC_FILES, "/api/model", "/api/train"}
+POST_PATHS = {"/api/predict", "/api/train", "/api/train/stop"}
+Data = tuple[tuple[NDArray, NDArray], tuple[NDArray, NDArray]]
+
+
+class HTTPError(Exception):
+    """An answer other than 200: its status and a message for the client."""
+
+    def __init__(self, status: int, message: str, headers: dict[str, str] | None = None) -> None:
+        super().__init__(message)
+        self.status = status
+        self.headers = headers or {}
+
+
+class ServedModel:
+    """A network the page draws on, with what ``GET /api/model`` says of it.
+
+    Replaced as a whole when a run from the page ends (one attribute assignment, atomic in
+    Python): a request in flight finishes on the network it started with.
+    """
+
+    def __init__(
+        self,
+        network: Sequential,
+        source: str,
+        reference: NDArray,
+        test_accuracy: float | None = None,
+    ) -> None:
+        check_digit_model(network)
+        self.network = network
+        self.info: dict[str, Any] = {
+            "class": type(network).__name__,
+            "description": describe_network(network),
+            "source": source,
+            "config": network.config,
+            "parameters": int(sum(p.size for p in network.params.values())),
+            "test_accuracy": test_accuracy,
+            "hidden": describe_hidden(network, reference),
+            "reference_images": len(reference),
+        }
+
+
+def describe_network(network: Sequential) -> str:
+    """``784-50-10 relu`` for a fully connected network; ``conv 30x5x5, 100 hidden`` for
+    ``SimpleConvNet``; ``6 conv layers, 50 hidden`` for ``DeepConvNet``."""
+    config = network.config
+    if "input_size" in config:  # TwoLayerNet, MultiLayerNet
+        hidden = config.get("hidden_size_list") or [config["hidden_size"]]
+        sizes = [config["input_size"], *hidden, config["output_size"]]
+        return f"{'-'.join(str(n) for n in sizes)} {config.get('activation', 'relu')}"
+    convs = [v for k, v in sorted(config.items()) if k.startswith("conv_param")]
+    if len(convs) == 1:
+        c = convs[0]
+        first = f"conv {c['filter_num']}x{c['filter_size']}x{c['filter_size']}"
+    else:
+        first = f"{len(convs)} conv layers"
+    return f"{first}, {config.get('hidden_size')} hidden"
+
+
+class DigitServer(ThreadingHTTPServer):
+    """The server and what its request threads share: the served model and the training run.
+
+    Parameters
+    ----------
+    address : (host, port)
+        Port 0 takes any free port (``server_address`` then says which).
+    model : ServedModel
+    load_data : callable
+        Returns MNIST as ``((x_train, t_train), (x_test, t_test))``; called once, at the first
+        training run from the page.
+    reference : ndarray, shape (N, 784)
+        Test images on which a newly trained network's dead units are found.
+    log : bool, default True
+        Write a line to stderr for each request answered with an error.
+    """
+
+    daemon_threads = True  # a request thread never keeps the process alive after Ctrl-C
+    # Connections waiting to be accepted; socketserver's default of 5 resets the rest when a
+    # burst arrives at once (a page reloaded by several learners, the test's 50 requests).
+    request_queue_size = 128
+
+    def __init__(
+        self,
+        address: tuple[str, int],
+        model: ServedModel,
+        *,
+        load_data: Callable[[], Data],
+        reference: NDArray,
+        log: bool = True,
+    ) -> None:
+        self.model = model
+        self.reference = reference
+        self.log = log
+        self._load_data = load_data
+        self._data: Data | None = None
+        self._job: TrainingJob | None = None
+        self._lock = threading.Lock()  # guards _job and _data
+        self.static = {
+            name: (resources.files("dlzero.serve").joinpath("static", name).read_bytes(), ctype)
+            for name, ctype in STATIC_FILES.values()
+        }
+        super().__init__(address, RequestHandler)
+
+    @property
+    def url(self) -> str:
+        host, port = self.server_address[:2]
+        host = f"[{host}]" if ":" in host else host
+        return f"http://{host}:{port}/"
+
+    # -- training from the page --------------------------------------------------------------
+
+    def start_training(self, settings: TrainingSettings) -> TrainingJob:
+        """Start a run, unless one is running (409); the data are loaded at the first run."""
+        with self._lock:
+            if self._job is not None and self._job.running:
+                raise HTTPError(HTTPStatus.CONFLICT, "a training run is already under way")
+            if self._data is None:
+                self._data = self._load_data()
+
+            def serve_it(network: Sequential, test_accuracy: float) -> None:
+                source = f"trained on the page: {settings.describe()}"
+                self.model = ServedModel(network, source, self.reference, test_accuracy)
+
+            self._job = TrainingJob(settings, self._data, on_done=serve_it).start()
+            return self._job
+
+    @property
+    def job(self) -> TrainingJob | None:
+        with self._lock:
+            return self._job
+
+    def stop_training(self, timeout: float = 5.0) -> None:
+        """End a run under way (at shutdown) and wait for its thread."""
+        job = self.job
+        if job is not None:
+            job.stop()
+            job.join(timeout)
+
+
+class RequestHandler(BaseHTTPRequestHandler):
+    """One request: route it, answer JSON or a static file, turn every failure into JSON."""
+
+    server: DigitServer
+    server_version = f"dlzero/{__version__}"
+    protocol_version = "HTTP/1.1"  # keep-alive: the page sends a request per stroke
+    timeout = 30  # seconds a client may take to send its request, before it is dropped
+    # Headers and body go out in two writes; with Nagle's algorithm the second waits for the
+    # client's delayed ACK, adding 40 ms to every answer on Linux (measured: 44 ms -> 8 ms for a
+    # JSON prediction, benchmarks/serve_latency.py).
+    disable_nagle_algorithm = True
+
+    # -- routing -----------------------------------------------------------------------------
+
+    def do_GET(self) -> None:
+        self._answer(self._get)
+
+    def do_POST(self) -> None:
+        self._answer(self._post)
+
+    def do_PUT(self) -> None:
+        self._answer(self._other)
+
+    do_DELETE = do_PATCH = do_PUT
+
+    def _path(self) -> str:
+        return urlsplit(self.path).path
+
+    def _get(self) -> None:
+        path = self._path()
+        if self.headers.get("Content-Length", "0") != "0":
+            self.close_connection = True  # a body we do not read must not pass for a request
+        if path in STATIC_FILES:
+            body, ctype = self.server.static[STATIC_FILES[path][0]]
+            self._send(HTTPStatus.OK, body, ctype)
+        elif path == "/api/model":
+            self._send_json(HTTPStatus.OK, self.server.model.info)
+        elif path == "/api/train":
+            job = self.server.job
+            self._send_json(HTTPStatus.OK, job.snapshot() if job else {"state": "idle"})
+        else:
+            self._not_found_or_not_allowed(path)
+
+    def _post(self) -> None:
+        body = self._read_body()  # first: an unread body would be taken for the next request
+        path = self._path()
+        if path not in POST_PATHS:
+            self._not_found_or_not_allowed(path)
+        ctype = self.headers.get_content_type()
+        if path == "/api/predict":
+            self._send_json(HTTPStatus.OK, self._predict(body, ctype))
+            return
+        if path == "/api/train":
+            # JSON only, even for the defaults ({}): a page from another site cannot send
+            # application/json here without a CORS preflight, which this server never grants.
+            try:
+                checked = TrainingSettings.from_json(_json_body(body, ctype))
+            except ValueError as exc:
+                raise HTTPError(HTTPStatus.BAD_REQUEST, str(exc)) from None
+            job = self.server.start_training(checked)
+            self._send_json(HTTPStatus.ACCEPTED, job.snapshot())
+            return
+        job = self.server.job  # /api/train/stop
+        if job is None or not job.running:
+            raise HTTPError(HTTPStatus.CONFLICT, "no training run is under way")
+        job.stop()
+        self._send_json(HTTPStatus.OK, job.snapshot())
+
+    def _other(self) -> None:
+        self.close_connection = True  # whatever body came is not read
+        self._not_found_or_not_allowed(self._path())
+
+    def _not_found_or_not_allowed(self, path: str) -> None:
+        if path in GET_PATHS or path in POST_PATHS:
+            allowed = [
+                m for m, paths in (("GET", GET_PATHS), ("POST", POST_PATHS)) if path in paths
+            ]
+            raise HTTPError(
+                HTTPStatus.METHOD_NOT_ALLOWED,
+                f"{self.command} is not allowed on {path}; use {' or '.join(allowed)}",
+                {"Allow": ", ".join(allowed)},
+            )
+        raise HTTPError(HTTPStatus.NOT_FOUND, f"no such page or API: {path}")
+
+    # -- /api/predict ------------------------------------------------------------------------
+
+    def _predict(self, body: bytes, ctype: str) -> dict[str, Any]:
+        if ctype == "application/json":
+            image = pixels_input(_json_body(body, ctype))
+        elif ctype.startswith("image/"):
+            try:
+                gray = decode_image(body, name="the uploaded picture", max_pixels=MAX_PIXELS)
+            except ImageError as exc:
+                raise HTTPError(HTTPStatus.BAD_REQUEST, str(exc)) from None
+            image = _prepare(gray)
+        else:
+            raise HTTPError(
+                HTTPStatus.UNSUPPORTED_MEDIA_TYPE,
+                f"send the drawing as image/png or application/json, not {ctype}",
+            )
+        result = look_inside(self.server.model.network, image)
+        result["input28"] = np.round(image.astype(np.float64), 4).tolist()
+        return result
+
+    # -- reading and answering ---------------------------------------------------------------
+
+    def _read_body(self) -> bytes:
+        if "chunked" in self.headers.get("Transfer-Encoding", "").lower():
+            self.close_connection = True
+            raise HTTPError(HTTPStatus.LENGTH_REQUIRED, "send a Content-Length, not chunks")
+        length = self.headers.get("Content-Length")
+        if length is None:
+            return b""
+        try:
+            n = int(length)
+            if n < 0:
+                raise ValueError
+        except ValueError:
+            self.close_connection = True
+            raise HTTPError(HTTPStatus.BAD_REQUEST, f"bad Content-Length {length!r}") from None
+        if n > MAX_BODY:
+            # Refused unread: the connection is closed after the answer, so the unread body
+            # is never taken for the next request.
+            self.close_connection = True
+            raise HTTPError(
+                HTTPStatus.REQUEST_ENTITY_TOO_LARGE,
+                f"the request body is {n:,} bytes; at most {MAX_BODY:,} are accepted",
+            )
+        return self.rfile.read(n)
+
+    def _answer(self, route: Callable[[], None]) -> None:
+        try:
+            route()
+        except HTTPError as exc:
+            self._send_json(exc.status, {"error": str(exc), "status": exc.status}, exc.headers)
+        except (ConnectionError, TimeoutError):
+            self.close_connection = True  # the client went away: no one to answer
+        except Exception as exc:  # a bug: say so in one line, keep the traceback here
+            traceback.print_exc(file=sys.stderr)
+            self.close_connection = True
+            status = HTTPStatus.INTERNAL_SERVER_ERROR
+            message = f"internal error ({type(exc).__name__}); see the server's log"
+            self._send_json(status, {"error": message, "status": int(status)})
+
+    def _send(
+        self, status: int, body: bytes, ctype: str, headers: dict[str, str] | None = None
+    ) -> None:
+        self.send_response(status)
+        self.send_header("Content-Type", ctype)
+        for name, value in (headers or {}).items():
+            self.send_header(name, value)
+        self.send_header("Content-Length", str(len(body)))
+        self.send_header("Cache-Control", "no-store")
+        self.send_header("X-Content-Type-Options", "nosniff")
+        if self.close_connection:
+            self.send_header("Connection", "close")
+        self.end_headers()
+        if self.command != "HEAD":
+            self.wfile.write(body)
+
+    def _send_json(self, status: int, obj: Any, headers: dict[str, str] | None = None) -> None:
+        body = json.dumps(obj, allow_nan=False, separators=(",", ":")).encode()
+        self._send(status, body, "application/json", headers)
+
+    def send_error(self, code: int, message: str | None = None, explain: str | None = None) -> None:
+        """http.server's own errors (a malformed request line, an unknown method), as JSON."""
+        self.close_connection = True
+        text = message or HTTPStatus(code).phrase
+        self._send_json(code, {"error": text, "status": code})
+
+    def log_request(self, code: int | str = "-", size: int | str = "-") -> None:
+        # Only failures: a drawing sends several requests a second.
+        if self.server.log and isinstance(code, int) and code >= 400:
+            super().log_request(code, size)
+
+
+def _json_body(body: bytes, ctype: str) -> Any:
+    if ctype != "application/json":
+        raise HTTPError(
+            HTTPStatus.UNSUPPORTED_MEDIA_TYPE, f"expected application/json, got {ctype}"
+        )
+
+    def no_constants(name: str) -> None:  # json.loads would accept NaN and Infinity
+        raise ValueError(f"{name} is not a number JSON allows")
+
+    try:
+        return json.loads(body, parse_constant=no_constants)
+    except (ValueError, UnicodeDecodeError, RecursionError) as exc:
+        raise HTTPError(HTTPStatus.BAD_REQUEST, f"malformed JSON: {exc}") from None
+
+
+def pixels_input(payload: Any) -> NDArray[np.float32]:
+    """The network's 28x28 input from a JSON ``{"pixels": [[...]]}`` of grey values in [0, 1].
+
+    28x28 pixels are taken as they are (already an MNIST-like input, e.g. a test image);
+    280x280 pixels are a drawing, prepared as ``dlzero predict`` prepares a picture (cropped,
+    fitted in 20x20, centred by its centre of mass). White ink on black, as MNIST.
+
+    Raises
+    ------
+    HTTPError
+        400: not an object with ``pixels``, not numbers, NaN or infinite, outside [0, 1], or
+        another shape; 422: a 280x280 drawing with nothing drawn.
+    """
+    if not isinstance(payload, dict) or "pixels" not in payload:
+        raise HTTPError(HTTPStatus.BAD_REQUEST, 'expected a JSON object {"pixels": [[...], ...]}')
+    try:
+        pixels = np.asarray(payload["pixels"])
+    except ValueError:  # rows of different lengths
+        raise HTTPError(
+            HTTPStatus.BAD_REQUEST, "pixels must be rows of equal length (28x28 or 280x280)"
+        ) from None
+    if pixels.dtype.kind not in "iuf":
+        raise HTTPError(HTTPStatus.BAD_REQUEST, "pixels must be numbers (grey values in [0, 1])")
+    if pixels.shape not in ((28, 28), (280, 280)):
+        raise HTTPError(
+            HTTPStatus.BAD_REQUEST,
+            f"pixels must be 28x28 or 280x280 grey values, got shape {pixels.shape}",
+        )
+    pixels = pixels.astype(np.float64)
+    if not np.all(np.isfinite(pixels)):
+        raise HTTPError(HTTPStatus.BAD_REQUEST, "pixels must be finite numbers")
+    if pixels.min() < 0 or pixels.max() > 1:
+        raise HTTPError(
+            HTTPStatus.BAD_REQUEST,
+            f"pixels must be in [0, 1], got {pixels.min():g} to {pixels.max():g}",
+        )
+    if pixels.shape == (28, 28):
+        return pixels.astype(np.float32)
+    return _prepare(pixels)
+
+
+def _prepare(gray: NDArray) -> NDArray[np.float32]:
+    try:
+        return to_mnist(gray, name="the drawing")
+    except ImageError as exc:  # nothing drawn: a valid request with no digit in it
+        raise HTTPError(HTTPStatus.UNPROCESSABLE_ENTITY, str(exc)) from None
+
+
+def make_server(
+    network: Sequential,
+    *,
+    host: str = "127.0.0.1",
+    port: int = 8000,
+    source: str = "",
+    load_data: Callable[[], Data],
+    reference: NDArray,
+    test_accuracy: float | None = None,
+    log: bool = True,
+) -> DigitServer:
+    """A :class:`DigitServer` for ``network``, bound (not yet serving: call ``serve_forever``).
+
+    Raises
+    ------
+    ValueError
+        The network does not read 28x28 images into ten classes.
+    OSError
+        The address cannot be bound (the port is taken, the host is not this machine's).
+    """
+    model = ServedModel(network, source, reference, test_accuracy)
+    return DigitServer((host, port), model, load_data=load_data, reference=reference, log=log)

@@ -1,0 +1,159 @@
+"""``dlzero serve`` in a real browser: headless Chromium from Debian's packages, driven by
+Selenium through Debian's chromedriver. Nothing is downloaded: both binaries are named
+explicitly and Selenium Manager is told to stay offline.
+
+Skipped, saying why, without selenium (``pip install -e ".[dev]"``) or without the browser
+(``apt-get install chromium chromium-driver``; the paths can be given with ``DLZERO_CHROMIUM``
+and ``DLZERO_CHROMEDRIVER``). ``DLZERO_SERVE_SCREENSHOT=path.png`` keeps the screenshot
+(``docs/serve.png`` was taken so).
+"""
+
+from __future__ import annotations
+
+import copy
+import os
+import shutil
+from pathlib import Path
+
+import pytest
+
+webdriver = pytest.importorskip(
+    "selenium.webdriver", reason="the browser test needs selenium (the dev extra)"
+)
+from selenium.webdriver.chrome.service import Service  # noqa: E402
+from selenium.webdriver.common.action_chains import ActionChains  # noqa: E402
+from selenium.webdriver.common.by import By  # noqa: E402
+from selenium.webdriver.support.ui import WebDriverWait  # noqa: E402
+
+pytest.importorskip("PIL", reason="reading the drawing needs Pillow (dlzero[cli])")
+
+
+def _find(env: str, *candidates: str) -> str | None:
+    for path in (os.environ.get(env), *candidates):
+        found = path and (shutil.which(path) or (Path(path).is_file() and path))
+        if found:
+            return str(found)
+    return None
+
+
+CHROMIUM = _find("DLZERO_CHROMIUM", "chromium", "chromium-browser")
+CHROMEDRIVER = _find("DLZERO_CHROMEDRIVER", "chromedriver", "/usr/lib/chromium/chromedriver")
+pytestmark = pytest.mark.skipif(
+    CHROMIUM is None or CHROMEDRIVER is None,
+    reason="no headless browser: install Debian's chromium and chromium-driver "
+    f"(found chromium: {CHROMIUM}, chromedriver: {CHROMEDRIVER})",
+)
+
+
+@pytest.fixture(scope="module")
+def browser():
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv("SE_OFFLINE", "true")  # Selenium Manager must never fetch a driver
+        options = webdriver.ChromeOptions()
+        options.binary_location = CHROMIUM
+        for arg in ("--headless=new", "--no-sandbox", "--disable-dev-shm-usage"):
+            options.add_argument(arg)
+        options.add_argument("--window-size=1280,900")
+        driver = webdriver.Chrome(service=Service(executable_path=CHROMEDRIVER), options=options)
+    try:
+        yield driver
+    finally:
+        driver.quit()
+
+
+def _text(driver, element_id):
+    return driver.find_element(By.ID, element_id).text
+
+
+def _open(driver, server):
+    driver.get(server.url)
+    WebDriverWait(driver, 20).until(lambda d: "network:" in _text(d, "model-info"))
+
+
+def draw(driver, strokes, steps=8):
+    """Draw ``strokes`` (lists of (x, y) points in the 280x280 canvas) with the mouse, then
+    wait for the page's prediction and return it (the digit shown on the page)."""
+    driver.find_element(By.ID, "clear").click()
+    pad = driver.find_element(By.ID, "pad")
+    actions = ActionChains(driver, duration=5)
+    for points in strokes:
+        x, y = points[0]
+        # Offsets from the canvas's centre (Selenium 4); then small moves, as a hand draws.
+        actions.move_to_element_with_offset(pad, x - 140, y - 140).click_and_hold()
+        for tx, ty in points[1:]:
+            sx, sy = x, y
+            for k in range(1, steps + 1):
+                nx, ny = round(sx + (tx - sx) * k / steps), round(sy + (ty - sy) * k / steps)
+                actions.move_by_offset(nx - x, ny - y)
+                x, y = nx, ny
+        actions.release()
+    actions.perform()
+    WebDriverWait(driver, 20).until(
+        lambda d: (
+            d.find_element(By.ID, "prediction").get_attribute("data-busy") == "false"
+            and _text(d, "prediction").isdigit()
+        )
+    )
+    return _text(driver, "prediction")
+
+
+ONE = [[(150, 40), (135, 240)]]
+SEVEN = [[(80, 50), (200, 50), (120, 240)]]
+INKED = "return Array.from(arguments[0].getContext('2d').getImageData(0, 0, 28, 28).data)"
+
+
+@pytest.fixture
+def page(browser, start_server, digit_model):
+    network, path = digit_model
+    server = start_server(copy.deepcopy(network), source=path.name)
+    _open(browser, server)
+    return browser
+
+
+def test_drawing_a_1_and_a_7_shows_them_recognised(page, tmp_path):
+    assert draw(page, ONE) == "1"
+    assert draw(page, SEVEN) == "7"
+    # What came back is drawn: the prepared 28x28 input, ten bars (the top one marked), the
+    # hidden units and the saliency map.
+    pixels = page.execute_script(INKED, page.find_element(By.ID, "input28"))
+    assert sum(pixels[0::4]) > 20 * 255  # white ink arrived in the 28x28 picture
+    bars = page.find_elements(By.CSS_SELECTOR, "#bars .bar")
+    assert len(bars) == 10 and "top" in bars[7].get_attribute("class")
+    assert "Relu1: 50 units" in _text(page, "hidden")
+    saliency = page.execute_script(INKED, page.find_element(By.ID, "saliency"))
+    strongest = sorted([max(saliency[0::4]), max(saliency[2::4])])  # red, blue
+    assert strongest[1] > 240 and strongest[0] > 60  # both signs, the larger at full colour
+    shot = Path(os.environ.get("DLZERO_SERVE_SCREENSHOT") or tmp_path / "serve.png")
+    assert page.save_screenshot(str(shot)) and shot.stat().st_size > 10_000
+
+    page.find_element(By.ID, "clear").click()
+    assert _text(page, "prediction") == "–"
+
+
+def test_a_training_run_started_from_the_page_reaches_its_end(page):
+    page.find_element(By.ID, "tab-train").click()
+    iters = page.find_element(By.NAME, "iters")
+    iters.clear()
+    iters.send_keys("300")
+    page.find_element(By.ID, "train-start").click()
+    WebDriverWait(page, 40).until(
+        lambda d: (
+            d.find_element(By.ID, "train-status").get_attribute("data-state")
+            not in ("idle", "running")
+        )
+    )
+    status = page.find_element(By.ID, "train-status")
+    assert status.get_attribute("data-state") == "done", status.text
+    assert "test accuracy" in status.text
+    # The loss curve was drawn (its red pixels), and the draw tab now reads digits with the
+    # network just trained.
+    red = page.execute_script(
+        "const c = arguments[0], d = c.getContext('2d').getImageData(0, 0, c.width, c.height)"
+        ".data; let n = 0; for (let i = 0; i < d.length; i += 4) "
+        "if (d[i] > 180 && d[i + 1] < 90 && d[i + 3] > 200) n++; return n;",
+        page.find_element(By.ID, "loss-plot"),
+    )
+    assert red > 100
+    WebDriverWait(page, 10).until(lambda d: "trained on the page" in _text(d, "model-info"))
+    page.find_element(By.ID, "tab-draw").click()
+    assert draw(page, ONE) == "1"
