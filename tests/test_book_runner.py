@@ -32,7 +32,7 @@ EXPECTED = {
     "common.multi_layer_net": ("MultiLayerNet", "dlzero.networks", "MultiLayerNet"),
     "common.multi_layer_net_extend": (
         "MultiLayerNetExtend",
-        "dlzero.networks",
+        "dlzero.book.networks",
         "MultiLayerNetExtend",
     ),
     "common.trainer": ("Trainer", "dlzero.training", "BookTrainer"),
@@ -250,3 +250,25 @@ def test_no_script_is_a_usage_error_that_names_only_the_script(capsys):
         book.main([])
     assert info.value.code == 2
     assert capsys.readouterr().err.rstrip().endswith("required: SCRIPT.py")
+
+
+def test_the_books_multi_layer_net_extend_trains_with_the_books_dropout(tmp_path):
+    from dlzero.book.networks import MultiLayerNetExtend
+
+    kwargs = {"use_dropout": True, "dropout_ration": 0.2, "rng": 0}
+    net = MultiLayerNetExtend(6, [5, 5], 3, **kwargs)
+    kinds = [type(layer).__name__ for layer in net.layers.values()]
+    assert kinds.count("BookDropout") == 2 and "Dropout" not in kinds
+    assert isinstance(net, dlzero.networks.MultiLayerNetExtend)
+    x = np.random.default_rng(1).normal(size=(4, 6)).astype(np.float32)
+    # In training the kept units are not scaled up (inverted dropout would give 1.25x).
+    hidden = net.layers["Activation_function1"].forward(net.layers["Affine1"].forward(x))
+    kept = net.layers["Dropout1"].forward(hidden, train_flg=True)
+    assert np.all((kept == hidden) | (kept == 0))
+    # Its parameters round-trip; a model file, which would load with inverted dropout, is refused.
+    net.save_params(tmp_path / "p.npz")
+    again = MultiLayerNetExtend(6, [5, 5], 3, **{**kwargs, "rng": 2})
+    again.load_params(tmp_path / "p.npz")
+    assert np.array_equal(again.predict(x, train_flg=False), net.predict(x, train_flg=False))
+    with pytest.raises(ValueError, match="save_params"):
+        net.save(tmp_path / "model.npz")

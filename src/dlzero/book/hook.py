@@ -52,7 +52,11 @@ BOOK_MODULES: dict[str, tuple[Source, ...]] = {
     ),
     "common.optimizer": (("dlzero.optimizers", None),),
     "common.multi_layer_net": (("dlzero.networks", None),),
-    "common.multi_layer_net_extend": (("dlzero.networks", None),),
+    # The book's dropout in training too: inverted dropout's scale compounds over the layers.
+    "common.multi_layer_net_extend": (
+        ("dlzero.networks", None),
+        ("dlzero.book.networks", None),
+    ),
     "common.trainer": (("dlzero.training.book_trainer", {"Trainer": "BookTrainer"}),),
     "common.util": (("dlzero.book.util", None),),
     "dataset": (),
