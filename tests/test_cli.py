@@ -307,6 +307,7 @@ def test_every_option_has_help():
         "activations",
         "export",
         "serve",
+        "book",
     }
     for name, p in sub.choices.items():
         for action in p._actions:
@@ -327,7 +328,7 @@ def test_choices_come_from_the_library():
 @pytest.mark.parametrize(
     "command",
     ["", "train", "gradcheck", "compare", "search", "activations", "bench-gradient", "predict",
-     "evaluate"],
+     "evaluate", "book"],
 )  # fmt: skip
 def test_help_is_printed_as_written(command, capsys):
     # argparse %-formats help strings but prints a description as it is: "20%%" would show.

@@ -16,6 +16,7 @@
     dlzero predict model.npz my7.png --show       # your own digit, as MNIST was made
     dlzero evaluate model.npz                     # accuracy per class, confusions, mistakes
     dlzero serve model.npz                        # draw a digit in the browser, watch it think
+    dlzero book ch05/train_neuralnet.py           # the book's own script, on dlzero
 
 The command is thin: it checks its arguments (a bad one is a one-line error and exit status 2,
 before anything slow happens), loads the data, builds the network and hands the rest to
@@ -25,7 +26,7 @@ they share.
 
 Exit status: 0 success; 1 training diverged, a gradient check failed, or data/output could not
 be read or written; 2 bad arguments; 130 interrupted by Ctrl-C (history and plots so far are
-written first).
+written first). ``dlzero book`` exits with the script's status (1 if it raised).
 """
 
 from __future__ import annotations
@@ -36,7 +37,7 @@ import sys
 from collections.abc import Sequence
 
 from dlzero._version import __version__
-from dlzero.cli import activations, compare, export, gradcheck, model, search, serve, train
+from dlzero.cli import activations, book, compare, export, gradcheck, model, search, serve, train
 from dlzero.cli.options import EXIT_FAILURE, CommandError, OneLineErrorParser
 
 __all__ = ["build_parser", "main"]
@@ -55,6 +56,7 @@ COMMANDS = (
     model.add_parsers,
     export.add_parsers,
     serve.add_parsers,
+    book.add_parsers,
 )
 
 

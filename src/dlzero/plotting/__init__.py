@@ -16,6 +16,7 @@ from dlzero.plotting.curves import (
     plot_loss,
     plot_loss_comparison,
     plot_search,
+    smooth_curve,
 )
 from dlzero.plotting.filters import plot_filters, plot_filters_before_after
 from dlzero.plotting.models import (
@@ -41,4 +42,5 @@ __all__ = [
     "plot_predictions",
     "plot_search",
     "save_figure",
+    "smooth_curve",
 ]

@@ -26,6 +26,7 @@ __all__ = [
     "plot_loss",
     "plot_loss_comparison",
     "plot_search",
+    "smooth_curve",
 ]
 
 # Points per curve beyond which the loss plot draws a min-max band instead of every point.
@@ -82,6 +83,41 @@ def _moving_average(values: np.ndarray, window: int) -> np.ndarray:
     """Mean of each run of ``window`` consecutive values (length ``len(values) - window + 1``)."""
     c = np.cumsum(np.insert(values, 0, 0.0))
     return (c[window:] - c[:-window]) / window
+
+
+def smooth_curve(x: Any, window_len: int = 11, beta: float = 2.0) -> np.ndarray:
+    """A noisy curve (a mini-batch loss) smoothed for plotting; the book's ``smooth_curve``.
+
+    Each point becomes the weighted mean of the ``window_len`` points around it, weighted by a
+    Kaiser window (``numpy.kaiser(window_len, beta)``, largest in the middle). Beyond the ends
+    the curve is mirrored, as the book does it: about its first point (``x[2], x[1], x[0],
+    x[1], ...``) and after its last (``..., x[-2], x[-1], x[-1], x[-2]``), so that the result
+    is as long as the input.
+
+    Parameters
+    ----------
+    x : array_like, shape (n,)
+    window_len : int, default 11
+        Points averaged, an odd number; shorter curves use the widest window that fits.
+    beta : float, default 2.0
+        The Kaiser window's shape: 0 is a flat mean, larger is narrower.
+
+    Returns
+    -------
+    ndarray of float, shape (n,)
+
+    """
+    values = np.asarray(x, dtype=float)
+    if values.ndim != 1:
+        raise ValueError(f"smooth_curve expects a 1-D curve, got shape {values.shape}")
+    if window_len < 1 or window_len % 2 == 0:
+        raise ValueError(f"window_len must be a positive odd number, got {window_len}")
+    half = min(window_len // 2, len(values) - 1)  # a reflection needs that many points
+    if half <= 0:
+        return values.copy()
+    weights = np.kaiser(2 * half + 1, beta)
+    padded = np.concatenate([values[half:0:-1], values, values[: -half - 1 : -1]])
+    return np.convolve(padded, weights / weights.sum(), mode="valid")
 
 
 def plot_loss(

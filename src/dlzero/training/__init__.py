@@ -8,10 +8,17 @@ Where to read:
 - :mod:`~dlzero.training.callbacks`: :class:`EarlyStopping` and :class:`RecordDiagnostics`.
 - :mod:`~dlzero.training.data`: the validation split and how mini-batches are drawn.
 - :mod:`~dlzero.training.background`: evaluating each epoch now, or on the other core.
+- :mod:`~dlzero.training.book_trainer`: :class:`BookTrainer`, the book's ``Trainer`` on this one.
 """
 
+from dlzero.training.book_trainer import BookTrainer
 from dlzero.training.callbacks import Callback, EarlyStopping, RecordDiagnostics
-from dlzero.training.data import SAMPLING, check_batch_norm_batches, validation_size
+from dlzero.training.data import (
+    SAMPLING,
+    check_batch_norm_batches,
+    shuffle_dataset,
+    validation_size,
+)
 from dlzero.training.history import (
     History,
     TrainingDiverged,
@@ -23,6 +30,7 @@ from dlzero.training.trainer import GRADIENT_METHODS, Trainer, train
 __all__ = [
     "GRADIENT_METHODS",
     "SAMPLING",
+    "BookTrainer",
     "Callback",
     "EarlyStopping",
     "History",
@@ -32,6 +40,7 @@ __all__ = [
     "TrainingInterrupted",
     "check_batch_norm_batches",
     "iterations_per_epoch",
+    "shuffle_dataset",
     "train",
     "validation_size",
 ]

@@ -18,6 +18,7 @@ from typing import Any
 import numpy as np
 from numpy.typing import NDArray
 
+from dlzero._rng import RngLike, as_rng
 from dlzero.layers import BatchNormalization
 
 __all__ = [
@@ -25,6 +26,7 @@ __all__ = [
     "batch_order",
     "check_batch_norm_batches",
     "check_training_data",
+    "shuffle_dataset",
     "validation_size",
     "validation_split",
 ]
@@ -63,6 +65,36 @@ def batch_order(
     if sampling == "replacement":
         return rng.integers(0, train_size, n_steps * batch_size)
     return rng.permutation(train_size)[: n_steps * batch_size]
+
+
+def shuffle_dataset(x: Any, t: Any, rng: RngLike = None) -> tuple[NDArray, NDArray]:
+    """``x`` and ``t`` in one random order, the same for both (the book's ``shuffle_dataset``).
+
+    The book shuffles before it holds out a validation set (chapter 6.5), so that the held-out
+    samples are a random sample rather than the last ones in the file.
+
+    Parameters
+    ----------
+    x : array_like, shape (N, ...)
+        Samples: rows, images, anything indexed by its first axis.
+    t : array_like, shape (N,) or (N, C)
+        Their labels.
+    rng : Generator, int or None
+        Source of the permutation (see :func:`dlzero._rng.as_rng`).
+
+    Returns
+    -------
+    (x, t) : tuple of ndarray
+        New arrays (the inputs are left alone), ``x[p]`` and ``t[p]`` for one permutation ``p``.
+    """
+    x, t = np.asarray(x), np.asarray(t)
+    if x.ndim == 0 or t.ndim == 0 or len(x) != len(t):
+        raise ValueError(
+            "shuffle_dataset needs x and t with the same number of samples along the first "
+            f"axis, got shapes {x.shape} and {t.shape}"
+        )
+    order = as_rng(rng).permutation(len(x))
+    return x[order], t[order]
 
 
 def validation_size(n: int, fraction: float) -> int:

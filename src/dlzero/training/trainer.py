@@ -310,8 +310,32 @@ class Trainer:
         }
         self._stop_requested = False
         self._bar: Any = None  # the progress bar on screen, if any
+        self._step: Callable[[NDArray, NDArray], tuple[float, Mapping[str, NDArray]]] | None = None
 
     # -- one step ----------------------------------------------------------------------------
+
+    def step(self, x_batch: NDArray, t_batch: NDArray) -> float:
+        """One gradient step on one mini-batch, outside :meth:`fit`: backpropagate, update.
+
+        The step :meth:`fit` takes for each of its mini-batches, for a caller that draws its own
+        (the book's ``Trainer.train_step``, :class:`~dlzero.training.book_trainer.BookTrainer`).
+        Nothing is recorded in a history.
+
+        Parameters
+        ----------
+        x_batch : ndarray, shape (B, ...)
+        t_batch : ndarray, shape (B,) labels or (B, C) one-hot
+
+        Returns
+        -------
+        float
+            The mini-batch loss, computed with the gradient (before the update).
+        """
+        if self._step is None:
+            self._step = self._step_function()
+        loss, grads = self._step(x_batch, t_batch)
+        self.optimizer.update(self.network.params, grads)
+        return float(loss)
 
     def _step_function(self) -> Callable[[NDArray, NDArray], tuple[float, Mapping[str, NDArray]]]:
         """Return ``step(x, t) -> (loss, grads)`` computing the loss with the gradient, once."""

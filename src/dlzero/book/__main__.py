@@ -1,0 +1,8 @@
+"""``python -m dlzero.book SCRIPT.py [ARGS]``: run one of the book's scripts on dlzero."""
+
+import sys
+
+from dlzero.book import main
+
+if __name__ == "__main__":
+    sys.exit(main())
