@@ -74,6 +74,29 @@ def test_deep_convnet_fused_equals_layers_with_the_same_dropout_masks():
         np.testing.assert_allclose(net.fused_step().predict(chunk), twin.predict(chunk), rtol=1e-10)
 
 
+@pytest.mark.parametrize(
+    ("input_hw", "conv"),
+    [
+        ((14, 14), {"conv_param_2": {"filter_num": 4, "filter_size": 4, "pad": 0, "stride": 1}}),
+        ((17, 17), {"conv_param_4": {"filter_num": 4, "filter_size": 4, "pad": 0, "stride": 1}}),
+        ((12, 13), {"conv_param_6": {"filter_num": 4, "filter_size": 2, "pad": 0, "stride": 1}}),
+    ],
+)
+def test_a_later_pooled_stage_whose_output_floors_gets_its_input_gradient(input_hw, conv):
+    # A stride-1 convolution after the first (so its input gradient is computed) whose odd
+    # output the 2x2 pooling floors: the rows and columns left out get a zero gradient.
+    kwargs = {"input_dim": (1, *input_hw), "hidden_size": 8, "output_size": 3, **conv}
+    net = DeepConvNet(rng=5, dtype=np.float64, **kwargs)
+    twin = DeepConvNet(rng=5, dtype=np.float64, **kwargs)
+    rng = np.random.default_rng(6)
+    x, t = _images(rng, (3, 1, *input_hw)), np.array([0, 2, 1])
+    loss, grads = net.fused_step().loss_and_gradient(x, t)
+    ref = twin.gradient(x, t)  # the layers, with the same dropout masks
+    assert loss == pytest.approx(twin.last_layer.loss, rel=1e-10)
+    for key, g in ref.items():
+        np.testing.assert_allclose(grads[key], g, rtol=1e-9, atol=1e-12, err_msg=key)
+
+
 def test_pooling_ties_go_to_the_first_window_offset():
     # Filters that see only the top-left pixel of their 3x3 window, on images made of 2x2
     # blocks of one value: the four outputs of every pooling window tie, while the windows

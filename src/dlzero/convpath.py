@@ -146,7 +146,9 @@ class _StageBuffers:
             self.mask = np.empty((fn, n * out_h * out_w), dtype=bool)
             self.dw_aug = np.empty((fn, rows + 1), dtype=dtype)
             if s == 1:  # dL/dx as a convolution of the padded dL/dout (see _input_gradient)
-                gh, gw = out_h * max(k, 1) + 2 * (fh - 1), out_w * max(k, 1) + 2 * (fw - 1)
+                # The whole convolution output, padded by FH-1 and FW-1: rows a floored pooling
+                # leaves out stay 0 (their gradient), and every filter offset reads inside.
+                gh, gw = h + 2 * p + fh - 1, w + 2 * p + fw - 1
                 self.gpad = np.zeros((fn, n, gh, gw), dtype=dtype)
                 # (FN, FH, FW, N, H, W): set by FusedConvNet, a view of scratch all stages share
                 self.gcol_shape = (fn, fh, fw, n, h, w)
