@@ -137,6 +137,7 @@ class MulLayerFree(MulLayer):
         ((4, 6), np.array([0, 1, 2, 3]), r"labels must lie in \[0, 2\]"),
         ((4, 6), np.array([0, -1, 2, 0]), r"labels must lie in \[0, 2\]"),
         ((4, 6), np.array([0, 1, 3, 0], dtype=np.uint8), r"labels must lie in \[0, 2\]"),
+        ((4, 6), np.array([0.0, 1.0, 2.0, 0.0]), r"integer class labels expected"),
     ],
 )
 def test_fused_rejects_bad_input(x_shape, t, match):

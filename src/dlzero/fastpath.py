@@ -211,10 +211,14 @@ class FusedMLP:
                 )
             # Labels in a column, shape (N, 1), as the book's chapter-7 gradient check has them.
             t, one_hot = t.reshape(n), False
-        if not one_hot and (
-            (t.dtype.kind != "u" and np.minimum.reduce(t) < 0) or np.maximum.reduce(t) >= n_classes
-        ):
-            raise ValueError(f"labels must lie in [0, {n_classes - 1}]")
+        if not one_hot:
+            if t.dtype.kind not in "iu":  # float labels would fail as indices, deep in NumPy
+                raise ValueError(
+                    f"integer class labels expected for t of shape {t.shape}, got dtype {t.dtype}"
+                )
+            below = t.dtype.kind != "u" and np.minimum.reduce(t) < 0
+            if below or np.maximum.reduce(t) >= n_classes:
+                raise ValueError(f"labels must lie in [0, {n_classes - 1}]")
 
         # Forward: z[i] = act(h[i-1] @ W + b), computed in place in the step's buffers.
         h = self._hidden(x, z)
