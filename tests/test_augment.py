@@ -106,5 +106,7 @@ def test_trainer_augments_the_training_batches_only_and_repeatably():
     assert not np.array_equal(plain.loss, augmented.loss)  # it trained on other images
     np.testing.assert_array_equal(augmented.loss, again.loss)  # seeded
     assert again.config["augment"] == {"max_shift": 2.0, "max_degrees": 10.0}
-    with pytest.raises(ValueError, match="augment must be callable"):
+    with pytest.raises(
+        ValueError, match=r"augment must be callable as augment\(x, rng, out=\.\.\.\)"
+    ):
         Trainer(TwoLayerNet(64, 10, 10), SGD(), x, t, augment="yes")

@@ -237,7 +237,9 @@ class Trainer:
         check_batch_norm_batches(network, train_size, batch_size, sampling)
         diagnostics = check_int("diagnostics", diagnostics, 0)
         if augment is not None and not callable(augment):
-            raise ValueError(f"augment must be callable as augment(x, rng), got {augment!r}")
+            raise ValueError(
+                f"augment must be callable as augment(x, rng, out=...), got {augment!r}"
+            )
 
         self.network = network
         self.optimizer = optimizer
@@ -319,7 +321,8 @@ class Trainer:
 
         The step :meth:`fit` takes for each of its mini-batches, for a caller that draws its own
         (the book's ``Trainer.train_step``, :class:`~dlzero.training.book_trainer.BookTrainer`).
-        Nothing is recorded in a history.
+        Nothing is recorded in a history, and the batch is used as given: ``augment`` applies
+        to the batches :meth:`fit` draws, not to this one.
 
         Parameters
         ----------
