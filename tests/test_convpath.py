@@ -227,3 +227,18 @@ def test_a_forked_child_trains_with_its_own_lane_thread():
     with multiprocessing.get_context("fork").Pool(1) as pool:
         child_loss = pool.apply_async(fused.loss_and_gradient, (x, t)).get(timeout=20)[0]
     assert child_loss == pytest.approx(loss, rel=1e-6)
+
+
+def test_copies_and_pickles_leave_the_fused_buffers_behind_and_still_train_alike():
+    import copy
+    import pickle
+
+    net = SimpleConvNet((1, 12, 12), {"filter_num": 4, "filter_size": 3}, 8, 3, rng=0)
+    rng = np.random.default_rng(0)
+    x, t = _images(rng, (20, 1, 12, 12)), rng.integers(0, 3, 20)
+    fresh = len(pickle.dumps(net))
+    loss, _ = net.loss_and_gradient(x, t)  # builds the fused step and its buffers
+    assert len(pickle.dumps(net)) < 1.1 * fresh
+    for twin in (copy.deepcopy(net), pickle.loads(pickle.dumps(net))):
+        assert twin.loss_and_gradient(x, t)[0] == pytest.approx(loss, rel=1e-6)
+        assert twin.fused_step() is not net.fused_step()

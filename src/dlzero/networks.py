@@ -12,6 +12,7 @@ from __future__ import annotations
 import copy
 import os
 from collections.abc import Callable, Mapping, Sequence
+from typing import Any
 
 import numpy as np
 from numpy.typing import DTypeLike, NDArray
@@ -403,6 +404,17 @@ class Sequential:
         return chunked_accuracy(predict, x, labels, batch_size or self.eval_batch_size)
 
     # -- copies ------------------------------------------------------------------------------
+
+    def __getstate__(self) -> dict[str, Any]:
+        """What ``copy.deepcopy`` and ``pickle`` keep: everything but the fused step.
+
+        Its buffers (tens of megabytes for a convolutional network) are rebuilt on first use,
+        as they would be anyway: the copy's arrays are new ones.
+        """
+        state = self.__dict__.copy()
+        state.pop("_fused", None)
+        state.pop("_fused_signature", None)
+        return state
 
     def astype(self, dtype: DTypeLike) -> Sequential:
         """Return an independent copy of the network whose arrays have dtype ``dtype``."""
