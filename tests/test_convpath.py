@@ -195,6 +195,8 @@ def test_bad_input_gets_a_clear_error():
     net = SimpleConvNet((1, 8, 8), {"filter_num": 3, "filter_size": 3}, 5, 3, rng=0)
     with pytest.raises(ValueError, match=r"expect images of shape \(N, 1, H, W\)"):
         net.loss_and_gradient(np.zeros((2, 64), np.float32), np.array([0, 1]))
+    with pytest.raises(ValueError, match="an empty batch"):
+        net.loss_and_gradient(np.zeros((0, 1, 8, 8), np.float32), np.array([], np.int64))
     with pytest.raises(ValueError, match="integer class labels expected"):
         net.loss_and_gradient(np.zeros((2, 1, 8, 8), np.float32), np.array([0.0, 1.0]))
 

@@ -382,6 +382,8 @@ class FusedConvNet:
                 f"Convolution: filters of shape {self.stages[0].conv.W.shape} expect images of "
                 f"shape (N, {c}, H, W), got shape {x.shape}"
             )
+        if x.shape[0] == 0:
+            raise ValueError("Convolution: an empty batch (0 images)")
         return x
 
     def _forward_stages(
