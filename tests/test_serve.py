@@ -402,10 +402,25 @@ def test_a_run_whose_loss_turns_nan_stops_and_keeps_the_previous_network(mnist_d
     assert served == []
 
 
+def test_a_failure_after_training_ends_the_run_as_failed_so_another_can_start(mnist_data):
+    from dlzero.serve import TrainingJob
+
+    (x, t), test = mnist_data
+
+    def hand_over(network, test_accuracy):
+        raise RuntimeError("could not describe the network")
+
+    job = TrainingJob(TrainingSettings(iters=5), ((x[:200], t[:200]), test), hand_over).start()
+    job.join(30)
+    run = job.snapshot()
+    assert run["state"] == "failed" and "could not describe" in run["message"], run
+
+
 @pytest.mark.parametrize(
     ("body", "words"),
     [
         ({"activation": "softplus"}, "activation"),
+        ({"activation": []}, "activation"),  # not hashable: must not reach a dict lookup
         ({"hidden": []}, "hidden"),
         ({"hidden": [10, 10, 10, 10]}, "hidden"),
         ({"hidden": [0]}, "hidden size"),

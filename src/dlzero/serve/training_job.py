@@ -72,7 +72,7 @@ class TrainingSettings:
             )
         d = cls()
         activation = body.get("activation", d.activation)
-        if activation not in ACTIVATIONS:
+        if not isinstance(activation, str) or activation not in ACTIVATIONS:
             raise ValueError(
                 f"activation must be one of {', '.join(ACTIVATIONS)}, got {activation!r}"
             )
@@ -276,13 +276,15 @@ class TrainingJob:
 
     def _run(self) -> None:
         try:
-            network, progress, test_acc = train(
-                self.settings, self._data, on_progress=self._publish, should_stop=self._stop.is_set
-            )
+            self._train_and_hand_over()
         except Exception as exc:  # reported on the page; the server keeps serving
-            with self._lock:
+            with self._lock:  # and a new run can start: the state is no longer "running"
                 self._state, self._message = "failed", f"training failed: {exc}"
-            return
+
+    def _train_and_hand_over(self) -> None:
+        network, progress, test_acc = train(
+            self.settings, self._data, on_progress=self._publish, should_stop=self._stop.is_set
+        )
         self._publish(progress)
         if test_acc is None:
             with self._lock:
