@@ -521,3 +521,20 @@ def test_without_a_model_it_trains_first_and_another_host_is_warned_of():
     assert "no model given: training the chapter-5 network first" in text
     assert "100 iterations" in text and "test accuracy" in text
     assert "warning: listening on 0.0.0.0" in err and "no password" in err
+
+
+def test_only_raster_formats_are_decoded():
+    # Pillow reads many formats, some through outside programs (EPS by Ghostscript): a picture
+    # in a format outside RASTER_FORMATS (here PCX, which Pillow reads itself) is refused.
+    from PIL import Image
+
+    from dlzero.digits import ImageError
+
+    for fmt, accepted in (("PNG", True), ("BMP", True), ("PCX", False)):
+        buf = io.BytesIO()
+        Image.new("L", (8, 8), 255).save(buf, fmt)
+        if accepted:
+            assert decode_image(buf.getvalue()).shape == (8, 8)
+        else:
+            with pytest.raises(ImageError):
+                decode_image(buf.getvalue())

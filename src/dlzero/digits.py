@@ -28,6 +28,7 @@ from numpy.typing import NDArray
 __all__ = [
     "DIGIT_BOX",
     "IMAGE_SIZE",
+    "RASTER_FORMATS",
     "ImageError",
     "decode_image",
     "load_digit",
@@ -93,6 +94,10 @@ def read_image(path: str | os.PathLike[str]) -> NDArray[np.float64]:
     return decode_image(data, name=os.fspath(path))
 
 
+#: The picture formats :func:`decode_image` reads (Pillow's names).
+RASTER_FORMATS = ("PNG", "JPEG", "BMP", "GIF", "TIFF", "WEBP", "PPM")
+
+
 def decode_image(
     data: bytes, *, name: str = "image", max_pixels: int | None = None
 ) -> NDArray[np.float64]:
@@ -120,7 +125,8 @@ def decode_image(
     """
     Image, ImageOps = _pil()
     try:
-        with Image.open(io.BytesIO(data)) as opened:
+        # Raster formats only: Pillow would hand EPS and PDF to Ghostscript, when installed.
+        with Image.open(io.BytesIO(data), formats=RASTER_FORMATS) as opened:
             if max_pixels is not None and opened.width * opened.height > max_pixels:
                 raise ImageError(
                     f"{name}: the image is {opened.width}x{opened.height} pixels; at most "
