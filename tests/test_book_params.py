@@ -386,13 +386,15 @@ def test_a_pickle_that_would_run_code_is_refused_and_runs_nothing(tmp_path, name
 @pytest.mark.parametrize(
     ("obj", "match"),
     [
-        ({"W1": np.array([1, "a"], dtype=object)}, r"dtype 'O\d?' is not a plain numeric type"),
+        # an object array pickles its items as a list: refused before anything is built
+        ({"W1": np.array([1, "a"], dtype=object)}, r"the pickle opcode EMPTY_LIST"),
         ({"W1": np.zeros(2, dtype=[("a", "f8")])}, r"dtype 'V8' is not a plain numeric type"),
         ({"W1": np.array(["ab"])}, r"dtype 'U2' is not"),
-        ({"W1": [1.0, 2.0]}, r"parameter 'W1' is list, expected a NumPy array of numbers"),
+        ({"W1": [1.0, 2.0]}, r"the pickle opcode EMPTY_LIST"),
         ({"W1": np.float64(1.0)}, r"numpy._core.multiarray.scalar|numpy.core.multiarray.scalar"),
-        ([np.ones(2)], r"expected a dict of arrays, found list"),
-        ({1: np.ones(2)}, r"parameter names must be strings, found 1"),
+        ([np.ones(2)], r"the pickle opcode EMPTY_LIST"),
+        ((np.ones(2),), r"expected a dict of arrays, found tuple"),
+        ({1: np.ones(2)}, r"parameter names must be strings, found a key of type int"),
     ],
 )
 def test_anything_but_a_dict_of_numeric_arrays_is_refused(tmp_path, obj, match):
@@ -428,3 +430,66 @@ def test_pickled_arrays_of_every_protocol_come_back_exactly(tmp_path, protocol):
         assert back[key].dtype == value.dtype and back[key].shape == value.shape, key
         np.testing.assert_array_equal(back[key], value)
         assert back[key].flags.writeable and back[key].flags.owndata, key
+
+
+# -- hand-made pickles: what a hostile file can do with the allowed names alone ----------------
+
+
+def _text(s: str) -> bytes:
+    """SHORT_BINUNICODE: a short string, as pickle writes it."""
+    b = s.encode()
+    return b"\x8c" + bytes([len(b)]) + b
+
+
+def _global(module: str, name: str) -> bytes:
+    return _text(module) + _text(name) + b"\x93"  # STACK_GLOBAL
+
+
+@pytest.mark.parametrize("as_key", [True, False])
+def test_a_deeply_nested_value_is_refused_before_it_is_built(tmp_path, as_key):
+    # 0 wrapped in a 1-tuple 10**6 times: one byte a level. Hashing it as a dict key would
+    # overflow the C stack and kill the process; printing it, raise RecursionError.
+    nested = b"K\x00" + b"\x85" * 1_000_000  # BININT1 0, then TUPLE1 again and again
+    body = nested + b"K\x01" if as_key else _text("W1") + nested
+    path = tmp_path / "deep.pkl"
+    path.write_bytes(b"\x80\x04}" + body + b"s.")  # {key: value}
+    with pytest.raises(ParamFileError, match="nested more than"):
+        read_params(path)
+
+
+@pytest.mark.parametrize(
+    "target",
+    [("numpy", "ndarray"), ("numpy._core.numeric", "_frombuffer"), ("_codecs", "encode")],
+)
+def test_a_file_cannot_set_attributes_on_the_names_it_may_use(tmp_path, target):
+    # BUILD with a (None, {name: value}) state sets attributes on an object without
+    # __setstate__: here on an allowed name itself, trying to change it for later files.
+    state = b"N}" + _text("__new__") + _global("numpy", "dtype") + b"s\x86"  # (None, {...})
+    path = tmp_path / "build.pkl"
+    path.write_bytes(b"\x80\x04}" + _text("W1") + _global(*target) + state + b"bs.")
+    with pytest.raises(ParamFileError, match="refused: a state given to"):
+        read_params(path)
+    good = tmp_path / "good.pkl"
+    good.write_bytes(pickle.dumps({"W1": np.arange(3.0)}, protocol=4))
+    np.testing.assert_array_equal(read_params(good)["W1"], np.arange(3.0))
+
+
+def test_data_used_for_many_arrays_is_refused_before_it_is_copied(tmp_path):
+    # Protocol 5: _frombuffer(raw, dtype, shape, order) with raw kept in the memo once and
+    # fetched for 200 arrays, 3 bytes each: 200 MB asked of a 1 MB file.
+    raw = 1_000_000
+    parts = [
+        b"\x80\x05",
+        _global("numpy._core.numeric", "_frombuffer") + b"\x94",  # memo 0
+        _global("numpy", "dtype") + _text("u1") + b"\x85R\x94",  # memo 1: dtype("u1")
+        b"\x8e" + raw.to_bytes(8, "little") + b"\0" * raw + b"\x94",  # memo 2: the bytes
+        b"J" + raw.to_bytes(4, "little") + b"\x85\x94",  # memo 3: the shape (raw,)
+        _text("C") + b"\x94",  # memo 4: the order
+        b"}(",
+    ]
+    for i in range(200):
+        parts.append(_text(f"W{i}") + b"h\x00(h\x02h\x01h\x03h\x04tR")
+    path = tmp_path / "amplified.pkl"
+    path.write_bytes(b"".join([*parts, b"u."]))
+    with pytest.raises(ParamFileError, match="more than the file's"):
+        read_params(path)

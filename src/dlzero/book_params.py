@@ -5,8 +5,10 @@ The book saves a network's ``params`` dict with ``pickle`` (``ch07/params.pkl``,
 Unpickling runs whatever a file names, so :func:`read_params` reads a pickle with a restricted
 unpickler: it resolves only the few NumPy functions that rebuild an array, builds nothing but a
 dict of numeric arrays, and refuses any other file with :class:`ParamFileError` before
-anything it names is called. dlzero's own ``save_params`` writes a plain ``.npz`` archive
-(whatever the file name), read back with ``allow_pickle=False``.
+anything it names is called. Before it runs, :func:`_check_opcodes` reads the file's opcodes:
+only those a dict of arrays is made of, nested no deeper than such a dict is; and the arrays
+built may not hold more bytes than the file. dlzero's own ``save_params`` writes a plain
+``.npz`` archive (whatever the file name), read back with ``allow_pickle=False``.
 
 The book's ``Dropout`` keeps units as they are in training and multiplies by ``1 - ratio`` at
 inference; dlzero's divides by ``1 - ratio`` in training and does nothing at inference. Weights
@@ -21,6 +23,7 @@ import io
 import math
 import os
 import pickle
+import pickletools
 import zipfile
 from collections.abc import Iterable, Mapping
 from typing import Any
@@ -69,6 +72,25 @@ class _NdarrayName:
     def __new__(cls, *args: Any, **kwargs: Any) -> _NdarrayName:
         raise _refuse("the file builds numpy.ndarray directly")
 
+    @staticmethod
+    def __setstate__(state: object) -> None:  # BUILD on the name itself would set attributes
+        raise _refuse("a state given to numpy.ndarray itself")
+
+
+class _Callable:
+    """A function a file may call, which BUILD cannot change (a bare function it could)."""
+
+    __slots__ = ("_function",)
+
+    def __init__(self, function: Any) -> None:
+        self._function = function
+
+    def __call__(self, *args: object) -> Any:
+        return self._function(*args)
+
+    def __setstate__(self, state: object) -> None:
+        raise _refuse("a state given to a function")
+
 
 class _DtypeStub:
     """``numpy.dtype(code, align, copy)`` as a file calls it: a type code checked at BUILD."""
@@ -99,7 +121,11 @@ class _DtypeStub:
 
 
 def _array_from_bytes(raw: object, dtype: object, shape: object, order: str) -> NDArray:
-    """A fresh array of ``shape`` from the bytes ``raw``, after checking every argument."""
+    """An array of ``shape`` viewing the bytes ``raw``, after checking every argument.
+
+    A view, not a copy: a file may use the same bytes for many arrays, and
+    :func:`read_params_file` checks the total against the file's size before copying.
+    """
     if not isinstance(dtype, _DtypeStub):
         raise _refuse("an array without a numeric dtype")
     if not (
@@ -112,7 +138,7 @@ def _array_from_bytes(raw: object, dtype: object, shape: object, order: str) -> 
     size = math.prod(shape) * dtype.dtype.itemsize
     if len(raw) != size:
         raise _refuse(f"{len(raw)} bytes of data for an array of shape {shape} ({size} bytes)")
-    return np.frombuffer(raw, dtype=dtype.dtype).reshape(shape, order=order).copy()
+    return np.frombuffer(raw, dtype=dtype.dtype).reshape(shape, order=order)
 
 
 class _ArrayStub:
@@ -163,11 +189,64 @@ _ALLOWED_GLOBALS: dict[tuple[str, str], Any] = {
     ("numpy", "dtype"): _DtypeStub,
     ("numpy.core.multiarray", "_reconstruct"): _ArrayStub,
     ("numpy._core.multiarray", "_reconstruct"): _ArrayStub,
-    ("numpy.core.numeric", "_frombuffer"): _frombuffer,
-    ("numpy._core.numeric", "_frombuffer"): _frombuffer,
-    ("_codecs", "encode"): _latin1,
-    ("__builtin__", "bytes"): _empty_bytes,
+    ("numpy.core.numeric", "_frombuffer"): _Callable(_frombuffer),
+    ("numpy._core.numeric", "_frombuffer"): _Callable(_frombuffer),
+    ("_codecs", "encode"): _Callable(_latin1),
+    ("__builtin__", "bytes"): _Callable(_empty_bytes),
 }
+
+# The opcodes a pickle of a dict of NumPy arrays is made of (protocols 2 to 5): no lists, sets,
+# out-of-band buffers, persistent ids or object construction other than REDUCE.
+_ALLOWED_OPCODES = frozenset(
+    """PROTO FRAME STOP MARK EMPTY_DICT SETITEM SETITEMS EMPTY_TUPLE TUPLE TUPLE1 TUPLE2 TUPLE3
+    GLOBAL STACK_GLOBAL REDUCE BUILD MEMOIZE PUT BINPUT LONG_BINPUT GET BINGET LONG_BINGET NONE
+    NEWTRUE NEWFALSE BININT BININT1 BININT2 LONG1 BINFLOAT SHORT_BINUNICODE BINUNICODE
+    BINUNICODE8 SHORT_BINSTRING BINSTRING SHORT_BINBYTES BINBYTES BINBYTES8 BYTEARRAY8""".split()
+)
+_IN_PLACE = frozenset({"SETITEM", "SETITEMS", "BUILD"})  # change the object below, push nothing
+_MAX_DEPTH = 16  # an array in a dict nests 6 deep; a tuple nested 10**6 deep costs 1 MB
+
+
+def _check_opcodes(data: bytes) -> None:
+    """Refuse, before anything is built, opcodes outside a dict of arrays and deep nesting.
+
+    Unpickling a deeply nested tuple (one byte a level) and hashing it as a dict key overflows
+    the C stack and kills the process: the nesting depth of every value is followed on a model
+    of the unpickler's stack, from the opcodes alone.
+    """
+    stack: list[int] = []  # the nesting depth of each value on the stack
+    marks: list[int] = []
+    memo: dict[int, int] = {}
+    for op, arg, _ in pickletools.genops(data):
+        name = op.name
+        if name not in _ALLOWED_OPCODES:
+            raise _refuse(f"the pickle opcode {name}, which a dict of arrays does not use")
+        if name == "MARK":
+            marks.append(len(stack))
+            continue
+        if name in ("MEMOIZE", "PUT", "BINPUT", "LONG_BINPUT"):
+            memo[len(memo) if name == "MEMOIZE" else arg] = stack[-1] if stack else 0
+            continue
+        if name in ("GET", "BINGET", "LONG_BINGET"):
+            stack.append(memo.get(arg, 0))
+            continue
+        before = op.stack_before
+        if pickletools.markobject in before:  # TUPLE, SETITEMS: everything above the mark
+            start = marks.pop()
+            popped = [*stack[start:], 0]
+            del stack[start:]
+            n_below = len(before) - 2  # what lies under the mark: the dict of SETITEMS
+        else:
+            popped, n_below = [0], len(before)
+        below = [stack.pop() for _ in range(min(n_below, len(stack)))][::-1]
+        if name in _IN_PLACE:  # the dict or object below now holds the popped values
+            container, items = (below or [0])[0], below[1:] + popped
+            stack.append(max(container, max(items) + 1))
+        elif op.stack_after:
+            depth = max(below + popped) + 1 if (below or len(popped) > 1) else 0
+            if depth > _MAX_DEPTH:
+                raise _refuse(f"values nested more than {_MAX_DEPTH} deep")
+            stack.extend([depth] * len(op.stack_after))
 
 
 class _ArrayDictUnpickler(pickle.Unpickler):
@@ -189,7 +268,9 @@ def _check_arrays(obj: object, path: str) -> dict[str, NDArray]:
     arrays = {}
     for key, value in obj.items():
         if not isinstance(key, str):
-            raise ParamFileError(f"{path}: parameter names must be strings, found {key!r}")
+            raise ParamFileError(  # (no repr: a key may be nested too deep to print)
+                f"{path}: parameter names must be strings, found a key of type {type(key).__name__}"
+            )
         if isinstance(value, _ArrayStub):
             value = value.array
         if type(value) is not np.ndarray or value.dtype.kind not in _CODE_CHARS:
@@ -228,12 +309,22 @@ def read_params_file(path: str | os.PathLike[str]) -> tuple[dict[str, NDArray], 
         return _check_arrays(arrays, name), "npz"
     if data[:1] == b"\x80":  # a pickle's PROTO opcode (protocol 2 and later)
         try:
+            _check_opcodes(data)
             obj = _ArrayDictUnpickler(io.BytesIO(data)).load()
         except Exception as exc:  # refused, or malformed: truncated, wrong arguments, ...
             if isinstance(exc, pickle.UnpicklingError) and str(exc).startswith("refused"):
                 raise ParamFileError(f"{name}: {exc}") from None
             raise ParamFileError(f"{name}: not a pickle of NumPy arrays ({exc})") from None
-        return _check_arrays(obj, name), "pickle"
+        arrays = _check_arrays(obj, name)
+        # Each array's bytes are in the file once: a file that uses them again and again
+        # (a few bytes a reference) could ask for far more memory than it holds.
+        total = sum(a.nbytes for a in arrays.values())
+        if total > len(data):
+            raise ParamFileError(
+                f"{name}: refused: its arrays hold {total:,} bytes, more than the file's "
+                f"{len(data):,} (the same data used for several arrays)"
+            )
+        return {key: a.copy() for key, a in arrays.items()}, "pickle"
     raise ParamFileError(
         f"{name}: not a parameter file (expected the book's pickle or dlzero's .npz)"
     )
