@@ -6,10 +6,12 @@ hands the next one images in the book's (N, C, H, W) layout. For chapter 7's
 ``SimpleConvNet`` and chapter 8's ``DeepConvNet`` this module computes the same loss and
 gradients with far fewer passes over memory, which is where those layers spend their time:
 
-- **Channels first between convolutions.** A convolution's product gives its output as
-  (FN, N*out_h*out_w), that is (C, N, H, W). The layers transpose it to (N, C, H, W), and the
-  next ``im2col`` transposes it back; here it stays in (C, N, H, W) until the first affine
-  layer, which takes the (smaller) pooled output once, transposed.
+- **Channels first, the batch last, between convolutions.** A convolution's product gives its
+  output as (FN, out_h*out_w*N), that is (C, H, W, N). The layers transpose it to (N, C, H, W),
+  and the next ``im2col`` transposes it back; here it stays in (C, H, W, N) until the first
+  affine layer, which takes the (smaller) pooled output once, transposed. With the images
+  innermost, every copy ``im2col`` makes moves runs of out_w*N contiguous numbers (N with a
+  pooling after it), not rows of out_w: on DeepConvNet the copies take half the time.
 - **Pooling without strides.** When a 2x2 (or k x k) max pooling with stride 2 (k) follows the
   convolution, ``im2col`` orders the output positions by their offset in the pooling window:
   the product then gives four (k*k) contiguous blocks, and the pooling is the elementwise
@@ -114,7 +116,7 @@ class _StageBuffers:
         train: bool,
         col: NDArray | None,
     ) -> None:
-        c, n, h, w = in_shape
+        c, h, w, n = in_shape
         fn, _, fh, fw = stage.conv.W.shape
         s, p, k = stage.conv.stride, stage.conv.pad, stage.pool
         out_h, out_w = conv_output_hw((n, c, h, w), fh, fw, s, p, "Convolution")
@@ -125,19 +127,19 @@ class _StageBuffers:
         blocks = k * k if k else 1
         m = blocks * n * out_h * out_w  # output positions of the convolution that are used
         rows = c * fh * fw
-        # The input, padded: (C, N, H + 2p, W + 2p); the border stays zero.
-        self.padded = np.zeros((c, n, h + 2 * p, w + 2 * p), dtype=dtype)
-        self.inside = self.padded[:, :, p : p + h, p : p + w]
+        # The input, padded: (C, H + 2p, W + 2p, N); the border stays zero.
+        self.padded = np.zeros((c, h + 2 * p, w + 2 * p, n), dtype=dtype)
+        self.inside = self.padded[:, p : p + h, p : p + w]
         # im2col: (C*FH*FW + 1, M), the last row ones (the bias's input).
         size = (rows + 1) * m
         self.col = (np.empty(size, dtype) if col is None else col[:size]).reshape(rows + 1, m)
         self.col[rows] = 1
         # Columns shared with the other stages (inference): their writes cover the ones row.
         self.shared_col = col is not None
-        if k:  # columns ordered (a, b, n, i, j): window offset (a, b), pooled position (i, j)
-            self.col_view = self.col[:rows].reshape(c, fh, fw, k, k, n, out_h, out_w)
+        if k:  # columns ordered (a, b, i, j, n): window offset (a, b), pooled position (i, j)
+            self.col_view = self.col[:rows].reshape(c, fh, fw, k, k, out_h, out_w, n)
         else:
-            self.col_view = self.col[:rows].reshape(c, fh, fw, n, out_h, out_w)
+            self.col_view = self.col[:rows].reshape(c, fh, fw, out_h, out_w, n)
         self.out = np.empty((fn, m), dtype=dtype)  # the product: convolution outputs
         self.pooled = np.empty((fn, n * out_h * out_w), dtype=dtype) if k else None
         self.w_aug = np.empty((fn, rows + 1), dtype=dtype)  # [W | b]
@@ -149,12 +151,12 @@ class _StageBuffers:
                 # The whole convolution output, padded by FH-1 and FW-1: rows a floored pooling
                 # leaves out stay 0 (their gradient), and every filter offset reads inside.
                 gh, gw = h + 2 * p + fh - 1, w + 2 * p + fw - 1
-                self.gpad = np.zeros((fn, n, gh, gw), dtype=dtype)
-                # (FN, FH, FW, N, H, W): set by FusedConvNet, a view of scratch all stages share
-                self.gcol_shape = (fn, fh, fw, n, h, w)
+                self.gpad = np.zeros((fn, gh, gw, n), dtype=dtype)
+                # (FN, FH, FW, H, W, N): set by FusedConvNet, a view of scratch all stages share
+                self.gcol_shape = (fn, fh, fw, h, w, n)
                 self.gcol: NDArray | None = None
                 self.w_t = np.empty((c, fn * fh * fw), dtype=dtype)
-                self.dx = np.empty((c, n, h, w), dtype=dtype)
+                self.dx = np.empty((c, h, w, n), dtype=dtype)
             else:  # dL/dcol, then col2im
                 self.dcol = np.empty((rows, m), dtype=dtype)
                 self.dpadded = np.empty_like(self.padded)
@@ -317,7 +319,7 @@ class FusedConvNet:
         if len(cache) >= 4:  # batch, last batch, eval chunk, last chunk: enough
             cache.pop(next(iter(cache)))
         n, c, h, w = x_shape
-        shape = (c, n, h, w)
+        shape = (c, h, w, n)
         bufs = []
         shared = None
         if not train:
@@ -326,7 +328,7 @@ class FusedConvNet:
         for stage in self.stages:
             buf = _StageBuffers(stage, shape, self.dtype, train, shared)
             bufs.append(buf)
-            shape = (stage.conv.W.shape[0], n, *buf.out_hw)
+            shape = (stage.conv.W.shape[0], *buf.out_hw, n)
         # The columns of dL/dout are used within one stage's backward: one array serves all
         # (the first stage computes no input gradient). On DeepConvNet it saves 75 MB.
         later = [b for b in bufs[1:] if getattr(b, "gcol_shape", None)]
@@ -361,7 +363,7 @@ class FusedConvNet:
 
     def _largest_col(self, shape: tuple[int, int, int, int]) -> int:
         largest = 0
-        c, n, h, w = shape
+        c, h, w, n = shape
         for stage in self.stages:
             fn, _, fh, fw = stage.conv.W.shape
             s, p, k = stage.conv.stride, stage.conv.pad, stage.pool
@@ -394,13 +396,13 @@ class FusedConvNet:
         bufs = self._buffers_for(x.shape, train, lane)
         if flat is None:
             flat = self._flat_for(x.shape, train)[0]
-        bufs[0].inside[...] = x.transpose(1, 0, 2, 3)
+        bufs[0].inside[...] = x.transpose(1, 2, 3, 0)
         n = x.shape[0]
         for i, (stage, buf) in enumerate(zip(self.stages, bufs, strict=True)):
             conv, k = stage.conv, stage.pool
             fn = conv.W.shape[0]
             for index, rows, cols in buf.windows(stage):
-                buf.col_view[(slice(None), *index)] = buf.padded[:, :, rows, cols]
+                buf.col_view[(slice(None), *index)] = buf.padded[:, rows, cols]
             rows = buf.col.shape[0] - 1
             if buf.shared_col:
                 buf.col[rows] = 1
@@ -414,11 +416,11 @@ class FusedConvNet:
                 for j in range(2, k * k):
                     np.maximum(buf.pooled, blocks[:, j], out=buf.pooled)
                 a = buf.pooled
-            a = a.reshape(fn, n, *buf.out_hw)
+            a = a.reshape(fn, *buf.out_hw, n)
             if i + 1 < len(bufs):  # ReLU, written into the next stage's padded input
                 np.maximum(a, 0, out=bufs[i + 1].inside)
             else:  # ReLU, written as (N, C, H, W) for the layers after the stages
-                np.maximum(a, 0, out=flat.transpose(1, 0, 2, 3))
+                np.maximum(a, 0, out=flat.transpose(1, 2, 3, 0))
                 return bufs, flat
         raise AssertionError("unreachable")
 
@@ -491,15 +493,15 @@ class FusedConvNet:
                 d = layer.backward(d)
             for layer, p, key in self.tail_keys:
                 grads[key] = getattr(layer, "d" + p)
-        # d: dL/d(the last stage's ReLU output), (N, C, H, W); the stages want (C, N, H, W).
-        g = np.asarray(d).transpose(1, 0, 2, 3)
+        # d: dL/d(the last stage's ReLU output), (N, C, H, W); the stages want (C, H, W, N).
+        g = np.asarray(d).transpose(1, 2, 3, 0)
         if len(lanes) == 1:
             self._backward_stages(lanes[0][0], g, self._grads[0])
         else:
             (bufs0, first), (bufs1, second) = lanes
             self._in_lanes(
-                lambda: self._backward_stages(bufs1, g[:, second], self._grads[1]),
-                lambda: self._backward_stages(bufs0, g[:, first], self._grads[0]),
+                lambda: self._backward_stages(bufs1, g[..., second], self._grads[1]),
+                lambda: self._backward_stages(bufs0, g[..., first], self._grads[0]),
             )
             for key, value in self._grads[1].items():  # the two halves' sums make the whole
                 self._grads[0][key] += value
@@ -519,20 +521,20 @@ class FusedConvNet:
     def _backward_stages(
         self, bufs: list[_StageBuffers], g: NDArray, grads: dict[str, NDArray]
     ) -> None:
-        """Backward through every stage, from g = dL/d(the last ReLU output), (C, N, H, W)."""
+        """Backward through every stage, from g = dL/d(the last ReLU output), (C, H, W, N)."""
         for i in range(len(self.stages) - 1, -1, -1):
             g = self._backward_stage(self.stages[i], bufs[i], g, grads, first=i == 0)
 
     def _backward_stage(
         self, stage: _Stage, buf: _StageBuffers, g: NDArray, grads: dict[str, NDArray], first: bool
     ) -> NDArray:
-        """Backward through one stage, from ``g`` = dL/d(its ReLU output), (FN, N, H, W).
+        """Backward through one stage, from ``g`` = dL/d(its ReLU output), (FN, H, W, N).
 
-        Returns dL/d(its input), (C, N, H, W), a view into a buffer (nothing when ``first``).
+        Returns dL/d(its input), (C, H, W, N), a view into a buffer (nothing when ``first``).
         """
         conv, k = stage.conv, stage.pool
         fn = conv.W.shape[0]
-        shape = (fn, buf.in_shape[1], *buf.out_hw)  # (FN, N, H, W): g's shape
+        shape = (fn, *buf.out_hw, buf.in_shape[3])  # (FN, H, W, N): g's shape
         if k:
             # ReLU: the gradient passes where the pooled maximum was positive.
             np.greater(buf.pooled, 0, out=buf.mask)
@@ -564,15 +566,15 @@ class FusedConvNet:
         dcol_view = buf.dcol.reshape(buf.col_view.shape)
         buf.dpadded.fill(0)
         for index, r, c in buf.windows(stage):
-            buf.dpadded[:, :, r, c] += dcol_view[(slice(None), *index)]
+            buf.dpadded[:, r, c] += dcol_view[(slice(None), *index)]
         p = conv.pad
-        _, _, h, w = buf.in_shape
-        return buf.dpadded[:, :, p : p + h, p : p + w]
+        _, h, w, _ = buf.in_shape
+        return buf.dpadded[:, p : p + h, p : p + w]
 
     def _input_gradient(self, stage: _Stage, buf: _StageBuffers) -> NDArray:
         """dL/d(input) of a stride-1 stage, as a convolution of the zero-padded dL/dout.
 
-        ``dx[c, n, i, j] = sum over f, y, x of W[f, c, y, x] * dout[f, n, i + p - y, j + p - x]``
+        ``dx[c, i, j, n] = sum over f, y, x of W[f, c, y, x] * dout[f, i + p - y, j + p - x, n]``
         (zero outside dout): an ``im2col`` of dL/dout, shifted the other way, and one product
         with the filters as (C, FN*FH*FW). It replaces ``col2im``, whose every window offset
         adds into the whole input gradient, by copies that only write: on DeepConvNet the
@@ -580,21 +582,21 @@ class FusedConvNet:
         """
         conv, k = stage.conv, stage.pool
         fn, c, fh, fw = conv.W.shape
-        n, h, w = buf.in_shape[1:]
+        h, w, n = buf.in_shape[1:]
         p = conv.pad
         oh, ow = (buf.out_hw[0] * k, buf.out_hw[1] * k) if k else buf.out_hw
-        inner = buf.gpad[:, :, fh - 1 : fh - 1 + oh, fw - 1 : fw - 1 + ow]
+        inner = buf.gpad[:, fh - 1 : fh - 1 + oh, fw - 1 : fw - 1 + ow]
         if k:  # the blocks back to their places in the image: offset (a, b) of each window
-            dblocks = buf.dout.reshape(fn, k, k, n, *buf.out_hw)
+            dblocks = buf.dout.reshape(fn, k, k, *buf.out_hw, n)
             for a in range(k):
                 for b in range(k):
-                    inner[:, :, a::k, b::k] = dblocks[:, a, b]
+                    inner[:, a::k, b::k] = dblocks[:, a, b]
         else:
-            inner[...] = buf.dout.reshape(fn, n, oh, ow)
+            inner[...] = buf.dout.reshape(fn, oh, ow, n)
         for y in range(fh):
             for x in range(fw):
                 top, left = p + fh - 1 - y, p + fw - 1 - x
-                buf.gcol[:, y, x] = buf.gpad[:, :, top : top + h, left : left + w]
+                buf.gcol[:, y, x] = buf.gpad[:, top : top + h, left : left + w]
         buf.w_t[...] = conv.W.transpose(1, 0, 2, 3).reshape(c, -1)
         np.matmul(buf.w_t, buf.gcol.reshape(fn * fh * fw, -1), out=buf.dx.reshape(c, -1))
         return buf.dx
