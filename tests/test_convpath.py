@@ -16,8 +16,8 @@ def _images(rng, shape, blank=0.4):
     return x
 
 
-def _compare(net, x, t, rtol=1e-10):
-    fused = net.fused_step()
+def _compare(net, x, t, rtol=1e-10, fused=None):
+    fused = net.fused_step() if fused is None else fused
     assert isinstance(fused, FusedConvNet)
     loss, grads = fused.loss_and_gradient(x, t)
     grads = {k: g.copy() for k, g in grads.items()}
@@ -95,6 +95,19 @@ def test_a_later_pooled_stage_whose_output_floors_gets_its_input_gradient(input_
     assert loss == pytest.approx(twin.last_layer.loss, rel=1e-10)
     for key, g in ref.items():
         np.testing.assert_allclose(grads[key], g, rtol=1e-9, atol=1e-12, err_msg=key)
+
+
+@pytest.mark.parametrize("k", [1, 3])
+def test_pooling_windows_other_than_two(k):
+    # A 1x1 pooling passes everything through; a 3x3 one on a 10x10 output floors to 3x3.
+    rng = np.random.default_rng(3)
+    conv1 = Convolution(rng.standard_normal((3, 2, 3, 3)), rng.uniform(-0.1, 0.1, 3), pad=1)
+    conv2 = Convolution(rng.standard_normal((2, 3, 3, 3)), rng.uniform(-0.1, 0.1, 2), pad=1)
+    side = {1: 10, 3: 3}[k]
+    affine = Affine(rng.standard_normal((2 * side * side, 3)), np.zeros(3))
+    net = Sequential([conv1, Relu(), conv2, Relu(), Pooling(k, k, stride=k), affine])
+    x = _images(rng, (4, 2, 10, 10))
+    _compare(net, x, rng.integers(0, 3, 4), fused=FusedConvNet.from_network(net))
 
 
 def test_pooling_ties_go_to_the_first_window_offset():

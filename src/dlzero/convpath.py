@@ -12,11 +12,10 @@ gradients with far fewer passes over memory, which is where those layers spend t
   affine layer, which takes the (smaller) pooled output once, transposed. With the images
   innermost, every copy ``im2col`` makes moves runs of out_w*N contiguous numbers (N with a
   pooling after it), not rows of out_w: on DeepConvNet the copies take half the time.
-- **Pooling without strides.** When a 2x2 (or k x k) max pooling with stride 2 (k) follows the
-  convolution, ``im2col`` orders the output positions by their offset in the pooling window:
-  the product then gives four (k*k) contiguous blocks, and the pooling is the elementwise
-  maximum of the blocks. Its backward sends each gradient to the first block that holds the
-  maximum (ties go to the first offset, as ``Pooling``'s ``argmax`` does).
+- **Pooling without im2col.** A 2x2 (or k x k) max pooling with stride 2 (k) is the
+  elementwise maximum of four (k*k) strided views of the convolution's output, one per offset
+  in the window. Its backward sends each gradient to the first offset that holds the maximum
+  (ties go to the first, as ``Pooling``'s ``argmax`` does).
 - **ReLU after pooling.** ``max(relu(a), relu(b)) = relu(max(a, b))``: the ReLU of a pooled
   stage runs on the pooled output, k*k times smaller; otherwise it writes the convolution's
   output straight into the next convolution's padded input, one pass doing both.
@@ -119,13 +118,14 @@ class _StageBuffers:
         c, h, w, n = in_shape
         fn, _, fh, fw = stage.conv.W.shape
         s, p, k = stage.conv.stride, stage.conv.pad, stage.pool
-        out_h, out_w = conv_output_hw((n, c, h, w), fh, fw, s, p, "Convolution")
+        conv_h, conv_w = conv_output_hw((n, c, h, w), fh, fw, s, p, "Convolution")
+        out_h, out_w = conv_h, conv_w
         if k:
-            out_h, out_w = conv_output_hw((n, fn, out_h, out_w), k, k, k, 0, "Pooling")
+            out_h, out_w = conv_output_hw((n, fn, conv_h, conv_w), k, k, k, 0, "Pooling")
         self.in_shape = in_shape
+        self.conv_hw = (conv_h, conv_w)  # the convolution's output
         self.out_hw = (out_h, out_w)  # after the pooling, if any
-        blocks = k * k if k else 1
-        m = blocks * n * out_h * out_w  # output positions of the convolution that are used
+        m = conv_h * conv_w * n  # output positions of the convolution
         rows = c * fh * fw
         # The input, padded: (C, H + 2p, W + 2p, N); the border stays zero.
         self.padded = np.zeros((c, h + 2 * p, w + 2 * p, n), dtype=dtype)
@@ -136,20 +136,17 @@ class _StageBuffers:
         self.col[rows] = 1
         # Columns shared with the other stages (inference): their writes cover the ones row.
         self.shared_col = col is not None
-        if k:  # columns ordered (a, b, i, j, n): window offset (a, b), pooled position (i, j)
-            self.col_view = self.col[:rows].reshape(c, fh, fw, k, k, out_h, out_w, n)
-        else:
-            self.col_view = self.col[:rows].reshape(c, fh, fw, out_h, out_w, n)
+        self.col_view = self.col[:rows].reshape(c, fh, fw, conv_h, conv_w, n)
         self.out = np.empty((fn, m), dtype=dtype)  # the product: convolution outputs
-        self.pooled = np.empty((fn, n * out_h * out_w), dtype=dtype) if k else None
+        self.pooled = np.empty((fn, out_h, out_w, n), dtype=dtype) if k else None
         self.w_aug = np.empty((fn, rows + 1), dtype=dtype)  # [W | b]
         if train:
-            self.dout = np.empty((fn, m), dtype=dtype)  # dL/d(convolution output)
-            self.mask = np.empty((fn, n * out_h * out_w), dtype=bool)
+            # dL/d(convolution output); a row or column a floored pooling leaves out stays 0.
+            self.dout = np.zeros((fn, m), dtype=dtype)
+            self.mask = np.empty((fn, out_h, out_w, n), dtype=bool)
             self.dw_aug = np.empty((fn, rows + 1), dtype=dtype)
             if s == 1:  # dL/dx as a convolution of the padded dL/dout (see _input_gradient)
-                # The whole convolution output, padded by FH-1 and FW-1: rows a floored pooling
-                # leaves out stay 0 (their gradient), and every filter offset reads inside.
+                # dL/dout, padded by FH-1 and FW-1 so that every filter offset reads inside.
                 gh, gw = h + 2 * p + fh - 1, w + 2 * p + fw - 1
                 self.gpad = np.zeros((fn, gh, gw, n), dtype=dtype)
                 # (FN, FH, FW, H, W, N): set by FusedConvNet, a view of scratch all stages share
@@ -161,32 +158,26 @@ class _StageBuffers:
                 self.dcol = np.empty((rows, m), dtype=dtype)
                 self.dpadded = np.empty_like(self.padded)
             if k:
-                self.dpooled = np.empty((fn, n * out_h * out_w), dtype=dtype)
-                self.equal = np.empty((fn, n * out_h * out_w), dtype=bool)
+                self.dpooled = np.empty((fn, out_h, out_w, n), dtype=dtype)
+                self.equal = np.empty((fn, out_h, out_w, n), dtype=bool)
 
     def windows(self, stage: _Stage) -> list[tuple[tuple[int, ...], slice, slice]]:
         """(index into ``col_view``, rows, columns of ``padded``) for every copy im2col makes."""
         fh, fw = stage.conv.W.shape[2:]
-        s, k = stage.conv.stride, stage.pool
-        oh, ow = self.out_hw
-        if not k:
-            return [
-                ((y, x), slice(y, y + s * oh, s), slice(x, x + s * ow, s))
-                for y in range(fh)
-                for x in range(fw)
-            ]
-        # Output position (k*i + a, k*j + b) reads padded row s*(k*i + a) + y: a step of s*k.
+        s = stage.conv.stride
+        oh, ow = self.conv_hw
         return [
-            (
-                (y, x, a, b),
-                slice(s * a + y, s * a + y + s * k * oh, s * k),
-                slice(s * b + x, s * b + x + s * k * ow, s * k),
-            )
+            ((y, x), slice(y, y + s * oh, s), slice(x, x + s * ow, s))
             for y in range(fh)
             for x in range(fw)
-            for a in range(k)
-            for b in range(k)
         ]
+
+    def pool_views(self, a: NDArray, k: int) -> list[NDArray]:
+        """The k*k views of ``a`` (a convolution output, (FN, M)) that a k x k pooling with
+        stride k takes its maximum over, one per offset in the window, (FN, H, W, N) each."""
+        oh, ow = self.out_hw
+        a = a.reshape(a.shape[0], *self.conv_hw, -1)
+        return [a[:, i : k * oh : k, j : k * ow : k] for i in range(k) for j in range(k)]
 
 
 class FusedConvNet:
@@ -270,7 +261,7 @@ class FusedConvNet:
                 square = p.pool_h == p.pool_w == p.stride
                 if not (square and p.pad == 0 and p.mode == "max"):
                     return None
-                pool = p.pool_h
+                pool = p.pool_h if p.pool_h > 1 else 0  # a 1x1 pooling passes all through
                 i += 1
             stages.append(_Stage(conv, pool, (refs[(id(conv), "W")], refs[(id(conv), "b")])))
         tail = layers[i:]
@@ -368,9 +359,9 @@ class FusedConvNet:
             fn, _, fh, fw = stage.conv.W.shape
             s, p, k = stage.conv.stride, stage.conv.pad, stage.pool
             oh, ow = conv_output_hw((n, c, h, w), fh, fw, s, p, "Convolution")
+            largest = max(largest, (c * fh * fw + 1) * n * oh * ow)
             if k:
                 oh, ow = conv_output_hw((n, fn, oh, ow), k, k, k, 0, "Pooling")
-            largest = max(largest, (c * fh * fw + 1) * (k * k if k else 1) * n * oh * ow)
             c, h, w = fn, oh, ow
         return largest
 
@@ -409,14 +400,13 @@ class FusedConvNet:
             buf.w_aug[:, :rows] = conv.W.reshape(fn, rows)
             buf.w_aug[:, rows] = conv.b
             np.matmul(buf.w_aug, buf.col, out=buf.out)
-            a = buf.out
-            if k:  # max over the k*k blocks: one elementwise maximum per window offset
-                blocks = buf.out.reshape(fn, k * k, -1)
-                np.maximum(blocks[:, 0], blocks[:, 1], out=buf.pooled)
-                for j in range(2, k * k):
-                    np.maximum(buf.pooled, blocks[:, j], out=buf.pooled)
+            a = buf.out.reshape(fn, *buf.conv_hw, n)
+            if k:  # the max over the k*k offsets: one elementwise maximum per offset
+                views = buf.pool_views(buf.out, k)
+                np.maximum(views[0], views[1], out=buf.pooled)
+                for view in views[2:]:
+                    np.maximum(buf.pooled, view, out=buf.pooled)
                 a = buf.pooled
-            a = a.reshape(fn, *buf.out_hw, n)
             if i + 1 < len(bufs):  # ReLU, written into the next stage's padded input
                 np.maximum(a, 0, out=bufs[i + 1].inside)
             else:  # ReLU, written as (N, C, H, W) for the layers after the stages
@@ -538,19 +528,18 @@ class FusedConvNet:
         if k:
             # ReLU: the gradient passes where the pooled maximum was positive.
             np.greater(buf.pooled, 0, out=buf.mask)
-            np.multiply(g, buf.mask.reshape(shape), out=buf.dpooled.reshape(shape))
-            # Pooling: each gradient goes to the first block holding the maximum. dpooled
+            np.multiply(g, buf.mask, out=buf.dpooled)
+            # Pooling: each gradient goes to the first offset holding the maximum. dpooled
             # keeps what is still to be sent; sending it leaves zeros there.
-            blocks = buf.out.reshape(fn, k * k, -1)
-            dblocks = buf.dout.reshape(fn, k * k, -1)
-            for j in range(k * k):
-                np.equal(blocks[:, j], buf.pooled, out=buf.equal)
-                np.multiply(buf.dpooled, buf.equal, out=dblocks[:, j])
+            views, dviews = buf.pool_views(buf.out, k), buf.pool_views(buf.dout, k)
+            for j, (view, dview) in enumerate(zip(views, dviews, strict=True)):
+                np.equal(view, buf.pooled, out=buf.equal)
+                np.multiply(buf.dpooled, buf.equal, out=dview)
                 if j < k * k - 1:
-                    buf.dpooled -= dblocks[:, j]
+                    buf.dpooled -= dview
         else:  # ReLU only
-            np.greater(buf.out, 0, out=buf.mask)
-            np.multiply(g, buf.mask.reshape(shape), out=buf.dout.reshape(shape))
+            np.greater(buf.out.reshape(shape), 0, out=buf.mask)
+            np.multiply(g, buf.mask, out=buf.dout.reshape(shape))
         # dW and db from one product with the columns (their last row is the bias's input).
         rows = buf.col.shape[0] - 1
         np.matmul(buf.dout, buf.col.T, out=buf.dw_aug)
@@ -580,19 +569,12 @@ class FusedConvNet:
         adds into the whole input gradient, by copies that only write: on DeepConvNet the
         col2im passes took a third of the step.
         """
-        conv, k = stage.conv, stage.pool
+        conv = stage.conv
         fn, c, fh, fw = conv.W.shape
         h, w, n = buf.in_shape[1:]
         p = conv.pad
-        oh, ow = (buf.out_hw[0] * k, buf.out_hw[1] * k) if k else buf.out_hw
-        inner = buf.gpad[:, fh - 1 : fh - 1 + oh, fw - 1 : fw - 1 + ow]
-        if k:  # the blocks back to their places in the image: offset (a, b) of each window
-            dblocks = buf.dout.reshape(fn, k, k, *buf.out_hw, n)
-            for a in range(k):
-                for b in range(k):
-                    inner[:, a::k, b::k] = dblocks[:, a, b]
-        else:
-            inner[...] = buf.dout.reshape(fn, oh, ow, n)
+        oh, ow = buf.conv_hw
+        buf.gpad[:, fh - 1 : fh - 1 + oh, fw - 1 : fw - 1 + ow] = buf.dout.reshape(fn, oh, ow, n)
         for y in range(fh):
             for x in range(fw):
                 top, left = p + fh - 1 - y, p + fw - 1 - x
