@@ -110,6 +110,34 @@ def test_pooling_windows_other_than_two(k):
     _compare(net, x, rng.integers(0, 3, 4), fused=FusedConvNet.from_network(net))
 
 
+@pytest.mark.parametrize("chunk_bytes", [1, 22_000, 100_000])
+def test_columns_formed_a_few_rows_at_a_time_give_the_same_results(monkeypatch, chunk_bytes):
+    # One row a chunk, and chunks of several rows where the last one is shorter, for the
+    # stride-1 path (DeepConvNet) and the strided one with col2im (SimpleConvNet, stride 2).
+    from dlzero import convpath
+
+    monkeypatch.setattr(convpath, "_CHUNK_BYTES", chunk_bytes)
+    rng = np.random.default_rng(7)
+    deep = DeepConvNet((1, 12, 12), hidden_size=6, output_size=3, dropout_ratio=0.0, rng=1)
+    strided = SimpleConvNet(
+        (3, 9, 9),
+        {"filter_num": 2, "filter_size": 3, "pad": 2, "stride": 2},
+        6,
+        3,
+        weight_init_std=0.3,
+        rng=1,
+    )
+    uneven = False
+    for net, n in ((deep.astype(np.float64), 3), (strided.astype(np.float64), 4)):
+        x = _images(rng, (n, *net.input_dim))
+        _compare(net, x, rng.integers(0, 3, n))
+        for bufs in net.fused_step()._buffers[0].values():
+            for buf in bufs:
+                sizes = {stop - first for first, stop in buf.row_chunks}
+                uneven |= len(sizes) > 1
+    assert uneven or chunk_bytes == 1  # a shorter last chunk was exercised
+
+
 def test_pooling_ties_go_to_the_first_window_offset():
     # Filters that see only the top-left pixel of their 3x3 window, on images made of 2x2
     # blocks of one value: the four outputs of every pooling window tie, while the windows
