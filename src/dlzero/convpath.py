@@ -10,9 +10,13 @@ gradients with far fewer passes over memory, which is where those layers spend t
   output as (FN, out_h*out_w*N), that is (C, H, W, N). The layers transpose it to (N, C, H, W),
   and the next ``im2col`` transposes it back; here it stays in (C, H, W, N) until the first
   affine layer, which takes the (smaller) pooled output once, transposed. With the images
-  innermost, every copy ``im2col`` makes moves runs of out_w*N contiguous numbers (N with a
-  pooling after it), not rows of out_w: on DeepConvNet the copies take half the time.
-- **Pooling without im2col.** A 2x2 (or k x k) max pooling with stride 2 (k) is the
+  innermost, every copy ``im2col`` makes moves runs of out_w*N contiguous numbers, not rows of
+  out_w numbers as it would in (C, N, H, W).
+- **im2col a few rows at a time.** The columns of a few output rows (about 2 MB) are formed
+  and multiplied while they are still in the cache, and formed again for the weight
+  gradient, rather than written out whole (23 MB for DeepConvNet's second convolution on 50
+  images) and read back from memory twice.
+- **Pooling over strided views.** A 2x2 (or k x k) max pooling with stride 2 (k) is the
   elementwise maximum of four (k*k) strided views of the convolution's output, one per offset
   in the window. Its backward sends each gradient to the first offset that holds the maximum
   (ties go to the first, as ``Pooling``'s ``argmax`` does).
@@ -31,6 +35,11 @@ gradients with far fewer passes over memory, which is where those layers spend t
   input gradient once per window offset.
 - **Two lanes.** A training batch is split in halves whose stages run at once, one in a worker
   thread, each on one BLAS thread (where BLAS may use two).
+
+Tried and left out (figures in BENCHMARKS.md): pooling over contiguous blocks (im2col ordered by
+offset in the pooling window) is faster for the pooling itself, but its im2col copies read every
+other number; phase-split inputs, ``sliding_window_view``, and the other product order for the
+weight gradient each bought under 5% of a step.
 
 Everything after the last pooling (``Affine``, ``Relu``, ``Dropout``, ``SoftmaxWithLoss``) runs
 through the layers themselves (or :class:`~dlzero.fastpath.FusedMLP` when they are a plain
