@@ -5,8 +5,12 @@ For hidden sizes 50, 200, 1000 and batch sizes 32, 100, 1000, each framework run
 fresh process, and reports the median time per step over several repeats. The table gives both
 and their ratio; ``--plot FILE`` draws time per step against the work (multiply-adds per step).
 
+``--cnn`` times the convolutional networks instead: chapter 7's SimpleConvNet and chapter 8's
+DeepConvNet (as ``benchmarks/cnn_epoch.py`` defines them in both frameworks) at batch sizes 32,
+100 and 500, Adam lr 0.001.
+
 Run: ``python benchmarks/scaling.py --plot benchmarks/scaling.png`` (about 2 minutes; PyTorch
-from the ``bench`` extra).
+from the ``bench`` extra), ``python benchmarks/scaling.py --cnn`` (about 5 minutes).
 """
 
 from __future__ import annotations
@@ -24,11 +28,65 @@ import numpy as np
 
 HIDDEN = (50, 200, 1000)
 BATCH = (32, 100, 1000)
+CNN_BATCH = (32, 100, 500)
+CNN_MODELS = ("cnn", "deep-cnn")
 
 
 def _steps_for(hidden: int, batch: int) -> int:
     """Enough steps for a stable timing, fewer for the big products."""
     return max(50, int(4e8 / (784 * hidden * batch)))
+
+
+def _cnn_steps_for(model: str, batch: int) -> int:
+    """About 2 s of steps (DeepConvNet takes about 1 ms an image, SimpleConvNet a sixth)."""
+    return max(5, int((2000 if model == "deep-cnn" else 12000) / batch))
+
+
+def cnn_worker(framework: str, model: str, batch: int, steps: int, repeats: int) -> None:
+    """Time ``steps`` Adam steps of a convolutional network ``repeats`` times; print the median."""
+    from dlzero.datasets import load_mnist
+
+    (x_train, t_train), _ = load_mnist(flatten=False)
+    t_train = t_train.astype(np.int64)
+    rng = np.random.default_rng(0)
+    batches = [rng.integers(0, len(x_train), batch) for _ in range(steps)]
+    times = []
+    if framework == "dlzero":
+        from dlzero.convnets import DeepConvNet, SimpleConvNet
+        from dlzero.optimizers import Adam
+
+        net = SimpleConvNet(rng=0) if model == "cnn" else DeepConvNet(rng=0)
+        opt = Adam(lr=0.001)
+        for _ in range(repeats + 1):
+            start = time.perf_counter()
+            for idx in batches:
+                _, grads = net.loss_and_gradient(x_train[idx], t_train[idx])
+                opt.update(net.params, grads)
+            times.append((time.perf_counter() - start) / steps)
+    else:
+        import torch
+
+        spec = importlib.util.spec_from_file_location(
+            "cnn_epoch", os.path.join(os.path.dirname(os.path.abspath(__file__)), "cnn_epoch.py")
+        )
+        cnn_epoch = importlib.util.module_from_spec(spec)
+        spec.loader.exec_module(cnn_epoch)
+        torch.set_num_threads(os.cpu_count() or 1)
+        xtr, ttr = torch.from_numpy(x_train), torch.from_numpy(t_train)
+        net_t = cnn_epoch.torch_model(model)
+        opt_t = torch.optim.Adam(net_t.parameters(), lr=0.001)
+        loss_fn = torch.nn.CrossEntropyLoss()
+        tidx = [torch.from_numpy(i) for i in batches]
+        for _ in range(repeats + 1):
+            start = time.perf_counter()
+            for idx in tidx:
+                opt_t.zero_grad(set_to_none=True)
+                loss = loss_fn(net_t(xtr[idx]), ttr[idx])
+                loss.backward()
+                opt_t.step()
+                loss.item()
+            times.append((time.perf_counter() - start) / steps)
+    print(json.dumps({"per_step": statistics.median(times[1:])}))  # the first run warms up
 
 
 def worker(framework: str, hidden: int, batch: int, steps: int, repeats: int) -> None:
@@ -73,11 +131,17 @@ def worker(framework: str, hidden: int, batch: int, steps: int, repeats: int) ->
     print(json.dumps({"per_step": statistics.median(times[1:])}))  # the first run warms up
 
 
-def run_worker(framework: str, hidden: int, batch: int, repeats: int) -> float:
+def run_worker(
+    framework: str, hidden: int, batch: int, repeats: int, model: str = "", steps: int = 0
+) -> float:
     cmd = [
         sys.executable, __file__, "--worker", framework, "--hidden", str(hidden),
         "--batch", str(batch), "--repeats", str(repeats),
     ]  # fmt: skip
+    if model:
+        cmd += ["--model", model]
+    if steps:
+        cmd += ["--steps", str(steps)]
     out = subprocess.run(cmd, capture_output=True, text=True, check=True).stdout
     return json.loads(out.strip().splitlines()[-1])["per_step"]
 
@@ -90,19 +154,30 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--plot", help="write a plot of time per step to this PNG")
     parser.add_argument("--markdown", help="also write the table to this file")
+    parser.add_argument(
+        "--cnn", action="store_true", help="time SimpleConvNet and DeepConvNet instead"
+    )
+    parser.add_argument("--model", choices=CNN_MODELS, help=argparse.SUPPRESS)
+    parser.add_argument("--steps", type=int, help="steps per repeat (default: about 2 s of them)")
     args = parser.parse_args(argv)
     if args.worker:
         h, b = args.hidden[0], args.batch[0]
-        worker(args.worker, h, b, _steps_for(h, b), args.repeats)
+        if args.model:
+            steps = args.steps or _cnn_steps_for(args.model, b)
+            cnn_worker(args.worker, args.model, b, steps, args.repeats)
+        else:
+            worker(args.worker, h, b, args.steps or _steps_for(h, b), args.repeats)
         return 0
 
     frameworks = ["dlzero"] + (["torch"] if importlib.util.find_spec("torch") else [])
     if len(frameworks) == 1:
         print("PyTorch is not installed (pip install '.[bench]'): timing dlzero alone")
+    if args.cnn:
+        return _cnn_table(frameworks, args)
     rows = []
     for h in args.hidden:
         for b in args.batch:
-            t = {f: run_worker(f, h, b, args.repeats) for f in frameworks}
+            t = {f: run_worker(f, h, b, args.repeats, steps=args.steps or 0) for f in frameworks}
             rows.append((h, b, t))
             print(f"hidden {h:5d} batch {b:5d}: " + "  ".join(
                 f"{f} {v * 1e6:9.1f} us" for f, v in t.items()), flush=True)  # fmt: skip
@@ -141,6 +216,31 @@ def main(argv: list[str] | None = None) -> int:
         ax.legend(fontsize=7)
         fig.tight_layout()
         fig.savefig(args.plot, dpi=120)
+    return 0
+
+
+def _cnn_table(frameworks: list[str], args: argparse.Namespace) -> int:
+    """The --cnn rows: time per Adam step of each network at each batch size."""
+    batches = args.batch if args.batch != list(BATCH) else list(CNN_BATCH)
+    lines = ["| network | batch | dlzero (ms/step) | PyTorch (ms/step) | dlzero / PyTorch |",
+             "|---|---:|---:|---:|---:|"]  # fmt: skip
+    for model in CNN_MODELS:
+        name = "SimpleConvNet" if model == "cnn" else "DeepConvNet"
+        for b in batches:
+            t = {f: run_worker(f, 0, b, args.repeats, model, args.steps or 0) for f in frameworks}
+            print(f"{name:13s} batch {b:4d}: " + "  ".join(
+                f"{f} {v * 1e3:8.2f} ms" for f, v in t.items()), flush=True)  # fmt: skip
+            torch_t = t.get("torch")
+            ratio = (
+                f"{torch_t * 1e3:.2f} | {t['dlzero'] / torch_t:.2f}x |" if torch_t else "- | - |"
+            )
+            lines.append(f"| {name} | {b} | {t['dlzero'] * 1e3:.2f} | " + ratio)
+    text = "\n".join(lines)
+    print()
+    print(text)
+    if args.markdown:
+        with open(args.markdown, "w") as fh:
+            fh.write(text + "\n")
     return 0
 
 

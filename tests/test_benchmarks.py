@@ -100,3 +100,19 @@ def test_step_profile_and_background_eval_scripts_run(tmp_path):
     assert "background_eval off (used: False)" in ab.stdout
     assert "background_eval on  (used: True)" in ab.stdout
     assert "median fit: foreground" in ab.stdout
+
+
+def test_scaling_times_the_convolutional_networks(tmp_path):
+    table = tmp_path / "cnn.md"
+    done = subprocess.run(
+        [sys.executable, str(ROOT / "benchmarks" / "scaling.py"), "--cnn", "--batch", "3",
+         "--repeats", "1", "--steps", "2", "--markdown", str(table)],
+        capture_output=True, text=True, timeout=300,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    rows = table.read_text().splitlines()[2:]
+    assert [row.split(" | ")[:2] for row in rows] == [
+        ["| SimpleConvNet", "3"],
+        ["| DeepConvNet", "3"],
+    ]
+    assert all(float(row.split(" | ")[2]) > 0 for row in rows)
