@@ -127,15 +127,30 @@ def test_columns_formed_a_few_rows_at_a_time_give_the_same_results(monkeypatch, 
         weight_init_std=0.3,
         rng=1,
     )
-    uneven = False
+    uneven = several_dx = False
+    # Batches of 3 and 4 run in one lane, 17 in two (of 9 and 8 images).
     for net, n in ((deep.astype(np.float64), 3), (strided.astype(np.float64), 4)):
-        x = _images(rng, (n, *net.input_dim))
-        _compare(net, x, rng.integers(0, 3, n))
+        net.fused_step().lanes = 2  # whatever this machine's BLAS allows
+        for batch in (n, 17):
+            x = _images(rng, (batch, *net.input_dim))
+            _compare(net, x, rng.integers(0, 3, batch))
         for bufs in net.fused_step()._buffers[0].values():
             for buf in bufs:
                 sizes = {stop - first for first, stop in buf.row_chunks}
                 uneven |= len(sizes) > 1
+                several_dx |= len(getattr(buf, "dx_chunks", ())) > 1
     assert uneven or chunk_bytes == 1  # a shorter last chunk was exercised
+    assert several_dx or chunk_bytes == 100_000  # and the input gradient in several chunks
+
+
+def test_the_first_stage_keeps_no_buffers_for_an_input_gradient():
+    net = DeepConvNet((1, 12, 12), hidden_size=6, output_size=3, rng=1)
+    fused = net.fused_step()
+    fused.lanes = 1
+    fused.loss_and_gradient(np.zeros((2, 1, 12, 12), np.float32), np.array([0, 1]))
+    (bufs,) = fused._buffers[0].values()
+    assert not hasattr(bufs[0], "gcol") and not hasattr(bufs[0], "dx")
+    assert all(hasattr(buf, "gcol") and hasattr(buf, "dx") for buf in bufs[1:])
 
 
 def test_pooling_ties_go_to_the_first_window_offset():

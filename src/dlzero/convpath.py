@@ -31,8 +31,8 @@ gradients with far fewer passes over memory, which is where those layers spend t
   step), and no gradient is formed for the input images.
 - **The input gradient as a convolution.** For a stride-1 convolution, dL/dx is the
   convolution of the zero-padded dL/dout with the filters turned around: an ``im2col`` of
-  dL/dout and one product, instead of a product and a ``col2im`` that adds into the whole
-  input gradient once per window offset.
+  dL/dout and a product (a few rows at a time), instead of a product and a ``col2im`` that
+  adds into the whole input gradient once per window offset.
 - **Two lanes.** A training batch is split in halves whose stages run at once, one in a worker
   thread, each on one BLAS thread (where BLAS may use two).
 
@@ -120,7 +120,7 @@ class _Stage:
 
 
 def _chunks(total: int, row_bytes: int) -> list[tuple[int, int]]:
-    """(first, stop) ranges over ``total`` rows, each about ``_CHUNK_BYTES`` (one row at least)."""
+    """(first, stop) ranges over ``total`` rows, each at most ``_CHUNK_BYTES`` (or one row)."""
     step = max(1, _CHUNK_BYTES // row_bytes)
     return [(first, min(first + step, total)) for first in range(0, total, step)]
 
@@ -129,7 +129,12 @@ class _StageBuffers:
     """The arrays of one stage for one batch size (shapes in the comments)."""
 
     def __init__(
-        self, stage: _Stage, in_shape: tuple[int, int, int, int], dtype: np.dtype, train: bool
+        self,
+        stage: _Stage,
+        in_shape: tuple[int, int, int, int],
+        dtype: np.dtype,
+        train: bool,
+        input_grad: bool = True,
     ) -> None:
         c, h, w, n = in_shape
         fn, _, fh, fw = stage.conv.W.shape
@@ -147,8 +152,8 @@ class _StageBuffers:
         # The input, padded: (C, H + 2p, W + 2p, N); the border stays zero.
         self.padded = np.zeros((c, h + 2 * p, w + 2 * p, n), dtype=dtype)
         self.inside = self.padded[:, p : p + h, p : p + w]
-        # im2col of a few output rows: (C*FH*FW + 1, rows*W*N), the last row ones (the bias's
-        # input). The backward pass forms the columns again rather than keep them all.
+        # im2col of a few output rows: (C*FH*FW + 1, chunk rows * conv_w * N), the last row
+        # ones (the bias's input). The backward pass forms them again rather than keep them all.
         self.row_chunks = _chunks(conv_h, (rows + 1) * conv_w * n * size)
         most = max(stop - first for first, stop in self.row_chunks)
         self.col = np.empty((rows + 1, most * conv_w * n), dtype=dtype)
@@ -162,17 +167,18 @@ class _StageBuffers:
             self.mask = np.empty((fn, out_h, out_w, n), dtype=bool)
             self.dw_aug = np.empty((fn, rows + 1), dtype=dtype)
             self.dw_part = np.empty((fn, rows + 1), dtype=dtype)  # one chunk's share
-            if s == 1:  # dL/dx as a convolution of the padded dL/dout (see _input_gradient)
+            # (The first stage forms no input gradient: the images need none.)
+            if input_grad and s == 1:  # dL/dx as a convolution of the padded dL/dout
                 # dL/dout, padded by FH-1 and FW-1 so that every filter offset reads inside.
                 gh, gw = h + 2 * p + fh - 1, w + 2 * p + fw - 1
                 self.gpad = np.zeros((fn, gh, gw, n), dtype=dtype)
-                # Its im2col, a few rows of dL/dx at a time: (FN*FH*FW, rows*W*N)
+                # Its im2col, a few rows of dL/dx at a time: (FN*FH*FW, chunk rows * W * N)
                 self.dx_chunks = _chunks(h, fn * fh * fw * w * n * size)
                 most_dx = max(stop - first for first, stop in self.dx_chunks)
                 self.gcol = np.empty((fn * fh * fw, most_dx * w * n), dtype=dtype)
                 self.w_t = np.empty((c, fn * fh * fw), dtype=dtype)
                 self.dx = np.empty((c, h, w, n), dtype=dtype)
-            else:  # dL/dcol, then col2im
+            elif input_grad:  # dL/dcol, then col2im
                 self.dcol = np.empty((rows, most * conv_w * n), dtype=dtype)
                 self.dpadded = np.empty_like(self.padded)
             if k:
@@ -337,16 +343,17 @@ class FusedConvNet:
         """Each stage's arrays for input of ``x_shape``, made on first use and kept."""
         key = (tuple(x_shape), train)
         cache = self._buffers[lane]
-        bufs = cache.get(key)
+        bufs = cache.pop(key, None)
         if bufs is not None:
+            cache[key] = bufs  # the most recently used last: the oldest goes first
             return bufs
         if len(cache) >= 4:  # batch, last batch, eval chunk, last chunk: enough
             cache.pop(next(iter(cache)))
         n, c, h, w = x_shape
         shape = (c, h, w, n)
         bufs = []
-        for stage in self.stages:
-            buf = _StageBuffers(stage, shape, self.dtype, train)
+        for i, stage in enumerate(self.stages):
+            buf = _StageBuffers(stage, shape, self.dtype, train, input_grad=i > 0)
             bufs.append(buf)
             shape = (stage.conv.W.shape[0], *buf.out_hw, n)
         cache[key] = bufs
@@ -527,7 +534,8 @@ class FusedConvNet:
     ) -> NDArray:
         """Backward through one stage, from ``g`` = dL/d(its ReLU output), (FN, H, W, N).
 
-        Returns dL/d(its input), (C, H, W, N), a view into a buffer (nothing when ``first``).
+        Returns dL/d(its input), (C, H, W, N), a view into a buffer; when ``first``, ``g``
+        itself (the input images need no gradient).
         """
         conv, k = stage.conv, stage.pool
         fn = conv.W.shape[0]
@@ -581,10 +589,10 @@ class FusedConvNet:
         """dL/d(input) of a stride-1 stage, as a convolution of the zero-padded dL/dout.
 
         ``dx[c, i, j, n] = sum over f, y, x of W[f, c, y, x] * dout[f, i + p - y, j + p - x, n]``
-        (zero outside dout): an ``im2col`` of dL/dout, shifted the other way, and one product
-        with the filters as (C, FN*FH*FW). It replaces ``col2im``, whose every window offset
-        adds into the whole input gradient, by copies that only write: on DeepConvNet the
-        col2im passes took a third of the step.
+        (zero outside dout): an ``im2col`` of dL/dout, shifted the other way, and a product
+        with the filters as (C, FN*FH*FW), a few rows of dx at a time. It replaces ``col2im``,
+        whose every window offset adds into the whole input gradient, by copies that only
+        write: on DeepConvNet the col2im passes took a third of the step.
         """
         conv = stage.conv
         fn, c, fh, fw = conv.W.shape
