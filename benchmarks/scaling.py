@@ -32,6 +32,13 @@ CNN_BATCH = (32, 100, 500)
 CNN_MODELS = ("cnn", "deep-cnn")
 
 
+def _positive_int(text: str) -> int:
+    value = int(text)
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"expected a positive integer, got {text}")
+    return value
+
+
 def _steps_for(hidden: int, batch: int) -> int:
     """Enough steps for a stable timing, fewer for the big products."""
     return max(50, int(4e8 / (784 * hidden * batch)))
@@ -149,8 +156,10 @@ def run_worker(
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description="dlzero vs PyTorch: cost per step by size.")
     parser.add_argument("--worker", choices=("dlzero", "torch"), help=argparse.SUPPRESS)
-    parser.add_argument("--hidden", type=int, nargs="+", default=list(HIDDEN))
-    parser.add_argument("--batch", type=int, nargs="+", default=list(BATCH))
+    parser.add_argument("--hidden", type=int, nargs="+", help=f"default: {HIDDEN}")
+    parser.add_argument(
+        "--batch", type=int, nargs="+", help=f"default: {BATCH}, {CNN_BATCH} with --cnn"
+    )
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--plot", help="write a plot of time per step to this PNG")
     parser.add_argument("--markdown", help="also write the table to this file")
@@ -158,8 +167,14 @@ def main(argv: list[str] | None = None) -> int:
         "--cnn", action="store_true", help="time SimpleConvNet and DeepConvNet instead"
     )
     parser.add_argument("--model", choices=CNN_MODELS, help=argparse.SUPPRESS)
-    parser.add_argument("--steps", type=int, help="steps per repeat (default: about 2 s of them)")
+    parser.add_argument(
+        "--steps", type=_positive_int, help="steps per repeat (default: enough for a stable time)"
+    )
     args = parser.parse_args(argv)
+    if args.cnn and (args.hidden or args.plot):
+        parser.error("--hidden and --plot are for the MLP table, not --cnn")
+    args.hidden = args.hidden or list(HIDDEN)
+    args.batch = args.batch or list(CNN_BATCH if args.cnn or args.model else BATCH)
     if args.worker:
         h, b = args.hidden[0], args.batch[0]
         if args.model:
@@ -221,18 +236,17 @@ def main(argv: list[str] | None = None) -> int:
 
 def _cnn_table(frameworks: list[str], args: argparse.Namespace) -> int:
     """The --cnn rows: time per Adam step of each network at each batch size."""
-    batches = args.batch if args.batch != list(BATCH) else list(CNN_BATCH)
-    lines = ["| network | batch | dlzero (ms/step) | PyTorch (ms/step) | dlzero / PyTorch |",
+    lines = ["| network | batch | dlzero (ms/step) | PyTorch (ms/step) | PyTorch / dlzero |",
              "|---|---:|---:|---:|---:|"]  # fmt: skip
     for model in CNN_MODELS:
         name = "SimpleConvNet" if model == "cnn" else "DeepConvNet"
-        for b in batches:
+        for b in args.batch:
             t = {f: run_worker(f, 0, b, args.repeats, model, args.steps or 0) for f in frameworks}
             print(f"{name:13s} batch {b:4d}: " + "  ".join(
                 f"{f} {v * 1e3:8.2f} ms" for f, v in t.items()), flush=True)  # fmt: skip
             torch_t = t.get("torch")
             ratio = (
-                f"{torch_t * 1e3:.2f} | {t['dlzero'] / torch_t:.2f}x |" if torch_t else "- | - |"
+                f"{torch_t * 1e3:.2f} | {torch_t / t['dlzero']:.2f}x |" if torch_t else "- | - |"
             )
             lines.append(f"| {name} | {b} | {t['dlzero'] * 1e3:.2f} | " + ratio)
     text = "\n".join(lines)
