@@ -136,7 +136,7 @@ def test_columns_formed_a_few_rows_at_a_time_give_the_same_results(monkeypatch, 
             _compare(net, x, rng.integers(0, 3, batch))
         for bufs in net.fused_step()._buffers[0].values():
             for buf in bufs:
-                sizes = {stop - first for first, stop in buf.row_chunks}
+                sizes = {stop - first for _, first, stop in buf.chunks}
                 uneven |= len(sizes) > 1
                 several_dx |= len(getattr(buf, "dx_chunks", ())) > 1
     assert uneven or chunk_bytes == 1  # a shorter last chunk was exercised

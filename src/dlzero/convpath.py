@@ -16,10 +16,13 @@ gradients with far fewer passes over memory, which is where those layers spend t
   and multiplied while they are still in the cache, and formed again for the weight
   gradient, rather than written out whole (23 MB for DeepConvNet's second convolution on 50
   images) and read back from memory twice.
-- **Pooling over strided views.** A 2x2 (or k x k) max pooling with stride 2 (k) is the
-  elementwise maximum of four (k*k) strided views of the convolution's output, one per offset
-  in the window. Its backward sends each gradient to the first offset that holds the maximum
-  (ties go to the first, as ``Pooling``'s ``argmax`` does).
+- **Pooling without strides.** When a 2x2 (or k x k) max pooling with stride 2 (k) follows the
+  convolution, ``im2col`` orders the output positions by their offset in the pooling window:
+  the product then gives four (k*k) contiguous blocks, and the pooling is the elementwise
+  maximum of the blocks. Its backward sends each gradient to the first block that holds the
+  maximum (ties go to the first offset, as ``Pooling``'s ``argmax`` does). So that these
+  columns too are copied in contiguous runs, the padded input is kept split into phases (every
+  other row and column, see ``_StageBuffers``).
 - **ReLU after pooling.** ``max(relu(a), relu(b)) = relu(max(a, b))``: the ReLU of a pooled
   stage runs on the pooled output, k*k times smaller; otherwise it writes the convolution's
   output straight into the next convolution's padded input, one pass doing both.
@@ -36,10 +39,10 @@ gradients with far fewer passes over memory, which is where those layers spend t
 - **Two lanes.** A training batch is split in halves whose stages run at once, one in a worker
   thread, each on one BLAS thread (where BLAS may use two).
 
-Tried and left out (figures in BENCHMARKS.md): pooling over contiguous blocks (im2col ordered by
-offset in the pooling window) is faster for the pooling itself, but its im2col copies read every
-other number; phase-split inputs, ``sliding_window_view``, and the other product order for the
-weight gradient each bought under 5% of a step.
+Tried and left out (figures in BENCHMARKS.md): pooling over strided views of the convolution's
+output in natural order (its pooling passes take twice as long as over blocks: SimpleConvNet's
+step 11-14% slower); ``sliding_window_view``, and the other product order for the weight
+gradient, each under 5% of a step.
 
 Everything after the last pooling (``Affine``, ``Relu``, ``Dropout``, ``SoftmaxWithLoss``) runs
 through the layers themselves (or :class:`~dlzero.fastpath.FusedMLP` when they are a plain
@@ -126,7 +129,16 @@ def _chunks(total: int, row_bytes: int) -> list[tuple[int, int]]:
 
 
 class _StageBuffers:
-    """The arrays of one stage for one batch size (shapes in the comments)."""
+    """The arrays of one stage for one batch size (shapes in the comments).
+
+    The product's columns are ordered (a, b, i, j, n): for each offset (a, b) in the k x k
+    pooling window, the convolution outputs at (k*i + a, k*j + b) for every pooled position
+    (i, j) and image n. The pooling is then the maximum of k*k contiguous blocks. (Without a
+    pooling k is 1: the natural order.) Output (k*i + a, k*j + b) reads padded input row
+    s*k*i + (s*a + y) for filter row y: a step of P = s*k. So the padded input is kept split
+    into its P x P phases, ``phases[c, u % P, v % P, r // P, q // P, n]`` holding the padded
+    pixel (r, q): each copy ``im2col`` makes then reads runs of out_w*N contiguous numbers.
+    """
 
     def __init__(
         self,
@@ -138,39 +150,52 @@ class _StageBuffers:
     ) -> None:
         c, h, w, n = in_shape
         fn, _, fh, fw = stage.conv.W.shape
-        s, p, k = stage.conv.stride, stage.conv.pad, stage.pool
+        s, p = stage.conv.stride, stage.conv.pad
+        k = self.k = stage.pool or 1
         conv_h, conv_w = conv_output_hw((n, c, h, w), fh, fw, s, p, "Convolution")
         out_h, out_w = conv_h, conv_w
-        if k:
+        if stage.pool:
             out_h, out_w = conv_output_hw((n, fn, conv_h, conv_w), k, k, k, 0, "Pooling")
         self.in_shape = in_shape
-        self.conv_hw = (conv_h, conv_w)  # the convolution's output
         self.out_hw = (out_h, out_w)  # after the pooling, if any
-        m = conv_h * conv_w * n  # output positions of the convolution
+        m = k * k * out_h * out_w * n  # the convolution outputs the pooling uses
         rows = c * fh * fw
         size = np.dtype(dtype).itemsize
-        # The input, padded: (C, H + 2p, W + 2p, N); the border stays zero.
-        self.padded = np.zeros((c, h + 2 * p, w + 2 * p, n), dtype=dtype)
-        self.inside = self.padded[:, p : p + h, p : p + w]
-        # im2col of a few output rows: (C*FH*FW + 1, chunk rows * conv_w * N), the last row
-        # ones (the bias's input). The backward pass forms them again rather than keep them all.
-        self.row_chunks = _chunks(conv_h, (rows + 1) * conv_w * n * size)
-        most = max(stop - first for first, stop in self.row_chunks)
-        self.col = np.empty((rows + 1, most * conv_w * n), dtype=dtype)
+        # The padded input in phases: (C, P, P, ceil((H + 2p) / P), ceil((W + 2p) / P), N);
+        # the border stays zero. With P = 1 (stride 1, no pooling) it is the padded input.
+        step = self.step = s * k
+        hp, wp = h + 2 * p, w + 2 * p
+        self.phases = np.zeros((c, step, step, -(-hp // step), -(-wp // step), n), dtype=dtype)
+        # Where the input goes: (phase view, rows, columns of the input) for each phase.
+        self.input_parts = []
+        for u in range(step):
+            for v in range(step):
+                r0, c0 = (u - p) % step, (v - p) % step  # the first input row in phase u
+                nr, nc = len(range(r0, h, step)), len(range(c0, w, step))
+                top, left = (r0 + p) // step, (c0 + p) // step
+                part = self.phases[:, u, v, top : top + nr, left : left + nc]
+                self.input_parts.append((part, slice(r0, h, step), slice(c0, w, step)))
+        # im2col of a few pooled rows of one window offset: (C*FH*FW + 1, chunk rows *
+        # out_w * N), the last row ones (the bias's input). The backward pass forms them
+        # again rather than keep them all.
+        row_chunks = _chunks(out_h, (rows + 1) * out_w * n * size)
+        self.chunks = [(block, *rows_) for block in range(k * k) for rows_ in row_chunks]
+        most = max(stop - first for first, stop in row_chunks)
+        self.col = np.empty((rows + 1, most * out_w * n), dtype=dtype)
         self.col[rows] = 1
         self.out = np.empty((fn, m), dtype=dtype)  # the product: convolution outputs
-        self.pooled = np.empty((fn, out_h, out_w, n), dtype=dtype) if k else None
+        self.pooled = np.empty((fn, out_h, out_w, n), dtype=dtype) if stage.pool else None
         self.w_aug = np.empty((fn, rows + 1), dtype=dtype)  # [W | b]
         if train:
-            # dL/d(convolution output); a row or column a floored pooling leaves out stays 0.
-            self.dout = np.zeros((fn, m), dtype=dtype)
-            self.mask = np.empty((fn, out_h, out_w, n), dtype=bool)
+            self.dout = np.empty((fn, m), dtype=dtype)  # dL/d(convolution output)
+            self.mask = np.empty((fn, out_h * out_w * n), dtype=bool)
             self.dw_aug = np.empty((fn, rows + 1), dtype=dtype)
             self.dw_part = np.empty((fn, rows + 1), dtype=dtype)  # one chunk's share
             # (The first stage forms no input gradient: the images need none.)
             if input_grad and s == 1:  # dL/dx as a convolution of the padded dL/dout
-                # dL/dout, padded by FH-1 and FW-1 so that every filter offset reads inside.
-                gh, gw = h + 2 * p + fh - 1, w + 2 * p + fw - 1
+                # dL/d(convolution output), padded by FH-1 and FW-1 so that every filter
+                # offset reads inside; outputs a floored pooling leaves out stay 0.
+                gh, gw = hp + fh - 1, wp + fw - 1
                 self.gpad = np.zeros((fn, gh, gw, n), dtype=dtype)
                 # Its im2col, a few rows of dL/dx at a time: (FN*FH*FW, chunk rows * W * N)
                 self.dx_chunks = _chunks(h, fn * fh * fw * w * n * size)
@@ -178,45 +203,53 @@ class _StageBuffers:
                 self.gcol = np.empty((fn * fh * fw, most_dx * w * n), dtype=dtype)
                 self.w_t = np.empty((c, fn * fh * fw), dtype=dtype)
                 self.dx = np.empty((c, h, w, n), dtype=dtype)
-            elif input_grad:  # dL/dcol, then col2im
-                self.dcol = np.empty((rows, most * conv_w * n), dtype=dtype)
-                self.dpadded = np.empty_like(self.padded)
-            if k:
-                self.dpooled = np.empty((fn, out_h, out_w, n), dtype=dtype)
-                self.equal = np.empty((fn, out_h, out_w, n), dtype=bool)
+            elif input_grad:  # dL/dcol, then col2im into the padded input's gradient
+                self.dcol = np.empty((rows, most * out_w * n), dtype=dtype)
+                self.dpadded = np.empty((c, hp, wp, n), dtype=dtype)
+            if stage.pool:
+                self.dpooled = np.empty((fn, out_h * out_w * n), dtype=dtype)
+                self.equal = np.empty((fn, out_h * out_w * n), dtype=bool)
+
+    def write_input(self, a: NDArray, relu: bool) -> None:
+        """Write ``a`` (C, H, W, N), through a ReLU if ``relu``, into the padded phases."""
+        for part, rows, cols in self.input_parts:
+            if relu:
+                np.maximum(a[:, rows, cols], 0, out=part)
+            else:
+                part[...] = a[:, rows, cols]
+
+    def span(self, block: int, first: int, stop: int) -> slice:
+        """The product's columns for pooled rows ``first`` to ``stop`` of window offset
+        ``block``."""
+        out_h, out_w = self.out_hw
+        per_row = out_w * self.in_shape[3]
+        return slice((block * out_h + first) * per_row, (block * out_h + stop) * per_row)
 
     def windows(
-        self, stage: _Stage, first: int, stop: int
-    ) -> list[tuple[tuple[int, int], slice, slice]]:
-        """((y, x), rows, columns of ``padded``) that filter offset (y, x) reads for output
-        rows ``first`` to ``stop``: every copy im2col makes."""
+        self, stage: _Stage, block: int, first: int, stop: int
+    ) -> list[tuple[tuple[int, int], int, int]]:
+        """((y, x), u, v) for every copy im2col makes for pooled rows ``first`` to ``stop`` of
+        window offset ``block`` = (a, b): filter offset (y, x) reads padded rows and columns
+        u + P*i and v + P*j, with u = s*a + y and v = s*b + x."""
         fh, fw = stage.conv.W.shape[2:]
+        a, b = divmod(block, self.k)
         s = stage.conv.stride
-        ow = self.conv_hw[1]
-        return [
-            ((y, x), slice(y + s * first, y + s * stop, s), slice(x, x + s * ow, s))
-            for y in range(fh)
-            for x in range(fw)
-        ]
+        return [((y, x), s * a + y, s * b + x) for y in range(fh) for x in range(fw)]
 
-    def columns(self, stage: _Stage, first: int, stop: int) -> NDArray:
-        """im2col of output rows ``first`` to ``stop``: (C*FH*FW + 1, (stop - first)*W*N),
-        a view of ``col``."""
+    def columns(self, stage: _Stage, block: int, first: int, stop: int) -> NDArray:
+        """im2col of pooled rows ``first`` to ``stop`` of window offset ``block``:
+        (C*FH*FW + 1, (stop - first)*out_w*N), a view of ``col``."""
         c, _, _, n = self.in_shape
         fh, fw = stage.conv.W.shape[2:]
-        col = self.col[:, : (stop - first) * self.conv_hw[1] * n]
+        out_w, step = self.out_hw[1], self.step
+        col = self.col[:, : (stop - first) * out_w * n]
         # Splitting both axes of a slice is always a view: the copies land in ``col``.
-        view = col[:-1].reshape(c, fh, fw, stop - first, self.conv_hw[1], n)
-        for index, rows, cols in self.windows(stage, first, stop):
-            view[(slice(None), *index)] = self.padded[:, rows, cols]
+        view = col[:-1].reshape(c, fh, fw, stop - first, out_w, n)
+        for (y, x), u, v in self.windows(stage, block, first, stop):
+            top, left = first + u // step, v // step
+            phase = self.phases[:, u % step, v % step]
+            view[:, y, x] = phase[:, top : top + stop - first, left : left + out_w]
         return col
-
-    def pool_views(self, a: NDArray, k: int) -> list[NDArray]:
-        """The k*k views of ``a`` (a convolution output, (FN, M)) that a k x k pooling with
-        stride k takes its maximum over, one per offset in the window, (FN, H, W, N) each."""
-        oh, ow = self.out_hw
-        a = a.reshape(a.shape[0], *self.conv_hw, -1)
-        return [a[:, i : k * oh : k, j : k * ow : k] for i in range(k) for j in range(k)]
 
 
 class FusedConvNet:
@@ -402,7 +435,7 @@ class FusedConvNet:
         bufs = self._buffers_for(x.shape, train, lane)
         if flat is None:
             flat = self._flat_for(x.shape, train)[0]
-        bufs[0].inside[...] = x.transpose(1, 2, 3, 0)
+        bufs[0].write_input(x.transpose(1, 2, 3, 0), relu=False)
         n = x.shape[0]
         for i, (stage, buf) in enumerate(zip(self.stages, bufs, strict=True)):
             conv, k = stage.conv, stage.pool
@@ -410,19 +443,20 @@ class FusedConvNet:
             rows = buf.col.shape[0] - 1
             buf.w_aug[:, :rows] = conv.W.reshape(fn, rows)
             buf.w_aug[:, rows] = conv.b
-            per_row = buf.conv_hw[1] * n
-            for first, stop in buf.row_chunks:
-                col = buf.columns(stage, first, stop)
-                np.matmul(buf.w_aug, col, out=buf.out[:, first * per_row : stop * per_row])
-            a = buf.out.reshape(fn, *buf.conv_hw, n)
-            if k:  # the max over the k*k offsets: one elementwise maximum per offset
-                views = buf.pool_views(buf.out, k)
-                np.maximum(views[0], views[1], out=buf.pooled)
-                for view in views[2:]:
-                    np.maximum(buf.pooled, view, out=buf.pooled)
+            for chunk in buf.chunks:
+                col = buf.columns(stage, *chunk)
+                np.matmul(buf.w_aug, col, out=buf.out[:, buf.span(*chunk)])
+            if k:  # the max over the k*k blocks: one elementwise maximum per window offset
+                blocks = buf.out.reshape(fn, k * k, -1)
+                pooled = buf.pooled.reshape(fn, -1)
+                np.maximum(blocks[:, 0], blocks[:, 1], out=pooled)
+                for j in range(2, k * k):
+                    np.maximum(pooled, blocks[:, j], out=pooled)
                 a = buf.pooled
+            else:
+                a = buf.out.reshape(fn, *buf.out_hw, n)
             if i + 1 < len(bufs):  # ReLU, written into the next stage's padded input
-                np.maximum(a, 0, out=bufs[i + 1].inside)
+                bufs[i + 1].write_input(a, relu=True)
             else:  # ReLU, written as (N, C, H, W) for the layers after the stages
                 np.maximum(a, 0, out=flat.transpose(1, 2, 3, 0))
                 return bufs, flat
@@ -540,29 +574,31 @@ class FusedConvNet:
         conv, k = stage.conv, stage.pool
         fn = conv.W.shape[0]
         shape = (fn, *buf.out_hw, buf.in_shape[3])  # (FN, H, W, N): g's shape
+        mask = buf.mask.reshape(shape)
         if k:
             # ReLU: the gradient passes where the pooled maximum was positive.
-            np.greater(buf.pooled, 0, out=buf.mask)
-            np.multiply(g, buf.mask, out=buf.dpooled)
-            # Pooling: each gradient goes to the first offset holding the maximum. dpooled
+            pooled = buf.pooled.reshape(fn, -1)
+            np.greater(buf.pooled, 0, out=mask)
+            np.multiply(g, mask, out=buf.dpooled.reshape(shape))
+            # Pooling: each gradient goes to the first block holding the maximum. dpooled
             # keeps what is still to be sent; sending it leaves zeros there.
-            views, dviews = buf.pool_views(buf.out, k), buf.pool_views(buf.dout, k)
-            for j, (view, dview) in enumerate(zip(views, dviews, strict=True)):
-                np.equal(view, buf.pooled, out=buf.equal)
-                np.multiply(buf.dpooled, buf.equal, out=dview)
+            blocks = buf.out.reshape(fn, k * k, -1)
+            dblocks = buf.dout.reshape(fn, k * k, -1)
+            for j in range(k * k):
+                np.equal(blocks[:, j], pooled, out=buf.equal)
+                np.multiply(buf.dpooled, buf.equal, out=dblocks[:, j])
                 if j < k * k - 1:
-                    buf.dpooled -= dview
+                    buf.dpooled -= dblocks[:, j]
         else:  # ReLU only
-            np.greater(buf.out.reshape(shape), 0, out=buf.mask)
-            np.multiply(g, buf.mask, out=buf.dout.reshape(shape))
+            np.greater(buf.out, 0, out=buf.mask)
+            np.multiply(g, mask, out=buf.dout.reshape(shape))
         # dW and db from products with the columns (their last row is the bias's input), a
         # chunk at a time, the last first: the forward pass left its columns in ``col``.
         rows = buf.col.shape[0] - 1
-        per_row = buf.conv_hw[1] * buf.in_shape[3]
-        for j, (start, stop) in enumerate(reversed(buf.row_chunks)):
-            col = buf.columns(stage, start, stop) if j else buf.col[:, : (stop - start) * per_row]
-            dout = buf.dout[:, start * per_row : stop * per_row]
-            np.matmul(dout, col.T, out=buf.dw_part if j else buf.dw_aug)
+        for j, chunk in enumerate(reversed(buf.chunks)):
+            span = buf.span(*chunk)
+            col = buf.columns(stage, *chunk) if j else buf.col[:, : span.stop - span.start]
+            np.matmul(buf.dout[:, span], col.T, out=buf.dw_part if j else buf.dw_aug)
             if j:
                 buf.dw_aug += buf.dw_part
         kw, kb = stage.keys
@@ -574,14 +610,16 @@ class FusedConvNet:
             return self._input_gradient(stage, buf)
         # dL/dcol, then col2im: each column's gradient added back to the pixels it came from.
         c, h, w, n = buf.in_shape
+        out_w, step = buf.out_hw[1], buf.step
         buf.dpadded.fill(0)
-        for start, stop in buf.row_chunks:
-            dcol = buf.dcol[:, : (stop - start) * per_row]
-            dout = buf.dout[:, start * per_row : stop * per_row]
-            np.matmul(buf.w_aug[:, :rows].T, dout, out=dcol)
-            view = dcol.reshape(c, *conv.W.shape[2:], stop - start, buf.conv_hw[1], n)
-            for index, r, cols in buf.windows(stage, start, stop):
-                buf.dpadded[:, r, cols] += view[(slice(None), *index)]
+        for block, start, stop in buf.chunks:
+            span = buf.span(block, start, stop)
+            dcol = buf.dcol[:, : span.stop - span.start]
+            np.matmul(buf.w_aug[:, :rows].T, buf.dout[:, span], out=dcol)
+            view = dcol.reshape(c, *conv.W.shape[2:], stop - start, out_w, n)
+            for (y, x), u, v in buf.windows(stage, block, start, stop):
+                r = slice(u + step * start, u + step * stop, step)
+                buf.dpadded[:, r, v : v + step * out_w : step] += view[:, y, x]
         p = conv.pad
         return buf.dpadded[:, p : p + h, p : p + w]
 
@@ -597,9 +635,14 @@ class FusedConvNet:
         conv = stage.conv
         fn, c, fh, fw = conv.W.shape
         _, w, n = buf.in_shape[1:]
-        p = conv.pad
-        oh, ow = buf.conv_hw
-        buf.gpad[:, fh - 1 : fh - 1 + oh, fw - 1 : fw - 1 + ow] = buf.dout.reshape(fn, oh, ow, n)
+        p, k = conv.pad, buf.k
+        oh, ow = buf.out_hw
+        # The blocks back to their places: offset (a, b) of each pooling window.
+        inner = buf.gpad[:, fh - 1 : fh - 1 + k * oh, fw - 1 : fw - 1 + k * ow]
+        dblocks = buf.dout.reshape(fn, k, k, oh, ow, n)
+        for a in range(k):
+            for b in range(k):
+                inner[:, a::k, b::k] = dblocks[:, a, b]
         buf.w_t[...] = conv.W.transpose(1, 0, 2, 3).reshape(c, -1)
         dx = buf.dx.reshape(c, -1)
         for first, stop in buf.dx_chunks:  # a few rows of dL/dx at a time, as im2col does
