@@ -5,7 +5,7 @@ import re
 
 import numpy as np
 import pytest
-from hypothesis import given, settings
+from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
 from dlzero.gradient import gradient_check
@@ -88,6 +88,7 @@ def test_backprop_equals_numerical(activation, use_batchnorm, use_dropout, weigh
     n=st.integers(4, 8),  # two samples make batch norm degenerate (outputs +-1)
     seed=st.integers(0, 10_000),
 )
+@example(hidden=[3, 2, 3], n=5, seed=129)  # truncation error 1.1e-5 at h = 1e-4 (see below)
 @settings(max_examples=8, deadline=None)
 def test_backprop_equals_numerical_any_depth(hidden, n, seed):
     rng = np.random.default_rng(seed)
@@ -104,10 +105,12 @@ def test_backprop_equals_numerical_any_depth(hidden, n, seed):
     )
     _fix_dropout_masks(net)
     x, t = rng.standard_normal((n, 3)), rng.integers(0, 2, n)
-    # Tolerance 1e-5, not 1e-6: with a few samples a batch-norm feature can have a small
-    # spread, and the central difference's O(h**2) truncation error then reaches a few 1e-6
-    # (checked: it falls 100-fold for each 10-fold smaller h). A wrong gradient is off by far more.
-    _assert_passed(gradient_check(net, x, t, tolerance=1e-5), net)
+    # Tolerance 1e-4, not 1e-6: with a few samples a batch-norm feature can have a small
+    # spread, and the central difference's O(h**2) truncation error then grows. Hypothesis
+    # found W1's relative error 1.12e-5 with the example above; it is 1.12e-3 with h = 1e-3
+    # and 1.12e-7 with h = 1e-5, so the numerical side is off, not backprop. A wrong gradient
+    # is off by far more.
+    _assert_passed(gradient_check(net, x, t, tolerance=1e-4), net)
 
 
 def test_biases_before_batchnorm_get_no_gradient():
