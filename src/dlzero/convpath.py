@@ -136,7 +136,7 @@ class _StageBuffers:
     (i, j) and image n. The pooling is then the maximum of k*k contiguous blocks. (Without a
     pooling k is 1: the natural order.) Output (k*i + a, k*j + b) reads padded input row
     s*k*i + (s*a + y) for filter row y: a step of P = s*k. So the padded input is kept split
-    into its P x P phases, ``phases[c, u % P, v % P, r // P, q // P, n]`` holding the padded
+    into its P x P phases, ``phases[c, r % P, q % P, r // P, q // P, n]`` holding the padded
     pixel (r, q): each copy ``im2col`` makes then reads runs of out_w*N contiguous numbers.
     """
 
@@ -179,7 +179,7 @@ class _StageBuffers:
         # out_w * N), the last row ones (the bias's input). The backward pass forms them
         # again rather than keep them all.
         row_chunks = _chunks(out_h, (rows + 1) * out_w * n * size)
-        self.chunks = [(block, *rows_) for block in range(k * k) for rows_ in row_chunks]
+        self.chunks = [(block, first, stop) for block in range(k * k) for first, stop in row_chunks]
         most = max(stop - first for first, stop in row_chunks)
         self.col = np.empty((rows + 1, most * out_w * n), dtype=dtype)
         self.col[rows] = 1
@@ -225,12 +225,10 @@ class _StageBuffers:
         per_row = out_w * self.in_shape[3]
         return slice((block * out_h + first) * per_row, (block * out_h + stop) * per_row)
 
-    def windows(
-        self, stage: _Stage, block: int, first: int, stop: int
-    ) -> list[tuple[tuple[int, int], int, int]]:
-        """((y, x), u, v) for every copy im2col makes for pooled rows ``first`` to ``stop`` of
-        window offset ``block`` = (a, b): filter offset (y, x) reads padded rows and columns
-        u + P*i and v + P*j, with u = s*a + y and v = s*b + x."""
+    def windows(self, stage: _Stage, block: int) -> list[tuple[tuple[int, int], int, int]]:
+        """((y, x), u, v) for every copy im2col makes for window offset ``block`` = (a, b):
+        filter offset (y, x) reads padded rows and columns u + P*i and v + P*j of pooled
+        position (i, j), with u = s*a + y and v = s*b + x."""
         fh, fw = stage.conv.W.shape[2:]
         a, b = divmod(block, self.k)
         s = stage.conv.stride
@@ -245,7 +243,7 @@ class _StageBuffers:
         col = self.col[:, : (stop - first) * out_w * n]
         # Splitting both axes of a slice is always a view: the copies land in ``col``.
         view = col[:-1].reshape(c, fh, fw, stop - first, out_w, n)
-        for (y, x), u, v in self.windows(stage, block, first, stop):
+        for (y, x), u, v in self.windows(stage, block):
             top, left = first + u // step, v // step
             phase = self.phases[:, u % step, v % step]
             view[:, y, x] = phase[:, top : top + stop - first, left : left + out_w]
@@ -617,7 +615,7 @@ class FusedConvNet:
             dcol = buf.dcol[:, : span.stop - span.start]
             np.matmul(buf.w_aug[:, :rows].T, buf.dout[:, span], out=dcol)
             view = dcol.reshape(c, *conv.W.shape[2:], stop - start, out_w, n)
-            for (y, x), u, v in buf.windows(stage, block, start, stop):
+            for (y, x), u, v in buf.windows(stage, block):
                 r = slice(u + step * start, u + step * stop, step)
                 buf.dpadded[:, r, v : v + step * out_w : step] += view[:, y, x]
         p = conv.pad
