@@ -23,6 +23,7 @@ import statistics
 import subprocess
 import sys
 import time
+from collections.abc import Callable
 
 import numpy as np
 
@@ -49,92 +50,75 @@ def _cnn_steps_for(model: str, batch: int) -> int:
     return max(5, int((2000 if model == "deep-cnn" else 12000) / batch))
 
 
-def cnn_worker(framework: str, model: str, batch: int, steps: int, repeats: int) -> None:
-    """Time ``steps`` Adam steps of a convolutional network ``repeats`` times; print the median."""
+def _dlzero_step(model: str, hidden: int) -> Callable:
+    """dlzero's step as ``dlzero.training.Trainer`` takes it: loss_and_gradient, update."""
+    from dlzero import SGD, TwoLayerNet
+    from dlzero.convnets import DeepConvNet, SimpleConvNet
+    from dlzero.optimizers import Adam
+
+    if model == "mlp":
+        net, opt = TwoLayerNet(784, hidden, 10, rng=0), SGD(0.1)
+    else:
+        net, opt = (SimpleConvNet if model == "cnn" else DeepConvNet)(rng=0), Adam(lr=0.001)
+
+    def step(x, t):
+        _, grads = net.loss_and_gradient(x, t)
+        opt.update(net.params, grads)
+
+    return step
+
+
+def _torch_step(model: str, hidden: int) -> Callable:
+    """The same network and optimizer in PyTorch; reads the loss back, as dlzero's step does."""
+    import torch
+
+    torch.set_num_threads(os.cpu_count() or 1)
+    if model == "mlp":
+        net = torch.nn.Sequential(
+            torch.nn.Linear(784, hidden), torch.nn.ReLU(), torch.nn.Linear(hidden, 10)
+        )
+        opt = torch.optim.SGD(net.parameters(), lr=0.1)
+    else:  # the networks of benchmarks/cnn_epoch.py
+        path = os.path.join(os.path.dirname(os.path.abspath(__file__)), "cnn_epoch.py")
+        spec = importlib.util.spec_from_file_location("cnn_epoch", path)
+        cnn_epoch = importlib.util.module_from_spec(spec)
+        spec.loader.exec_module(cnn_epoch)
+        net = cnn_epoch.torch_model(model)
+        opt = torch.optim.Adam(net.parameters(), lr=0.001)
+    loss_fn = torch.nn.CrossEntropyLoss()
+
+    def step(x, t):
+        opt.zero_grad(set_to_none=True)
+        loss = loss_fn(net(x), t)
+        loss.backward()
+        opt.step()
+        loss.item()  # as W records every loss
+
+    return step
+
+
+def worker(framework: str, model: str, hidden: int, batch: int, steps: int, repeats: int) -> None:
+    """Time ``steps`` steps ``repeats`` times in this process; print the median per step."""
     from dlzero.datasets import load_mnist
 
-    (x_train, t_train), _ = load_mnist(flatten=False)
+    (x_train, t_train), _ = load_mnist(flatten=model == "mlp")
     t_train = t_train.astype(np.int64)
     rng = np.random.default_rng(0)
     batches = [rng.integers(0, len(x_train), batch) for _ in range(steps)]
-    times = []
     if framework == "dlzero":
-        from dlzero.convnets import DeepConvNet, SimpleConvNet
-        from dlzero.optimizers import Adam
-
-        net = SimpleConvNet(rng=0) if model == "cnn" else DeepConvNet(rng=0)
-        opt = Adam(lr=0.001)
-        for _ in range(repeats + 1):
-            start = time.perf_counter()
-            for idx in batches:
-                _, grads = net.loss_and_gradient(x_train[idx], t_train[idx])
-                opt.update(net.params, grads)
-            times.append((time.perf_counter() - start) / steps)
+        step = _dlzero_step(model, hidden)
     else:
         import torch
 
-        spec = importlib.util.spec_from_file_location(
-            "cnn_epoch", os.path.join(os.path.dirname(os.path.abspath(__file__)), "cnn_epoch.py")
-        )
-        cnn_epoch = importlib.util.module_from_spec(spec)
-        spec.loader.exec_module(cnn_epoch)
-        torch.set_num_threads(os.cpu_count() or 1)
-        xtr, ttr = torch.from_numpy(x_train), torch.from_numpy(t_train)
-        net_t = cnn_epoch.torch_model(model)
-        opt_t = torch.optim.Adam(net_t.parameters(), lr=0.001)
-        loss_fn = torch.nn.CrossEntropyLoss()
-        tidx = [torch.from_numpy(i) for i in batches]
-        for _ in range(repeats + 1):
-            start = time.perf_counter()
-            for idx in tidx:
-                opt_t.zero_grad(set_to_none=True)
-                loss = loss_fn(net_t(xtr[idx]), ttr[idx])
-                loss.backward()
-                opt_t.step()
-                loss.item()
-            times.append((time.perf_counter() - start) / steps)
-    print(json.dumps({"per_step": statistics.median(times[1:])}))  # the first run warms up
-
-
-def worker(framework: str, hidden: int, batch: int, steps: int, repeats: int) -> None:
-    """Time ``steps`` SGD steps ``repeats`` times in this process; print the median per step."""
-    from dlzero.datasets import load_mnist
-
-    (x_train, t_train), _ = load_mnist()
-    rng = np.random.default_rng(0)
-    batches = [rng.integers(0, len(x_train), batch) for _ in range(steps)]
+        step = _torch_step(model, hidden)
+        x_train, t_train = torch.from_numpy(x_train), torch.from_numpy(t_train)
+        batches = [torch.from_numpy(idx) for idx in batches]
     times = []
-    if framework == "dlzero":
-        from dlzero import SGD, TwoLayerNet
-
-        net, opt = TwoLayerNet(784, hidden, 10, rng=0), SGD(0.1)
-        # The same step as dlzero.training.Trainer: gather, loss_and_gradient, update.
-        for _ in range(repeats + 1):
-            start = time.perf_counter()
-            for idx in batches:
-                _, grads = net.loss_and_gradient(x_train[idx], t_train[idx])
-                opt.update(net.params, grads)
-            times.append((time.perf_counter() - start) / steps)
-    else:
-        import torch
-
-        torch.set_num_threads(os.cpu_count() or 1)
-        xtr, ttr = torch.from_numpy(x_train), torch.from_numpy(t_train.astype(np.int64))
-        model = torch.nn.Sequential(
-            torch.nn.Linear(784, hidden), torch.nn.ReLU(), torch.nn.Linear(hidden, 10)
-        )
-        opt_t = torch.optim.SGD(model.parameters(), lr=0.1)
-        loss_fn = torch.nn.CrossEntropyLoss()
-        tidx = [torch.from_numpy(i) for i in batches]
-        for _ in range(repeats + 1):
-            start = time.perf_counter()
-            for idx in tidx:
-                opt_t.zero_grad(set_to_none=True)
-                loss = loss_fn(model(xtr[idx]), ttr[idx])
-                loss.backward()
-                opt_t.step()
-                loss.item()  # as W records every loss
-            times.append((time.perf_counter() - start) / steps)
+    for _ in range(repeats + 1):
+        start = time.perf_counter()
+        for idx in batches:  # the gather is part of the step, as in the trainer
+            step(x_train[idx], t_train[idx])
+        times.append((time.perf_counter() - start) / steps)
     print(json.dumps({"per_step": statistics.median(times[1:])}))  # the first run warms up
 
 
@@ -177,11 +161,9 @@ def main(argv: list[str] | None = None) -> int:
     args.batch = args.batch or list(CNN_BATCH if args.cnn or args.model else BATCH)
     if args.worker:
         h, b = args.hidden[0], args.batch[0]
-        if args.model:
-            steps = args.steps or _cnn_steps_for(args.model, b)
-            cnn_worker(args.worker, args.model, b, steps, args.repeats)
-        else:
-            worker(args.worker, h, b, args.steps or _steps_for(h, b), args.repeats)
+        model = args.model or "mlp"
+        steps = args.steps or (_steps_for(h, b) if model == "mlp" else _cnn_steps_for(model, b))
+        worker(args.worker, model, h, b, steps, args.repeats)
         return 0
 
     frameworks = ["dlzero"] + (["torch"] if importlib.util.find_spec("torch") else [])
