@@ -186,12 +186,7 @@ def main(argv: list[str] | None = None) -> int:
             f"| {h} | {b} | {t['dlzero'] * 1e6:.1f} | "
             + (f"{torch_t * 1e6:.1f} | {torch_t / t['dlzero']:.2f}x |" if torch_t else "- | - |")
         )
-    text = "\n".join(lines)
-    print()
-    print(text)
-    if args.markdown:
-        with open(args.markdown, "w") as fh:
-            fh.write(text + "\n")
+    _print_table(lines, args.markdown)
     if args.plot:
         import matplotlib
 
@@ -231,13 +226,18 @@ def _cnn_table(frameworks: list[str], args: argparse.Namespace) -> int:
                 f"{torch_t * 1e3:.2f} | {torch_t / t['dlzero']:.2f}x |" if torch_t else "- | - |"
             )
             lines.append(f"| {name} | {b} | {t['dlzero'] * 1e3:.2f} | " + ratio)
+    _print_table(lines, args.markdown)
+    return 0
+
+
+def _print_table(lines: list[str], markdown: str | None) -> None:
+    """Print the table, and write it to ``markdown`` if given."""
     text = "\n".join(lines)
     print()
     print(text)
-    if args.markdown:
-        with open(args.markdown, "w") as fh:
+    if markdown:
+        with open(markdown, "w") as fh:
             fh.write(text + "\n")
-    return 0
 
 
 if __name__ == "__main__":
