@@ -130,7 +130,7 @@ def test_columns_formed_a_few_rows_at_a_time_give_the_same_results(monkeypatch, 
     uneven = several_dx = False
     # Batches of 3 and 4 run in one lane, 17 in two (of 9 and 8 images).
     for net, n in ((deep.astype(np.float64), 3), (strided.astype(np.float64), 4)):
-        net.fused_step().lanes = 2  # whatever this machine's BLAS allows
+        net.fused_step().lanes = 2  # two lanes, whatever this machine's BLAS allows
         for batch in (n, 17):
             x = _images(rng, (batch, *net.input_dim))
             _compare(net, x, rng.integers(0, 3, batch))
