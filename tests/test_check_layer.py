@@ -1,4 +1,4 @@
-"""``dlzero.check_layer``: every dlzero layer passes; a layer with one known
+"""``dlzero.check_layer`` and its companions: every dlzero layer passes; a layer with one known
 fault fails on exactly that gradient, with the hint for that mistake; a layer that raises,
 returns None or a wrong shape is a finding, never an exception.
 """
@@ -13,7 +13,7 @@ import numpy as np
 import pytest
 
 import dlzero
-from dlzero import check_layer
+from dlzero import check_function, check_layer, check_optimizer
 from dlzero import layers as L
 from dlzero.checking import LayerCheck
 
@@ -631,13 +631,154 @@ def test_the_report_shows_as_html():
     assert isinstance(check_layer(L.Relu(), X), LayerCheck)
 
 
+# -- check_optimizer -------------------------------------------------------------------------
+
+
+class BookMomentum:
+    def __init__(self, lr=0.01, momentum=0.9):
+        self.lr, self.momentum, self.v = lr, momentum, None
+
+    def update(self, params, grads):
+        if self.v is None:
+            self.v = {k: np.zeros_like(v) for k, v in params.items()}
+        for k in params:
+            self.v[k] = self.momentum * self.v[k] - self.lr * grads[k]
+            params[k] += self.v[k]
+
+
+class MomentumForgets(BookMomentum):
+    def update(self, params, grads):
+        self.v = None  # a new velocity every step
+        super().update(params, grads)
+
+
+class SGDNotInPlace:
+    def __init__(self, lr=0.01):
+        self.lr = lr
+
+    def update(self, params, grads):
+        for k in params:
+            params[k] = params[k] - self.lr * grads[k]
+
+
+class AdamWithoutBiasCorrection(dlzero.Adam):
+    def update(self, params, grads):
+        for k in params:
+            self.m.setdefault(k, np.zeros_like(params[k]))
+            self.v.setdefault(k, np.zeros_like(params[k]))
+            self.m[k] += (1 - self.beta1) * (grads[k] - self.m[k])
+            self.v[k] += (1 - self.beta2) * (grads[k] ** 2 - self.v[k])
+            params[k] -= self.lr * self.m[k] / (np.sqrt(self.v[k]) + 1e-7)
+
+
+@pytest.mark.parametrize("name", ["sgd", "momentum", "nesterov", "adagrad", "rmsprop", "adam"])
+def test_dlzero_optimizers_pass_against_themselves(name):
+    optimizer = dlzero.get_optimizer(name, lr=0.05)
+    report = check_optimizer(optimizer, name)
+    assert report.ok and str(report).startswith(f"PASS {type(optimizer).__name__}: 3 steps")
+    assert not getattr(optimizer, "v", None)  # the check ran on a copy
+
+
+def test_the_books_momentum_passes_with_its_hyperparameters():
+    report = check_optimizer(BookMomentum(lr=0.2, momentum=0.5), "momentum")
+    assert report.ok and "Momentum(lr=0.2, momentum=0.5)" in str(report)
+    assert "<table>" in report._repr_html_() and "PASS BookMomentum" in report._repr_html_()
+
+
+def test_an_optimizer_that_forgets_its_memory_fails_from_the_second_step():
+    report = check_optimizer(MomentumForgets(lr=0.1), "momentum")
+    assert report.failures == ["W", "b"]
+    assert [s[3] is None for s in report.steps[:2]] == [True, True]  # step 1 is right
+    assert any("carried over from one update to the next" in h for h in report.hints)
+
+
+def test_an_update_that_replaces_the_arrays_fails():
+    report = check_optimizer(SGDNotInPlace(lr=0.1), "sgd")
+    assert report.failures == ["W", "b"] and "not changed in place" in str(report)
+    assert "in place, with -= or +=" in report.hints[0]
+
+
+def test_a_wrong_formula_fails_at_the_first_step():
+    report = check_optimizer(AdamWithoutBiasCorrection(lr=0.01), "adam")
+    assert report.failures == ["W", "b"] and report.steps[0][3] is not None
+    assert report.hints == []
+
+
+def test_an_optimizer_not_written_yet():
+    class SGD:
+        def update(self, params, grads):
+            raise NotImplementedError("your code here")
+
+    report = check_optimizer(SGD(), "sgd")
+    assert str(report) == "FAIL SGD: not written yet (update raises NotImplementedError)"
+    with pytest.raises(ValueError, match="unknown reference 'adamw'"):
+        check_optimizer(SGD(), "adamw")
+
+
+# -- check_function --------------------------------------------------------------------------
+
+
+def numerical_gradient_forgetful(f, x):
+    """Forgets to put each element back."""
+    h, grad = 1e-4, np.zeros_like(x)
+    for i in range(x.size):
+        v = x.flat[i]
+        x.flat[i] = v + h
+        plus = f(x)
+        x.flat[i] = v - h
+        grad.flat[i] = (plus - f(x)) / (2 * h)
+    return grad
+
+
+def test_check_function_pass_fail_and_not_written():
+    def square(x):
+        return np.sum(x**2)
+
+    x = np.array([3.0, 4.0])
+    good = check_function(dlzero.numerical_gradient, square, x, expected=[6.0, 8.0])
+    assert good.ok and str(good).startswith("PASS numerical_gradient: the result is right")
+    assert good._repr_html_().startswith("<p>PASS numerical_gradient")
+    forgetful = check_function(numerical_gradient_forgetful, square, x, expected=[6.0, 8.0])
+    assert forgetful.ok and "changed its argument x; it must put it back" in str(forgetful)
+    np.testing.assert_array_equal(x, [3.0, 4.0])
+    wrong = check_function(lambda f, x: 2 * x + 1, square, x, expected=[6.0, 8.0], name="grad")
+    assert wrong.failures == ["result"] and "at [0] 7, expected 6" in str(wrong)
+    shape = check_function(lambda: np.zeros(3), expected=np.zeros(2), name="f")
+    assert "shape (3,), expected (2,)" in str(shape)
+
+    def blank(x):
+        raise NotImplementedError
+
+    assert str(check_function(blank, x, expected=x)).startswith("FAIL blank: not written yet")
+
+
+def test_check_function_compares_dicts_and_computes_the_expected_value():
+    net = dlzero.TwoLayerNet(4, 3, 2, weight_init_std=1.0, rng=0, dtype=np.float64)
+    x, t = RNG.standard_normal((3, 4)), np.array([0, 1, 1])
+    report = check_function(net.gradient, x, t, expected=net.numerical_gradient)
+    assert report.ok and [r[0] for r in report.results] == ["W1", "b1", "W2", "b2"]
+
+    def half(x, t):
+        grads = net.gradient(x, t)
+        grads["b2"] = grads["b2"] / 2
+        return grads
+
+    assert check_function(half, x, t, expected=net.numerical_gradient).failures == ["b2"]
+
+    def raises(x, t):
+        raise NotImplementedError
+
+    report = check_function(net.gradient, x, t, expected=raises)
+    assert report.not_written and not report.ok
+
+
 # -- the check imports nothing new -----------------------------------------------------------
 
 
 def test_the_checking_package_imports_only_numpy_the_standard_library_and_small_helpers():
     import sys
 
-    allowed = {"numpy", "dlzero._html"}
+    allowed = {"numpy", "dlzero._html", "dlzero.optimizers"}
     folder = Path(dlzero.__file__).parent / "checking"
     for path in folder.glob("*.py"):
         for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):

@@ -20,7 +20,7 @@ from dlzero import evaluation as evaluation
 from dlzero import plotting as plotting
 from dlzero import search as search
 from dlzero._version import __version__
-from dlzero.checking import check_layer
+from dlzero.checking import check_function, check_layer, check_optimizer
 from dlzero.conv import col2im, conv_output_size, im2col
 from dlzero.convnets import DeepConvNet, SimpleConvNet
 from dlzero.diagnostics import LayerDiagnostics, layer_diagnostics
@@ -98,7 +98,9 @@ __all__ = [
     "TrainingInterrupted",
     "TwoLayerNet",
     "__version__",
+    "check_function",
     "check_layer",
+    "check_optimizer",
     "col2im",
     "conv_output_size",
     "cross_entropy_error",
