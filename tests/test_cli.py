@@ -308,6 +308,7 @@ def test_every_option_has_help():
         "export",
         "serve",
         "book",
+        "exercises",
     }
     for name, p in sub.choices.items():
         for action in p._actions:

@@ -17,6 +17,7 @@
     dlzero evaluate model.npz                     # accuracy per class, confusions, mistakes
     dlzero serve model.npz                        # draw a digit in the browser, watch it think
     dlzero book ch05/train_neuralnet.py           # the book's own script, on dlzero
+    dlzero exercises 5                            # write the layers yourself, each one checked
 
 The command is thin: it checks its arguments (a bad one is a one-line error and exit status 2,
 before anything slow happens), loads the data, builds the network and hands the rest to
@@ -37,7 +38,18 @@ import sys
 from collections.abc import Sequence
 
 from dlzero._version import __version__
-from dlzero.cli import activations, book, compare, export, gradcheck, model, search, serve, train
+from dlzero.cli import (
+    activations,
+    book,
+    compare,
+    exercises,
+    export,
+    gradcheck,
+    model,
+    search,
+    serve,
+    train,
+)
 from dlzero.cli.options import EXIT_FAILURE, CommandError, OneLineErrorParser
 
 __all__ = ["build_parser", "main"]
@@ -57,6 +69,7 @@ COMMANDS = (
     export.add_parsers,
     serve.add_parsers,
     book.add_parsers,
+    exercises.add_parsers,
 )
 
 
