@@ -3,9 +3,9 @@
 import numpy as np
 import pytest
 
-from dlzero.augment import Augmentation, shift_rotate
 from dlzero.networks import TwoLayerNet
 from dlzero.optimizers import SGD
+from dlzero.studies.augment import Augmentation, shift_rotate
 from dlzero.training import Trainer
 
 

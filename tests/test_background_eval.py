@@ -9,7 +9,6 @@ import pytest
 from threadpoolctl import threadpool_info, threadpool_limits
 
 from dlzero.cli.train import _print_summary
-from dlzero.diagnostics import layer_diagnostics
 from dlzero.networks import MultiLayerNet, TwoLayerNet
 from dlzero.optimizers import SGD
 from dlzero.training import (
@@ -21,6 +20,7 @@ from dlzero.training import (
     TrainingInterrupted,
     background,
 )
+from dlzero.training.diagnostics import layer_diagnostics
 
 
 def digits_like(n=3000, d=64, c=10, seed=0):

@@ -3,10 +3,11 @@
 import numpy as np
 import pytest
 
+from dlzero.book import BookTrainer
 from dlzero.networks import MultiLayerNet
 from dlzero.optimizers import OPTIMIZERS
 from dlzero.plotting import smooth_curve
-from dlzero.training import BookTrainer, shuffle_dataset
+from dlzero.training import shuffle_dataset
 
 
 def _blobs(n=160, seed=0):

@@ -475,7 +475,7 @@ def test_default_train_is_still_the_chapter_5_network_on_the_fused_path(
 ):
     """The default run builds a TwoLayerNet, trains it with the fused step, and gives the
     numbers the chapter-5 command gave: rebuilt here from the library, step by step."""
-    from dlzero.fastpath import FusedMLP
+    from dlzero.fast.mlp import FusedMLP
     from dlzero.networks import TwoLayerNet
     from dlzero.optimizers import SGD
     from dlzero.training import Trainer

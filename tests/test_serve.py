@@ -20,12 +20,12 @@ import numpy as np
 import pytest
 
 from dlzero import MultiLayerNet, SimpleConvNet, TwoLayerNet
-from dlzero.digits import decode_image, to_mnist
-from dlzero.evaluation import predict_proba
 from dlzero.gradient import numerical_gradient
 from dlzero.serve import look_inside
 from dlzero.serve.server import MAX_BODY
 from dlzero.serve.training_job import TrainingSettings
+from dlzero.studies.digits import decode_image, to_mnist
+from dlzero.studies.evaluation import predict_proba
 
 PIL = pytest.importorskip("PIL.Image", reason="reading pictures needs Pillow (dlzero[cli])")
 
@@ -528,7 +528,7 @@ def test_only_raster_formats_are_decoded():
     # in a format outside RASTER_FORMATS (here PCX, which Pillow reads itself) is refused.
     from PIL import Image
 
-    from dlzero.digits import ImageError
+    from dlzero.studies.digits import ImageError
 
     for fmt, accepted in (("PNG", True), ("BMP", True), ("PCX", False)):
         buf = io.BytesIO()

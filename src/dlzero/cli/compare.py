@@ -318,10 +318,10 @@ def _train_on_cluster(
 ) -> Outcome:
     """Train the configurations as Dask tasks, one each, on ``client``'s workers at once.
 
-    As :func:`dlzero.search.random_search` does with its trials, with the same helpers: the data
-    travels once, and a configuration whose workers all die fails alone.
+    As :func:`dlzero.studies.search.random_search` does with its trials, with the same helpers:
+    the data travels once, and a configuration whose workers all die fails alone.
     """
-    from dlzero.search import as_they_finish, send_to_cluster
+    from dlzero.interop.dask import as_they_finish, send_to_cluster
 
     if not args.quiet:
         threads = client.nthreads()  # {worker: its threads}

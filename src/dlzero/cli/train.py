@@ -238,7 +238,7 @@ def _train(
     if args.augment:
         if math.isqrt(input_size) ** 2 != input_size:
             parser.error(f"argument --augment: needs square images, got {input_size} values")
-        from dlzero.augment import Augmentation
+        from dlzero.studies.augment import Augmentation
 
         augment = Augmentation()
 

@@ -26,10 +26,10 @@ from typing import Any
 import numpy as np
 from numpy.typing import NDArray
 
-from dlzero.evaluation import input_shape
 from dlzero.functions import softmax
 from dlzero.layers import Layer, Relu, Sigmoid, Tanh
 from dlzero.networks import Sequential
+from dlzero.studies.evaluation import input_shape
 
 __all__ = ["check_digit_model", "describe_hidden", "look_inside"]
 

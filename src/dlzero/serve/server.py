@@ -34,10 +34,10 @@ import numpy as np
 from numpy.typing import NDArray
 
 from dlzero._version import __version__
-from dlzero.digits import ImageError, decode_image, to_mnist
 from dlzero.networks import Sequential
 from dlzero.serve.inference import check_digit_model, describe_hidden, look_inside
 from dlzero.serve.training_job import TrainingJob, TrainingSettings
+from dlzero.studies.digits import ImageError, decode_image, to_mnist
 
 __all__ = ["MAX_BODY", "MAX_PIXELS", "DigitServer", "ServedModel", "make_server"]
 

@@ -24,6 +24,7 @@ import numpy as np
 from numpy.typing import NDArray
 
 from dlzero._checks import check_int
+from dlzero.fast import accuracy, training_step
 from dlzero.networks import ACTIVATIONS, MultiLayerNet, Sequential, TwoLayerNet
 from dlzero.optimizers import OPTIMIZERS, get_optimizer
 from dlzero.training.data import batch_order
@@ -139,7 +140,7 @@ class Progress:
 
 
 def _accuracy(network: Sequential, x: NDArray, t: NDArray) -> float:
-    return float(network.accuracy(x, t))
+    return float(accuracy(network, x, t))
 
 
 def train(
@@ -192,11 +193,12 @@ def train(
         on_progress(progress)
     done, running, since = 0, 0.0, 0
     per_epoch = math.ceil(len(x_train) / b)
+    step = training_step(network)
     while done < settings.iters:
         order = batch_order(rng, len(x_train), b, per_epoch, "shuffle")
         for j in range(min(per_epoch, settings.iters - done)):
             idx = order[j * b : (j + 1) * b]
-            loss, grads = network.loss_and_gradient(x_train[idx], t_train[idx])
+            loss, grads = step(x_train[idx], t_train[idx])
             optimizer.update(network.params, grads)
             done += 1
             running, since = running + loss, since + 1

@@ -8,10 +8,11 @@ Where to read:
 - :mod:`~dlzero.training.callbacks`: :class:`EarlyStopping` and :class:`RecordDiagnostics`.
 - :mod:`~dlzero.training.data`: the validation split and how mini-batches are drawn.
 - :mod:`~dlzero.training.background`: evaluating each epoch now, or on the other core.
-- :mod:`~dlzero.training.book_trainer`: :class:`BookTrainer`, the book's ``Trainer`` on this one.
+- :mod:`~dlzero.training.diagnostics`: per-layer norms, dead ReLUs, saturated sigmoids.
+
+The book's ``Trainer`` on this one is :class:`dlzero.book.BookTrainer`.
 """
 
-from dlzero.training.book_trainer import BookTrainer
 from dlzero.training.callbacks import Callback, EarlyStopping, RecordDiagnostics
 from dlzero.training.data import (
     SAMPLING,
@@ -30,7 +31,6 @@ from dlzero.training.trainer import GRADIENT_METHODS, Trainer, train
 __all__ = [
     "GRADIENT_METHODS",
     "SAMPLING",
-    "BookTrainer",
     "Callback",
     "EarlyStopping",
     "History",

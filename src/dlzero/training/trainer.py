@@ -57,6 +57,7 @@ from numpy.typing import NDArray
 from dlzero._checks import check_fraction, check_int, check_positive_int
 from dlzero._progress import interactive, progress_bar
 from dlzero._rng import RngLike, as_rng
+from dlzero.fast import accuracy, fused_step, training_step
 from dlzero.training import background
 from dlzero.training.background import (
     BackgroundEvaluator,
@@ -161,8 +162,8 @@ class Trainer:
         evaluation's. True insists (ValueError at ``fit`` if it cannot); False never.
     augment : callable, optional
         ``augment(x, rng, out=...)`` returns a changed copy of each training mini-batch, e.g.
-        :class:`dlzero.augment.Augmentation` (random shifts and rotations). It draws from its
-        own generator, seeded from ``rng`` once at the start, so a seeded run stays
+        :class:`dlzero.studies.augment.Augmentation` (random shifts and rotations). It draws from
+        its own generator, seeded from ``rng`` once at the start, so a seeded run stays
         repeatable. Evaluation sets are never augmented.
     """
 
@@ -320,7 +321,7 @@ class Trainer:
         """One gradient step on one mini-batch, outside :meth:`fit`: backpropagate, update.
 
         The step :meth:`fit` takes for each of its mini-batches, for a caller that draws its own
-        (the book's ``Trainer.train_step``, :class:`~dlzero.training.book_trainer.BookTrainer`).
+        (the book's ``Trainer.train_step``, :class:`~dlzero.book.trainer.BookTrainer`).
         Nothing is recorded in a history, and the batch is used as given: ``augment`` applies
         to the batches :meth:`fit` draws, not to this one.
 
@@ -352,7 +353,7 @@ class Trainer:
 
             return numerical_step
         if hasattr(net, "loss_and_gradient"):
-            return net.loss_and_gradient
+            return training_step(net)  # the fused step where one covers the network
         last = getattr(net, "last_layer", None)
         if last is None or not hasattr(last, "loss"):
 
@@ -379,7 +380,7 @@ class Trainer:
     def evaluate(self) -> dict[str, float]:
         """Accuracy on every evaluation set, by name."""
         return {
-            name: float(self.network.accuracy(x, t, batch_size=self.eval_batch_size))
+            name: float(accuracy(self.network, x, t, batch_size=self.eval_batch_size))
             for name, (x, t) in self.eval_sets.items()
         }
 
@@ -604,7 +605,7 @@ class Trainer:
         problem = self.background_eval_problem()
         if problem is None:
             return BackgroundEvaluator(
-                self.network.fused_step(), self.eval_sets, self.eval_batch_size
+                fused_step(self.network), self.eval_sets, self.eval_batch_size
             )
         if self.background_eval is True:
             raise ValueError(f"background_eval=True, but {problem}")

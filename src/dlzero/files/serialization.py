@@ -1,6 +1,6 @@
 """Save a trained network and load it back: parameters and architecture in one ``.npz`` file.
 
-The file format is :mod:`dlzero.model_file`'s: a NumPy ``.npz`` archive with a JSON header,
+The file format is :mod:`dlzero.files.model_file`'s: a NumPy ``.npz`` archive with a JSON header,
 written atomically and never unpickled. Loading rebuilds the architecture as ``cls(**config)``,
 where ``cls`` is looked up by name in :data:`NETWORK_CLASSES` (a fixed dict: a file can never
 choose which code runs), and then copies the stored arrays in, each checked against the rebuilt
@@ -30,14 +30,18 @@ from collections.abc import Mapping
 from typing import Any
 
 from dlzero.convnets import DeepConvNet, SimpleConvNet
-from dlzero.model_file import (
+from dlzero.files.model_file import (
     FORMAT,
     FORMAT_VERSION,
     ModelArchive,
     ModelFileError,
     read_header,
 )
-from dlzero.networks import MultiLayerNet, Sequential, TwoLayerNet
+from dlzero.files.model_file import (
+    write as write_model_file,
+)
+from dlzero.networks import MultiLayerNet, TwoLayerNet
+from dlzero.sequential import Sequential
 
 __all__ = [
     "FORMAT",
@@ -67,7 +71,6 @@ def save(
 ) -> None:
     """Save ``network``'s architecture and parameters to ``path`` (an ``.npz`` file), atomically.
 
-    The same as ``network.save(path, metadata=metadata)``, which refuses only by class name.
 
     Parameters
     ----------
@@ -93,7 +96,7 @@ def save(
             f"save: cannot save a {name}: only the networks dlzero builds can be rebuilt from a "
             f"file ({', '.join(NETWORK_CLASSES)})"
         )
-    network.save(path, metadata=metadata)
+    write_model_file(path, name, network.config, network.params, network.state, metadata)
 
 
 def load_info(path: str | os.PathLike[str]) -> dict[str, Any]:

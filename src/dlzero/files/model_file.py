@@ -17,7 +17,7 @@ checks a header, and reads arrays into a network's own arrays after checking eac
 and shape *from the ``.npy`` header, before reading its data*. A header may name only the
 classes in :data:`NETWORK_NAMES`, and an object array (which would need pickle) is refused with
 its name: nothing in a file is ever executed. Which class a name stands for, and building it,
-is :mod:`dlzero.serialization`'s; this module imports no network.
+is :mod:`dlzero.files.serialization`'s; this module imports no network.
 """
 
 from __future__ import annotations
