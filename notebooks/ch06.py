@@ -126,7 +126,7 @@ dlzero.plotting.plot_loss_comparison(histories)
 # Xavier's std of 1/sqrt(n) keeps them spread. ReLU wants He's sqrt(2/n).
 
 # %%
-from dlzero import activations_study
+from dlzero.studies import activations_study
 
 studies = [
     activations_study.activation_study("sigmoid", init, rng=0) for init in (1.0, 0.01, "xavier")
@@ -211,7 +211,7 @@ dlzero.plotting.plot_comparison(histories)
 # rates form a narrow band.
 
 # %%
-result = dlzero.search.random_search(
+result = dlzero.studies.search.random_search(
     x_train[:500],
     t_train[:500],
     n_trials=4 if QUICK else 100,

@@ -67,8 +67,8 @@ else:
         evaluate_train=False,
     )
     if not QUICK:
-        network.save(MODEL)
-evaluation = dlzero.evaluation.evaluate(network, x_test, t_test)
+        dlzero.save(network, MODEL)
+evaluation = dlzero.studies.evaluation.evaluate(network, x_test, t_test)
 print(f"test accuracy {evaluation.accuracy:.4f} (the book: 0.9935)")
 evaluation
 
@@ -109,7 +109,7 @@ print(
     f"{sum(p.nbytes for p in network.params.values()):,} in float32",
 )
 rounded = half.astype(np.float32)  # the float16 values, computed in float32
-evaluation16 = dlzero.evaluation.evaluate(rounded, x_test, t_test)
+evaluation16 = dlzero.studies.evaluation.evaluate(rounded, x_test, t_test)
 changed = np.count_nonzero(evaluation16.predicted != evaluation.predicted)
 print(
     f"accuracy with float32 weights {evaluation.accuracy:.4f}, "
