@@ -254,3 +254,31 @@ def _claim_sizes(raw: bytearray, claims: list[int | None]) -> None:
             raw[cd + 24 : cd + 28] = claim.to_bytes(4, "little")
             raw[local + 22 : local + 26] = claim.to_bytes(4, "little")
         cd += 46 + name_len + extra_len + comment_len
+
+
+# -- hostile pictures ----------------------------------------------------------------------------
+
+
+def hostile_pictures(folder: str | os.PathLike[str]) -> dict[str, Path]:
+    """Pictures in modes Pillow decodes but cannot convert to grayscale: name -> path.
+
+    ``lab``: a CIELAB TIFF of a bright bar on black (Pillow has no LAB -> L conversion; its L
+    channel is the lightness). ``premultiplied``: a gray TIFF with premultiplied alpha
+    (ExtraSamples = 1, Pillow's mode ``La``), which Pillow converts to nothing.
+    """
+    from PIL import Image
+
+    folder = Path(folder)
+    lab = Image.new("LAB", (64, 64), (0, 128, 128))
+    lab.paste((255, 128, 128), (26, 8, 38, 56))
+    paths = {"lab": folder / "lab.tif"}
+    lab.save(paths["lab"])
+    buf = io.BytesIO()
+    Image.new("LA", (16, 16), (0, 255)).save(buf, format="TIFF", compression=None)
+    data = bytearray(buf.getvalue())
+    # ExtraSamples (tag 338 = 0x0152, SHORT, count 1): 2 (unassociated alpha) -> 1 (associated)
+    entry = data.find(bytes([0x52, 0x01, 0x03, 0x00, 0x01, 0x00, 0x00, 0x00]))
+    data[entry + 8] = 1
+    paths["premultiplied"] = folder / "premultiplied.tif"
+    paths["premultiplied"].write_bytes(bytes(data))
+    return paths

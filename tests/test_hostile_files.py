@@ -16,8 +16,9 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 import dlzero
+from dlzero.digits import ImageError, read_image, to_mnist
 from dlzero.serialization import NETWORK_CLASSES, ModelFileError, expected_shapes
-from hostile import bounded_memory, hostile_models, run_bounded
+from hostile import bounded_memory, hostile_models, hostile_pictures, run_bounded
 
 # A few-kilobyte input may cost about 100 MB above the interpreter's own ~40 MB (issue 25).
 PEAK_MB = 150
@@ -90,6 +91,37 @@ def test_predict_says_what_is_wrong_in_one_line_and_exits_2(models, seven, name)
     assert len(lines) == 1 and lines[0].startswith("dlzero predict: error: "), out.stderr
     assert ATTACKS[name][0] in lines[0]
     assert out.peak_mb < PEAK_MB and out.seconds < SECONDS, (out.peak_mb, out.seconds)
+
+
+# -- pictures in modes Pillow cannot convert ------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def pictures(tmp_path_factory):
+    return hostile_pictures(tmp_path_factory.mktemp("pictures"))
+
+
+def test_a_picture_pillow_cannot_convert_is_an_image_error(pictures):
+    with pytest.raises(ImageError, match=r"premultiplied.tif: a La image, which cannot be read"):
+        read_image(pictures["premultiplied"])
+
+
+def test_a_lab_picture_is_read_by_its_lightness(pictures):
+    gray = read_image(pictures["lab"])
+    assert gray.shape == (64, 64) and gray[30, 30] == 1.0 and gray[0, 0] == 0.0
+    digit = to_mnist(gray)  # a bar: tall and thin once fitted in 20x20
+    assert digit.max() == 1.0 and np.count_nonzero(digit.max(axis=0)) < 8
+
+
+def test_predict_reports_a_bad_picture_goes_on_and_exits_2(models, pictures, seven):
+    argv = ["predict", models["good"], pictures["premultiplied"], pictures["lab"], seven]
+    out = run_bounded(argv=[str(a) for a in argv])
+    assert out.returncode == 2, out.stderr
+    (line,) = out.stderr.strip().splitlines()
+    assert line.startswith("dlzero predict: error: ") and "premultiplied.tif" in line
+    predicted = [row.split()[0] for row in out.stdout.strip().splitlines()]
+    assert predicted == [str(pictures["lab"]), str(seven)]
+    assert out.peak_mb < PEAK_MB and out.seconds < SECONDS
 
 
 # -- the shapes a config implies, without building it ------------------------------------------
