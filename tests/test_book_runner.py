@@ -175,6 +175,26 @@ def test_run_script_puts_everything_back(tmp_path):
     assert "neighbour" not in sys.modules
 
 
+def test_run_script_forgets_the_scripts_subpackages_too(tmp_path):
+    """Issue 25: ``chXX/mypkg/util.py`` and a namespace package stayed in sys.modules, so a
+    later run (of an edited copy, or another chapter's namesake) got the stale modules."""
+    folder = tmp_path / "chXX"
+    (folder / "mypkg").mkdir(parents=True)
+    (folder / "mypkg" / "__init__.py").write_text("")
+    (folder / "mypkg" / "util.py").write_text("VALUE = 1\n")
+    (folder / "nspkg").mkdir()
+    (folder / "nspkg" / "mod.py").write_text("VALUE = 2\n")
+    script = folder / "script.py"
+    script.write_text("import mypkg.util, nspkg.mod\nvalues = mypkg.util.VALUE, nspkg.mod.VALUE\n")
+    assert book.run_script(script)["values"] == (1, 2)
+    left = [n for n in sys.modules if n.split(".")[0] in ("mypkg", "nspkg")]
+    assert left == []
+    (folder / "mypkg" / "util.py").write_text("VALUE = 10\n")
+    importlib.invalidate_caches()
+    assert book.run_script(script)["values"] == (10, 2)  # read afresh
+    assert "numpy" in sys.modules  # library modules imported on the way stay
+
+
 def _run_main(tmp_path, body, capsys, *args):
     script = tmp_path / "script.py"
     script.write_text(textwrap.dedent(body))

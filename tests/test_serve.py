@@ -201,7 +201,8 @@ BAD_REQUESTS = {
     "bad settings": ("POST", "/api/train", {"iters": 0}, J, 400, "iters"),
     "unknown setting": ("POST", "/api/train", {"epochs": 3}, J, 400, "epochs"),
     "settings not JSON": ("POST", "/api/train", b"iters=5", "text/plain", 415, "application/json"),
-    "no run to stop": ("POST", "/api/train/stop", None, None, 409, "no training run"),
+    "no run to stop": ("POST", "/api/train/stop", {}, J, 409, "no training run"),
+    "stop not JSON": ("POST", "/api/train/stop", b"", "text/plain", 415, "application/json"),
 }
 
 
@@ -223,13 +224,13 @@ def test_bad_input_is_a_4xx_with_a_json_error_and_the_server_keeps_serving(serve
     assert call(server, "GET", "/api/model")[0] == 200
 
 
-def test_a_body_over_2_mb_is_refused_unread_with_413(server):
+def test_a_body_over_2_mb_is_answered_413_before_it_is_read(server):
     host, port = server.server_address[:2]
     with socket.create_connection((host, port), timeout=30) as sock:
         # Only the headers: the server must answer without waiting for the 3 MB.
         sock.sendall(
-            b"POST /api/predict HTTP/1.1\r\nHost: x\r\nContent-Type: image/png\r\n"
-            + f"Content-Length: {MAX_BODY + 1}\r\n\r\n".encode()
+            f"POST /api/predict HTTP/1.1\r\nHost: {host}:{port}\r\n".encode()
+            + f"Content-Type: image/png\r\nContent-Length: {MAX_BODY + 1}\r\n\r\n".encode()
         )
         reply = b""
         while b"\r\n\r\n" not in reply or not reply.endswith(b"}"):
@@ -381,7 +382,7 @@ def test_a_run_can_be_stopped_and_the_network_it_reached_is_served(start_server,
     status, run, _ = call(server, "POST", "/api/train", {"iters": 20000, "hidden": 20}, J)
     assert status == 202
     time.sleep(0.2)
-    assert call(server, "POST", "/api/train/stop")[0] == 200
+    assert call(server, "POST", "/api/train/stop", {}, J)[0] == 200
     run = wait_for_run(server)
     assert run["state"] == "stopped" and 0 < run["iteration"] < 20000
     assert call(server, "GET", "/api/model")[1]["description"] == "784-20-10 relu"

@@ -93,12 +93,27 @@ def run_script(script: str | os.PathLike[str], args: Sequence[str] = ()) -> dict
     finally:
         _rng.use_numpy_global_random(was_global)
         sys.argv, sys.path[:] = saved_argv, saved_path
-        for name in set(sys.modules) - before:
-            # The script's neighbours (ch07/simple_convnet.py), so that a later run reads them
-            # afresh; library modules imported on the way stay.
-            file = getattr(sys.modules[name], "__file__", None) or ""
-            if os.path.dirname(os.path.abspath(file)) == folder:
+        # The script's neighbours (ch07/simple_convnet.py) and their packages' submodules
+        # (ch07/mypkg/util.py, namespace packages included), so that a later run reads them
+        # afresh; library modules imported on the way stay.
+        new = set(sys.modules) - before
+        own = {name for name in new if "." not in name and _is_in(sys.modules[name], folder)}
+        for name in new:
+            if name.split(".")[0] in own:
                 del sys.modules[name]
+
+
+def _is_in(module: Any, folder: str) -> bool:
+    """Whether a top-level module was imported from ``folder``: ``folder/name.py``,
+    ``folder/name/__init__.py``, or a namespace package with ``folder/name`` on its path."""
+    file = getattr(module, "__file__", None)
+    if file:
+        where = os.path.dirname(os.path.abspath(file))
+        if getattr(module, "__path__", None) is not None:  # a package: name/__init__.py
+            where = os.path.dirname(where)
+        return where == folder
+    paths = getattr(module, "__path__", None) or []
+    return any(os.path.dirname(os.path.abspath(p)) == folder for p in paths)
 
 
 def _print_script_traceback(exc: BaseException, script: str) -> None:

@@ -41,6 +41,7 @@ size of the arrays returned.
 from __future__ import annotations
 
 import hashlib
+import math
 import os
 import sys
 import tempfile
@@ -174,7 +175,12 @@ MIRRORS: dict[str, list[str]] = {
         "https://ossci-datasets.s3.amazonaws.com/mnist/",
         "https://storage.googleapis.com/cvdf-datasets/mnist/",
     ],
-    "fashion-mnist": ["http://fashion-mnist.s3-website.eu-central-1.amazonaws.com/"],
+    # Zalando's own repository over https first; its S3 website serves plain http only (the
+    # SHA-256 check guards the content either way, https also who can see what is fetched).
+    "fashion-mnist": [
+        "https://raw.githubusercontent.com/zalandoresearch/fashion-mnist/master/data/fashion/",
+        "http://fashion-mnist.s3-website.eu-central-1.amazonaws.com/",
+    ],
 }
 
 TIMEOUT_S = 30.0  # per socket operation, not for the whole file
@@ -376,7 +382,7 @@ def _fetch(
     for mirror in MIRRORS.get(ds.key, []):
         url = f"{mirror}{f.name}.gz"
         try:
-            tmp = _download(url, _download_folder(cache), f.name)
+            tmp = _download(url, _download_folder(cache), f.name, max_download_bytes(f))
         except _DownloadError as exc:
             tried.append(f"{url}: {exc}")
             continue
@@ -511,6 +517,21 @@ class _DownloadError(Exception):
     pass
 
 
+class _TooLarge(_DownloadError):
+    """More bytes than any copy of the file can be: not retried, the next mirror is tried."""
+
+
+def max_download_bytes(f: _File) -> int:
+    """The most bytes a download of ``f`` (gzipped) may take before it is cut off.
+
+    Twice the uncompressed file, plus 64 KiB: gzip makes MNIST 4-8 times smaller and never
+    grows anything by more than a few bytes per 32 KiB block, so a genuine copy is always far
+    below this, while a mirror that sends endless bytes stops filling the disk here, before
+    the checksum (which needs the whole file) could refuse it.
+    """
+    return 2 * (4 + 4 * len(f.shape) + math.prod(f.shape)) + 65536
+
+
 def _download_folder(cache: Path) -> Path:
     """Where downloads land: the cache (so the final rename stays on one file system)."""
     try:
@@ -520,11 +541,12 @@ def _download_folder(cache: Path) -> Path:
         return Path(tempfile.gettempdir())
 
 
-def _download(url: str, folder: Path, what: str) -> Path:
+def _download(url: str, folder: Path, what: str, max_bytes: int) -> Path:
     """Download ``url`` to a new temporary file in ``folder`` and return its path.
 
     Transient failures (network errors, timeouts, 5xx, a connection cut short) are retried
-    once after ``RETRY_DELAY_S``; a 4xx answer is not. No file is left behind on failure.
+    once after ``RETRY_DELAY_S``; a 4xx answer is not, nor more than ``max_bytes``. No file
+    is left behind on failure.
     """
     # Imported here: http.client costs some 20 ms at import, paid only when downloading.
     import http.client
@@ -538,8 +560,11 @@ def _download(url: str, folder: Path, what: str) -> Path:
         tmp = Path(name)
         try:
             with os.fdopen(fd, "wb") as out:
-                _copy_url(url, out, what)
+                _copy_url(url, out, what, max_bytes)
             return tmp
+        except _TooLarge:
+            tmp.unlink(missing_ok=True)
+            raise
         except urllib.error.HTTPError as exc:
             tmp.unlink(missing_ok=True)
             exc.close()
@@ -556,13 +581,18 @@ def _download(url: str, folder: Path, what: str) -> Path:
     raise _DownloadError(f"{last} (tried {ATTEMPTS} times)")
 
 
-def _copy_url(url: str, out: IO[bytes], what: str) -> None:
+def _copy_url(url: str, out: IO[bytes], what: str, max_bytes: int) -> None:
     import urllib.request
 
     request = urllib.request.Request(url, headers={"User-Agent": "dlzero"})
     with urllib.request.urlopen(request, timeout=TIMEOUT_S) as response:
         length = response.headers.get("Content-Length", "")
         total = int(length) if length.isdigit() else None
+        if total is not None and total > max_bytes:
+            raise _TooLarge(
+                f"the server offers {total:,} bytes; a copy of {what} is at most {max_bytes:,}: "
+                "not downloaded"
+            )
         received = 0
         # A bar only on a terminal: in a log file its redrawn lines would be noise.
         bar = (
@@ -570,8 +600,13 @@ def _copy_url(url: str, out: IO[bytes], what: str) -> None:
         )
         try:
             while chunk := response.read(1 << 16):
-                out.write(chunk)
                 received += len(chunk)
+                if received > max_bytes:
+                    raise _TooLarge(
+                        f"more than {max_bytes:,} bytes sent; a copy of {what} is at most "
+                        f"that: stopped"
+                    )
+                out.write(chunk)
                 if bar is not None:
                     bar.update(len(chunk))
         finally:

@@ -25,11 +25,22 @@ True
 
 from __future__ import annotations
 
+import inspect
+import itertools
 import os
 from collections.abc import Mapping
 from typing import Any
 
-from dlzero.convnets import DeepConvNet, SimpleConvNet
+from dlzero._checks import check_positive_int
+from dlzero.convnets import (
+    _DEEP_CONV_PARAMS,
+    _SIMPLE_CONV_PARAM,
+    DeepConvNet,
+    SimpleConvNet,
+    _conv_param,
+    _input_dim,
+    _stage,
+)
 from dlzero.files.model_file import (
     FORMAT,
     FORMAT_VERSION,
@@ -48,6 +59,7 @@ __all__ = [
     "FORMAT_VERSION",
     "NETWORK_CLASSES",
     "ModelFileError",
+    "expected_shapes",
     "load",
     "load_info",
     "save",
@@ -143,14 +155,113 @@ def load(path: str | os.PathLike[str]) -> Sequential:
     """
     with ModelArchive(path) as archive:
         header = archive.header()  # checked: its class is one of NETWORK_CLASSES
-        config = header["config"]
+        name, config = header["class"], header["config"]
+
+        def cannot_rebuild(exc: Exception) -> ModelFileError:
+            return archive.error(f"cannot rebuild {name} from the stored config {config}: {exc}")
+
+        # What the config will cost is decided before anything is built: its shapes must be
+        # those the archive's .npy headers declare, and those are bounded by the file's size
+        # (ModelArchive.check_arrays). A small file cannot make the constructor allocate more.
+        try:
+            params, state = expected_shapes(name, config)
+        except (TypeError, ValueError, KeyError, OverflowError) as exc:
+            raise cannot_rebuild(exc) from None
+        archive.check_arrays(header, params, state)
         try:
             # The initial weights are overwritten below; a fixed seed keeps loading
             # deterministic. (A config holding "rng" is a TypeError here: refused.)
-            network = NETWORK_CLASSES[header["class"]](**config, rng=0)
+            network = NETWORK_CLASSES[name](**config, rng=0)
         except (TypeError, ValueError, OverflowError, MemoryError) as exc:
-            raise archive.error(
-                f"cannot rebuild {header['class']} from the stored config {config}: {exc}"
-            ) from None
+            raise cannot_rebuild(exc) from None
         archive.read_into(header, network.params, network.state)
     return network
+
+
+Shapes = dict[str, tuple[int, ...]]
+
+
+def expected_shapes(class_name: str, config: Mapping[str, Any]) -> tuple[Shapes, Shapes]:
+    """The shapes of the parameters and state that ``cls(**config)`` would build, unbuilt.
+
+    The arithmetic of each constructor, with its own checks and defaults, but no arrays: a
+    config that names a huge network costs nothing here, so :func:`load` can compare it with
+    what the file holds before allocating anything. ``tests/test_serialization.py`` checks it
+    against the networks themselves.
+
+    Parameters
+    ----------
+    class_name : str
+        One of :data:`NETWORK_CLASSES`.
+    config : mapping
+        Its constructor arguments, as a model file's header stores them.
+
+    Returns
+    -------
+    params, state : dict of str to tuple of int
+        ``network.params``' and ``network.state``'s keys and shapes.
+
+    Raises
+    ------
+    ValueError, TypeError, KeyError
+        The config would not build the network (a size that is not a positive integer, a
+        required argument missing, a convolution larger than its input, ...).
+    """
+    cls = NETWORK_CLASSES[class_name]
+    defaults = inspect.signature(cls).parameters
+
+    def arg(key: str) -> Any:
+        if key in config:
+            return config[key]
+        default = defaults[key].default
+        if default is inspect.Parameter.empty:
+            raise KeyError(f"missing argument {key!r}")
+        return default
+
+    params: Shapes = {}
+    state: Shapes = {}
+    if class_name in ("TwoLayerNet", "MultiLayerNet"):
+        if class_name == "TwoLayerNet":
+            hidden = [check_positive_int("hidden_size", arg("hidden_size"))]
+            batchnorm = False
+        else:
+            given = arg("hidden_size_list")
+            if not isinstance(given, list) or not given:
+                raise ValueError(f"hidden_size_list must be a non-empty list, got {given!r}")
+            hidden = [check_positive_int("hidden_size_list", h) for h in given]
+            batchnorm = bool(arg("use_batchnorm"))
+        sizes = [check_positive_int("input_size", arg("input_size")), *hidden]
+        sizes.append(check_positive_int("output_size", arg("output_size")))
+        for i, (n_in, n_out) in enumerate(itertools.pairwise(sizes), start=1):
+            params[f"W{i}"], params[f"b{i}"] = (n_in, n_out), (n_out,)
+            if batchnorm and i < len(sizes) - 1:
+                params[f"gamma{i}"] = params[f"beta{i}"] = (n_out,)
+                state[f"BatchNorm{i}.running_mean"] = (n_out,)
+                state[f"BatchNorm{i}.running_var"] = (n_out,)
+        return params, state
+
+    c, h, w = _input_dim(arg("input_dim"))
+    hidden_size = check_positive_int("hidden_size", arg("hidden_size"))
+    output_size = check_positive_int("output_size", arg("output_size"))
+    if class_name == "SimpleConvNet":
+        cp = _conv_param(arg("conv_param"), _SIMPLE_CONV_PARAM)
+        size = _stage("the convolution", (h, w), cp["filter_size"], cp["stride"], cp["pad"])
+        size = _stage("the 2x2 pooling", size, 2, 2, 0)
+        convs = [cp]
+    else:  # DeepConvNet: a 2x2 pooling after every second convolution
+        convs = [_conv_param(arg(f"conv_param_{i}"), d) for i, d in enumerate(_DEEP_CONV_PARAMS, 1)]
+        size = (h, w)
+        for i, cp in enumerate(convs, start=1):
+            size = _stage(f"Conv{i}", size, cp["filter_size"], cp["stride"], cp["pad"])
+            if i % 2 == 0:
+                size = _stage(f"Pool{i // 2}", size, 2, 2, 0)
+    channels = c
+    for i, cp in enumerate(convs, start=1):
+        fn, fs = cp["filter_num"], cp["filter_size"]
+        params[f"W{i}"], params[f"b{i}"] = (fn, channels, fs, fs), (fn,)
+        channels = fn
+    n = len(convs)
+    flat = channels * size[0] * size[1]
+    params[f"W{n + 1}"], params[f"b{n + 1}"] = (flat, hidden_size), (hidden_size,)
+    params[f"W{n + 2}"], params[f"b{n + 2}"] = (hidden_size, output_size), (output_size,)
+    return params, state

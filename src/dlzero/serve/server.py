@@ -15,13 +15,23 @@ requests a second from one learner's browser, and nothing about it a learner can
 Every error is a JSON object ``{"error": message, "status": code}`` with a 4xx status; a bug
 would be a 500 with a one-line message (the traceback goes to the server's log, never to the
 client), and the server keeps serving either way.
+
+Any web page the learner opens may send requests here, and any client may send anything:
+``docs/serve.md`` ("Threat model") says what is checked and why. In short: the ``Host`` header
+must name this server (DNS rebinding), a POST's ``Origin``, when present, must be this server's
+and a POST that changes state must be ``application/json`` (cross-site forms), bodies and
+pictures are bounded, connections are capped and each request has a deadline.
 """
 
 from __future__ import annotations
 
+import io
+import ipaddress
 import json
+import socket
 import sys
 import threading
+import time
 import traceback
 from collections.abc import Callable
 from http import HTTPStatus
@@ -39,10 +49,30 @@ from dlzero.serve.inference import check_digit_model, describe_hidden, look_insi
 from dlzero.serve.training_job import TrainingJob, TrainingSettings
 from dlzero.studies.digits import ImageError, decode_image, to_mnist
 
-__all__ = ["MAX_BODY", "MAX_PIXELS", "DigitServer", "ServedModel", "make_server"]
+__all__ = [
+    "MAX_BODY",
+    "MAX_CONNECTIONS",
+    "MAX_PIXELS",
+    "REQUEST_DEADLINE",
+    "DigitServer",
+    "ServedModel",
+    "make_server",
+]
 
-MAX_BODY = 2 * 1024 * 1024  # bytes of a request body; more is refused (413) unread
+MAX_BODY = 2 * 1024 * 1024  # bytes of a request body; more is refused (413)
+# A refused body is read and thrown away up to this many bytes after the 413 is sent (a
+# client that sends its whole body before reading, as browsers and urllib do, then sees the
+# answer instead of a reset connection); a larger one is cut off.
+MAX_DISCARD = 8 * MAX_BODY
 MAX_PIXELS = 1024 * 1024  # pixels of an uploaded picture (a PNG compresses a huge blank well)
+# Connections served at once, each by its own thread; more are answered 503 and closed. A
+# browser opens at most six to one server; the tests send 50 requests at once.
+MAX_CONNECTIONS = 64
+IDLE_TIMEOUT = 10.0  # seconds a connection may wait for its next request line
+# Seconds a request may take to arrive in full, from its request line to its body's last byte:
+# a client that trickles a byte now and then cannot hold a thread for longer.
+REQUEST_DEADLINE = 20.0
+LOOPBACK_NAMES = ("127.0.0.1", "localhost", "[::1]")
 STATIC_FILES = {  # the only files served: nothing else on disk can be reached by a path
     "/": ("index.html", "text/html; charset=utf-8"),
     "/index.html": ("index.html", "text/html; charset=utf-8"),
@@ -150,7 +180,52 @@ class DigitServer(ThreadingHTTPServer):
             name: (resources.files("dlzero.serve").joinpath("static", name).read_bytes(), ctype)
             for name, ctype in STATIC_FILES.values()
         }
+        self._slots = threading.BoundedSemaphore(MAX_CONNECTIONS)
         super().__init__(address, RequestHandler)
+        self.allowed_hosts = allowed_hosts(address[0], self.server_address[1])
+
+    # -- connections ---------------------------------------------------------------------------
+
+    def process_request(self, request: Any, client_address: Any) -> None:
+        """Serve the connection in a thread if one of ``MAX_CONNECTIONS`` slots is free; else
+        answer 503 at once, from the accepting thread, without reading the request."""
+        if not self._slots.acquire(blocking=False):
+            self._refuse(request)
+            return
+        try:
+            super().process_request(request, client_address)
+        except BaseException:  # no thread started (out of threads): the slot is free again
+            self._slots.release()
+            raise
+
+    def process_request_thread(self, request: Any, client_address: Any) -> None:
+        try:
+            super().process_request_thread(request, client_address)
+        finally:
+            self._slots.release()
+
+    def _refuse(self, request: socket.socket) -> None:
+        body = json.dumps(
+            {"error": "too many connections; try again in a moment", "status": 503}
+        ).encode()
+        head = (
+            "HTTP/1.1 503 Service Unavailable\r\nContent-Type: application/json\r\n"
+            f"Content-Length: {len(body)}\r\nRetry-After: 1\r\nConnection: close\r\n\r\n"
+        )
+        try:
+            request.setblocking(False)  # never let a client that does not read stall accept()
+            request.send(head.encode() + body)
+        except OSError:
+            pass
+        self.shutdown_request(request)
+
+    def handle_error(self, request: Any, client_address: Any) -> None:
+        """A client that leaves (reset, broken pipe, timeout) is not an error of the server:
+        no traceback for it. Anything else is a bug, printed in full as socketserver does."""
+        exc = sys.exc_info()[1]
+        if isinstance(exc, (ConnectionError, TimeoutError)):
+            return
+        super().handle_error(request, client_address)
 
     @property
     def url(self) -> str:
@@ -180,6 +255,29 @@ class DigitServer(ThreadingHTTPServer):
         with self._lock:
             return self._job
 
+    def host_allowed(self, host: str | None) -> bool:
+        """Whether a request's ``Host`` header names this server (see :func:`allowed_hosts`)."""
+        if host is None:
+            return False
+        host = host.strip().lower()
+        if host in self.allowed_hosts:
+            return True
+        # Bound to every address (0.0.0.0, ::): any IP literal with this port is this machine,
+        # as the learner's other devices reach it. An IP literal cannot be rebound: DNS
+        # rebinding needs a name the attacker's DNS answers.
+        name, _, port = host.rpartition(":")
+        if self.wildcard and port == str(self.server_address[1]):
+            try:
+                ipaddress.ip_address(name[1:-1] if name.startswith("[") else name)
+                return True
+            except ValueError:
+                return False
+        return False
+
+    @property
+    def wildcard(self) -> bool:
+        return self.server_address[0] in ("0.0.0.0", "::")
+
     def stop_training(self, timeout: float = 5.0) -> None:
         """End a run under way (at shutdown) and wait for its thread."""
         job = self.job
@@ -188,17 +286,72 @@ class DigitServer(ThreadingHTTPServer):
             job.join(timeout)
 
 
+def allowed_hosts(host: str, port: int) -> frozenset[str]:
+    """The ``Host`` header values that name a server bound to ``host`` and ``port``.
+
+    The loopback names (``127.0.0.1``, ``localhost``, ``[::1]``) and ``host`` itself (an IPv6
+    address in brackets), each with ``:port`` (and bare too when the port is 80, which
+    browsers leave out). Lower case: host names are compared without case.
+    """
+    names = set(LOOPBACK_NAMES)
+    names.add(f"[{host}]" if ":" in host and not host.startswith("[") else host)
+    hosts = {f"{name.lower()}:{port}" for name in names}
+    if port == 80:
+        hosts |= {name.lower() for name in names}
+    return frozenset(hosts)
+
+
+class _DeadlineSocketReader(io.RawIOBase):
+    """The connection's reading side, each read bounded by a deadline the handler moves.
+
+    ``http.server`` reads a request with a timeout per socket operation: a client that sends a
+    byte every 29 seconds could hold its thread for hours. Here each read waits at most until
+    ``deadline``, which the handler sets when a request starts (``IDLE_TIMEOUT``) and when its
+    request line is in (``REQUEST_DEADLINE``, for the headers and body).
+    """
+
+    def __init__(self, sock: socket.socket) -> None:
+        self._sock = sock
+        self.deadline = time.monotonic() + IDLE_TIMEOUT
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, buffer: Any) -> int:
+        remaining = self.deadline - time.monotonic()
+        if remaining <= 0:
+            raise TimeoutError("the request took too long to arrive")
+        self._sock.settimeout(remaining)
+        return self._sock.recv_into(buffer)
+
+
 class RequestHandler(BaseHTTPRequestHandler):
     """One request: route it, answer JSON or a static file, turn every failure into JSON."""
 
     server: DigitServer
     server_version = f"dlzero/{__version__}"
     protocol_version = "HTTP/1.1"  # keep-alive: the page sends a request per stroke
-    timeout = 30  # seconds a client may take to send its request, before it is dropped
+    # Seconds per socket operation (writes, mostly: reads are bounded by _DeadlineSocketReader).
+    timeout = IDLE_TIMEOUT
     # Headers and body go out in two writes; with Nagle's algorithm the second waits for the
     # client's delayed ACK, adding 40 ms to every answer on Linux (measured: 44 ms -> 8 ms for a
     # JSON prediction, benchmarks/serve_latency.py).
     disable_nagle_algorithm = True
+
+    def setup(self) -> None:
+        super().setup()
+        self.rfile.close()  # replaced below; left open, it would keep the socket from closing
+        self._reader = _DeadlineSocketReader(self.connection)
+        self.rfile = io.BufferedReader(self._reader, self.rbufsize if self.rbufsize > 0 else 8192)
+        self._discard = 0  # bytes of a refused body to read and throw away after answering
+
+    def handle_one_request(self) -> None:
+        self._reader.deadline = time.monotonic() + IDLE_TIMEOUT  # for the request line
+        super().handle_one_request()
+
+    def parse_request(self) -> bool:
+        self._reader.deadline = time.monotonic() + REQUEST_DEADLINE  # headers and body
+        return super().parse_request()
 
     # -- routing -----------------------------------------------------------------------------
 
@@ -250,7 +403,16 @@ class RequestHandler(BaseHTTPRequestHandler):
             job = self.server.start_training(checked)
             self._send_json(HTTPStatus.ACCEPTED, job.snapshot())
             return
-        job = self.server.job  # /api/train/stop
+        # /api/train/stop: JSON too ({} or nothing), so that a cross-site form, which can send
+        # text/plain without a preflight, cannot stop a run and have its network served.
+        if ctype != "application/json":
+            raise HTTPError(
+                HTTPStatus.UNSUPPORTED_MEDIA_TYPE,
+                f"send Content-Type: application/json (an empty body or {{}}), not {ctype}",
+            )
+        if body.strip():
+            _json_body(body, ctype)
+        job = self.server.job
         if job is None or not job.running:
             raise HTTPError(HTTPStatus.CONFLICT, "no training run is under way")
         job.stop()
@@ -294,6 +456,26 @@ class RequestHandler(BaseHTTPRequestHandler):
 
     # -- reading and answering ---------------------------------------------------------------
 
+    def _check_host_and_origin(self) -> None:
+        """Refuse a request that does not name this server, or a POST from another site."""
+        host = self.headers.get("Host")
+        if not self.server.host_allowed(host):
+            self.close_connection = True
+            raise HTTPError(
+                HTTPStatus.MISDIRECTED_REQUEST,
+                f"this server answers to {', '.join(sorted(self.server.allowed_hosts))}, not "
+                f"Host {host!r} (a page reached through another name is not let in)",
+            )
+        origin = self.headers.get("Origin")
+        if self.command == "POST" and origin is not None:
+            own = f"http://{host.strip().lower()}"
+            if origin.strip().lower() != own:
+                self.close_connection = True  # the body is not read
+                raise HTTPError(
+                    HTTPStatus.FORBIDDEN,
+                    f"a request from {origin!r} is refused; only this page ({own}) may send one",
+                )
+
     def _read_body(self) -> bytes:
         if "chunked" in self.headers.get("Transfer-Encoding", "").lower():
             self.close_connection = True
@@ -309,9 +491,11 @@ class RequestHandler(BaseHTTPRequestHandler):
             self.close_connection = True
             raise HTTPError(HTTPStatus.BAD_REQUEST, f"bad Content-Length {length!r}") from None
         if n > MAX_BODY:
-            # Refused unread: the connection is closed after the answer, so the unread body
-            # is never taken for the next request.
+            # Answered first, then read and thrown away (up to MAX_DISCARD), then closed: a
+            # client that sends its whole body before reading the answer gets the 413 instead
+            # of a connection reset, and the body is never taken for the next request.
             self.close_connection = True
+            self._discard = n
             raise HTTPError(
                 HTTPStatus.REQUEST_ENTITY_TOO_LARGE,
                 f"the request body is {n:,} bytes; at most {MAX_BODY:,} are accepted",
@@ -320,21 +504,44 @@ class RequestHandler(BaseHTTPRequestHandler):
 
     def _answer(self, route: Callable[[], None]) -> None:
         try:
-            route()
-        except HTTPError as exc:
-            self._send_json(exc.status, {"error": str(exc), "status": exc.status}, exc.headers)
+            try:
+                self._check_host_and_origin()
+                route()
+            except HTTPError as exc:
+                self._send_json(exc.status, {"error": str(exc), "status": exc.status}, exc.headers)
+                if self._discard:
+                    self._discard_body()
+            except Exception as exc:
+                if isinstance(exc, (ConnectionError, TimeoutError)):
+                    raise
+                # A bug: say so in one line, keep the traceback here.
+                traceback.print_exc(file=sys.stderr)
+                self.close_connection = True
+                status = HTTPStatus.INTERNAL_SERVER_ERROR
+                message = f"internal error ({type(exc).__name__}); see the server's log"
+                self._send_json(status, {"error": message, "status": int(status)})
         except (ConnectionError, TimeoutError):
-            self.close_connection = True  # the client went away: no one to answer
-        except Exception as exc:  # a bug: say so in one line, keep the traceback here
-            traceback.print_exc(file=sys.stderr)
-            self.close_connection = True
-            status = HTTPStatus.INTERNAL_SERVER_ERROR
-            message = f"internal error ({type(exc).__name__}); see the server's log"
-            self._send_json(status, {"error": message, "status": int(status)})
+            self.close_connection = True  # the client went away or stalled: no one to answer
+
+    def _discard_body(self) -> None:
+        """A lingering close: the answer is out; read what the client still sends, up to
+        ``MAX_DISCARD`` bytes and the request's deadline, so that closing does not reset the
+        connection before the client has read the answer."""
+        self.wfile.flush()
+        left = min(self._discard, MAX_DISCARD)
+        self._discard = 0
+        while left > 0:
+            chunk = self.rfile.read1(min(left, 65536))
+            if not chunk:
+                break
+            left -= len(chunk)
 
     def _send(
         self, status: int, body: bytes, ctype: str, headers: dict[str, str] | None = None
     ) -> None:
+        # Reads leave the socket's timeout at what remained of the request's deadline; the
+        # answer gets the full IDLE_TIMEOUT per write.
+        self.connection.settimeout(IDLE_TIMEOUT)
         self.send_response(status)
         self.send_header("Content-Type", ctype)
         for name, value in (headers or {}).items():
@@ -356,7 +563,14 @@ class RequestHandler(BaseHTTPRequestHandler):
         """http.server's own errors (a malformed request line, an unknown method), as JSON."""
         self.close_connection = True
         text = message or HTTPStatus(code).phrase
-        self._send_json(code, {"error": text, "status": code})
+        try:
+            self._send_json(code, {"error": text, "status": code})
+        except (ConnectionError, TimeoutError):
+            pass  # the client left before its answer: nothing to say, nothing to log
+
+    def log_error(self, format: str, *args: Any) -> None:
+        if self.server.log:
+            super().log_error(format, *args)
 
     def log_request(self, code: int | str = "-", size: int | str = "-") -> None:
         # Only failures: a drawing sends several requests a second.
