@@ -315,7 +315,7 @@ def test_saliency_is_the_gradient_of_the_top_score(network, mnist_data):
     shape = (1, 784) if "input_size" in network.config else (1, 1, 28, 28)
     numeric = numerical_gradient(lambda _: float(network.predict(x.reshape(shape))[0, top]), x)
     np.testing.assert_allclose(np.ravel(result["saliency"]), numeric, rtol=1e-4, atol=1e-9)
-    from dlzero.serve.server import describe_network
+    from dlzero.serve.inference import describe_network
 
     assert describe_network(network) in ("784-20-12-10 tanh", "conv 4x5x5, 8 hidden")
     kinds = [h["kind"] for h in result["hidden"]]

@@ -16,17 +16,14 @@ Every error is a JSON object ``{"error": message, "status": code}`` with a 4xx s
 would be a 500 with a one-line message (the traceback goes to the server's log, never to the
 client), and the server keeps serving either way.
 
-Any web page the learner opens may send requests here, and any client may send anything:
-``docs/serve.md`` ("Threat model") says what is checked and why. In short: the ``Host`` header
-must name this server (DNS rebinding), a POST's ``Origin``, when present, must be this server's
-and a POST that changes state must be ``application/json`` (cross-site forms), bodies and
-pictures are bounded, connections are capped and each request has a deadline.
+Any web page the learner opens may send requests here, and any client may send anything: the
+checks and limits are in :mod:`dlzero.serve.guard`, and ``docs/serve.md`` ("Threat model")
+says what is checked and why.
 """
 
 from __future__ import annotations
 
 import io
-import ipaddress
 import json
 import socket
 import sys
@@ -45,9 +42,24 @@ from numpy.typing import NDArray
 
 from dlzero._version import __version__
 from dlzero.networks import Sequential
-from dlzero.serve.inference import check_digit_model, describe_hidden, look_inside
+from dlzero.serve.guard import (
+    IDLE_TIMEOUT,
+    MAX_BODY,
+    MAX_CONNECTIONS,
+    MAX_DISCARD,
+    MAX_PIXELS,
+    REQUEST_DEADLINE,
+    DeadlineSocketReader,
+    HTTPError,
+    allowed_hosts,
+    host_allowed,
+    json_body,
+    pixels_input,
+    prepare_pixels,
+)
+from dlzero.serve.inference import ServedModel, look_inside
 from dlzero.serve.training_job import TrainingJob, TrainingSettings
-from dlzero.studies.digits import ImageError, decode_image, to_mnist
+from dlzero.studies.digits import ImageError, decode_image
 
 __all__ = [
     "MAX_BODY",
@@ -59,20 +71,6 @@ __all__ = [
     "make_server",
 ]
 
-MAX_BODY = 2 * 1024 * 1024  # bytes of a request body; more is refused (413)
-# A refused body is read and thrown away up to this many bytes after the 413 is sent (a
-# client that sends its whole body before reading, as browsers and urllib do, then sees the
-# answer instead of a reset connection); a larger one is cut off.
-MAX_DISCARD = 8 * MAX_BODY
-MAX_PIXELS = 1024 * 1024  # pixels of an uploaded picture (a PNG compresses a huge blank well)
-# Connections served at once, each by its own thread; more are answered 503 and closed. A
-# browser opens at most six to one server; the tests send 50 requests at once.
-MAX_CONNECTIONS = 64
-IDLE_TIMEOUT = 10.0  # seconds a connection may wait for its next request line
-# Seconds a request may take to arrive in full, from its request line to its body's last byte:
-# a client that trickles a byte now and then cannot hold a thread for longer.
-REQUEST_DEADLINE = 20.0
-LOOPBACK_NAMES = ("127.0.0.1", "localhost", "[::1]")
 STATIC_FILES = {  # the only files served: nothing else on disk can be reached by a path
     "/": ("index.html", "text/html; charset=utf-8"),
     "/index.html": ("index.html", "text/html; charset=utf-8"),
@@ -82,60 +80,6 @@ STATIC_FILES = {  # the only files served: nothing else on disk can be reached b
 GET_PATHS = {*STATIC_FILES, "/api/model", "/api/train"}
 POST_PATHS = {"/api/predict", "/api/train", "/api/train/stop"}
 Data = tuple[tuple[NDArray, NDArray], tuple[NDArray, NDArray]]
-
-
-class HTTPError(Exception):
-    """An answer other than 200: its status and a message for the client."""
-
-    def __init__(self, status: int, message: str, headers: dict[str, str] | None = None) -> None:
-        super().__init__(message)
-        self.status = status
-        self.headers = headers or {}
-
-
-class ServedModel:
-    """A network the page draws on, with what ``GET /api/model`` says of it.
-
-    Replaced as a whole when a run from the page ends (one attribute assignment, atomic in
-    Python): a request in flight finishes on the network it started with.
-    """
-
-    def __init__(
-        self,
-        network: Sequential,
-        source: str,
-        reference: NDArray,
-        test_accuracy: float | None = None,
-    ) -> None:
-        check_digit_model(network)
-        self.network = network
-        self.info: dict[str, Any] = {
-            "class": type(network).__name__,
-            "description": describe_network(network),
-            "source": source,
-            "config": network.config,
-            "parameters": int(sum(p.size for p in network.params.values())),
-            "test_accuracy": test_accuracy,
-            "hidden": describe_hidden(network, reference),
-            "reference_images": len(reference),
-        }
-
-
-def describe_network(network: Sequential) -> str:
-    """``784-50-10 relu`` for a fully connected network; ``conv 30x5x5, 100 hidden`` for
-    ``SimpleConvNet``; ``6 conv layers, 50 hidden`` for ``DeepConvNet``."""
-    config = network.config
-    if "input_size" in config:  # TwoLayerNet, MultiLayerNet
-        hidden = config.get("hidden_size_list") or [config["hidden_size"]]
-        sizes = [config["input_size"], *hidden, config["output_size"]]
-        return f"{'-'.join(str(n) for n in sizes)} {config.get('activation', 'relu')}"
-    convs = [v for k, v in sorted(config.items()) if k.startswith("conv_param")]
-    if len(convs) == 1:
-        c = convs[0]
-        first = f"conv {c['filter_num']}x{c['filter_size']}x{c['filter_size']}"
-    else:
-        first = f"{len(convs)} conv layers"
-    return f"{first}, {config.get('hidden_size')} hidden"
 
 
 class DigitServer(ThreadingHTTPServer):
@@ -256,23 +200,8 @@ class DigitServer(ThreadingHTTPServer):
             return self._job
 
     def host_allowed(self, host: str | None) -> bool:
-        """Whether a request's ``Host`` header names this server (see :func:`allowed_hosts`)."""
-        if host is None:
-            return False
-        host = host.strip().lower()
-        if host in self.allowed_hosts:
-            return True
-        # Bound to every address (0.0.0.0, ::): any IP literal with this port is this machine,
-        # as the learner's other devices reach it. An IP literal cannot be rebound: DNS
-        # rebinding needs a name the attacker's DNS answers.
-        name, _, port = host.rpartition(":")
-        if self.wildcard and port == str(self.server_address[1]):
-            try:
-                ipaddress.ip_address(name[1:-1] if name.startswith("[") else name)
-                return True
-            except ValueError:
-                return False
-        return False
+        """Whether a request's ``Host`` header names this server (see :func:`host_allowed`)."""
+        return host_allowed(host, self.allowed_hosts, self.server_address[:2])
 
     @property
     def wildcard(self) -> bool:
@@ -286,52 +215,13 @@ class DigitServer(ThreadingHTTPServer):
             job.join(timeout)
 
 
-def allowed_hosts(host: str, port: int) -> frozenset[str]:
-    """The ``Host`` header values that name a server bound to ``host`` and ``port``.
-
-    The loopback names (``127.0.0.1``, ``localhost``, ``[::1]``) and ``host`` itself (an IPv6
-    address in brackets), each with ``:port`` (and bare too when the port is 80, which
-    browsers leave out). Lower case: host names are compared without case.
-    """
-    names = set(LOOPBACK_NAMES)
-    names.add(f"[{host}]" if ":" in host and not host.startswith("[") else host)
-    hosts = {f"{name.lower()}:{port}" for name in names}
-    if port == 80:
-        hosts |= {name.lower() for name in names}
-    return frozenset(hosts)
-
-
-class _DeadlineSocketReader(io.RawIOBase):
-    """The connection's reading side, each read bounded by a deadline the handler moves.
-
-    ``http.server`` reads a request with a timeout per socket operation: a client that sends a
-    byte every 29 seconds could hold its thread for hours. Here each read waits at most until
-    ``deadline``, which the handler sets when a request starts (``IDLE_TIMEOUT``) and when its
-    request line is in (``REQUEST_DEADLINE``, for the headers and body).
-    """
-
-    def __init__(self, sock: socket.socket) -> None:
-        self._sock = sock
-        self.deadline = time.monotonic() + IDLE_TIMEOUT
-
-    def readable(self) -> bool:
-        return True
-
-    def readinto(self, buffer: Any) -> int:
-        remaining = self.deadline - time.monotonic()
-        if remaining <= 0:
-            raise TimeoutError("the request took too long to arrive")
-        self._sock.settimeout(remaining)
-        return self._sock.recv_into(buffer)
-
-
 class RequestHandler(BaseHTTPRequestHandler):
     """One request: route it, answer JSON or a static file, turn every failure into JSON."""
 
     server: DigitServer
     server_version = f"dlzero/{__version__}"
     protocol_version = "HTTP/1.1"  # keep-alive: the page sends a request per stroke
-    # Seconds per socket operation (writes, mostly: reads are bounded by _DeadlineSocketReader).
+    # Seconds per socket operation (writes, mostly: reads are bounded by DeadlineSocketReader).
     timeout = IDLE_TIMEOUT
     # Headers and body go out in two writes; with Nagle's algorithm the second waits for the
     # client's delayed ACK, adding 40 ms to every answer on Linux (measured: 44 ms -> 8 ms for a
@@ -341,7 +231,7 @@ class RequestHandler(BaseHTTPRequestHandler):
     def setup(self) -> None:
         super().setup()
         self.rfile.close()  # replaced below; left open, it would keep the socket from closing
-        self._reader = _DeadlineSocketReader(self.connection)
+        self._reader = DeadlineSocketReader(self.connection)
         self.rfile = io.BufferedReader(self._reader, self.rbufsize if self.rbufsize > 0 else 8192)
         self._discard = 0  # bytes of a refused body to read and throw away after answering
 
@@ -397,7 +287,7 @@ class RequestHandler(BaseHTTPRequestHandler):
             # JSON only, even for the defaults ({}): a page from another site cannot send
             # application/json here without a CORS preflight, which this server never grants.
             try:
-                checked = TrainingSettings.from_json(_json_body(body, ctype))
+                checked = TrainingSettings.from_json(json_body(body, ctype))
             except ValueError as exc:
                 raise HTTPError(HTTPStatus.BAD_REQUEST, str(exc)) from None
             job = self.server.start_training(checked)
@@ -411,7 +301,7 @@ class RequestHandler(BaseHTTPRequestHandler):
                 f"send Content-Type: application/json (an empty body or {{}}), not {ctype}",
             )
         if body.strip():
-            _json_body(body, ctype)
+            json_body(body, ctype)
         job = self.server.job
         if job is None or not job.running:
             raise HTTPError(HTTPStatus.CONFLICT, "no training run is under way")
@@ -438,13 +328,13 @@ class RequestHandler(BaseHTTPRequestHandler):
 
     def _predict(self, body: bytes, ctype: str) -> dict[str, Any]:
         if ctype == "application/json":
-            image = pixels_input(_json_body(body, ctype))
+            image = pixels_input(json_body(body, ctype))
         elif ctype.startswith("image/"):
             try:
                 gray = decode_image(body, name="the uploaded picture", max_pixels=MAX_PIXELS)
             except ImageError as exc:
                 raise HTTPError(HTTPStatus.BAD_REQUEST, str(exc)) from None
-            image = _prepare(gray)
+            image = prepare_pixels(gray)
         else:
             raise HTTPError(
                 HTTPStatus.UNSUPPORTED_MEDIA_TYPE,
@@ -576,69 +466,6 @@ class RequestHandler(BaseHTTPRequestHandler):
         # Only failures: a drawing sends several requests a second.
         if self.server.log and isinstance(code, int) and code >= 400:
             super().log_request(code, size)
-
-
-def _json_body(body: bytes, ctype: str) -> Any:
-    if ctype != "application/json":
-        raise HTTPError(
-            HTTPStatus.UNSUPPORTED_MEDIA_TYPE, f"expected application/json, got {ctype}"
-        )
-
-    def no_constants(name: str) -> None:  # json.loads would accept NaN and Infinity
-        raise ValueError(f"{name} is not a number JSON allows")
-
-    try:
-        return json.loads(body, parse_constant=no_constants)
-    except (ValueError, UnicodeDecodeError, RecursionError) as exc:
-        raise HTTPError(HTTPStatus.BAD_REQUEST, f"malformed JSON: {exc}") from None
-
-
-def pixels_input(payload: Any) -> NDArray[np.float32]:
-    """The network's 28x28 input from a JSON ``{"pixels": [[...]]}`` of grey values in [0, 1].
-
-    28x28 pixels are taken as they are (already an MNIST-like input, e.g. a test image);
-    280x280 pixels are a drawing, prepared as ``dlzero predict`` prepares a picture (cropped,
-    fitted in 20x20, centred by its centre of mass). White ink on black, as MNIST.
-
-    Raises
-    ------
-    HTTPError
-        400: not an object with ``pixels``, not numbers, NaN or infinite, outside [0, 1], or
-        another shape; 422: a 280x280 drawing with nothing drawn.
-    """
-    if not isinstance(payload, dict) or "pixels" not in payload:
-        raise HTTPError(HTTPStatus.BAD_REQUEST, 'expected a JSON object {"pixels": [[...], ...]}')
-    try:
-        pixels = np.asarray(payload["pixels"])
-    except ValueError:  # rows of different lengths
-        raise HTTPError(
-            HTTPStatus.BAD_REQUEST, "pixels must be rows of equal length (28x28 or 280x280)"
-        ) from None
-    if pixels.dtype.kind not in "iuf":
-        raise HTTPError(HTTPStatus.BAD_REQUEST, "pixels must be numbers (grey values in [0, 1])")
-    if pixels.shape not in ((28, 28), (280, 280)):
-        raise HTTPError(
-            HTTPStatus.BAD_REQUEST,
-            f"pixels must be 28x28 or 280x280 grey values, got shape {pixels.shape}",
-        )
-    pixels = pixels.astype(np.float64)
-    if not np.all(np.isfinite(pixels)):
-        raise HTTPError(HTTPStatus.BAD_REQUEST, "pixels must be finite numbers")
-    if pixels.min() < 0 or pixels.max() > 1:
-        raise HTTPError(
-            HTTPStatus.BAD_REQUEST,
-            f"pixels must be in [0, 1], got {pixels.min():g} to {pixels.max():g}",
-        )
-    if pixels.shape == (28, 28):
-        return pixels.astype(np.float32)
-    return _prepare(pixels)
-
-
-def _prepare(gray: NDArray) -> NDArray[np.float32]:
-    try:
-        return to_mnist(gray, name="the drawing")
-    except ImageError as exc:  # nothing drawn: a valid request with no digit in it
-        raise HTTPError(HTTPStatus.UNPROCESSABLE_ENTITY, str(exc)) from None
 
 
 def make_server(
