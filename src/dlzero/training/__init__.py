@@ -4,6 +4,8 @@ Where to read:
 
 - :mod:`~dlzero.training.trainer`: :class:`Trainer` and its loop, ``Trainer._fit``, which reads
   against the notes' loop (draw a mini-batch, backpropagate, update, record, evaluate).
+- :mod:`~dlzero.training.loop_support`: what runs beside the loop: the mini-batch buffers, the
+  evaluations at each epoch's end, the progress bar, Ctrl-C.
 - :mod:`~dlzero.training.history`: :class:`History`, what a run recorded, saved as JSON and CSV.
 - :mod:`~dlzero.training.callbacks`: :class:`EarlyStopping` and :class:`RecordDiagnostics`.
 - :mod:`~dlzero.training.data`: the validation split and how mini-batches are drawn.

@@ -30,6 +30,9 @@ The notes' loop, step by step::
   (:class:`TrainingInterrupted`). Both carry the :class:`History` so far.
 - **Both cores.** For a small MLP each epoch's evaluation can run on a copy of the weights
   while the next epoch trains (:mod:`dlzero.training.background`); the loop reads the same.
+- **Nothing added to a step.** The mini-batches are gathered into buffers made once; the
+  progress bar and the evaluation under way are looked at between chunks of steps. Those, and
+  Ctrl-C, are handled beside the loop (:mod:`dlzero.training.loop_support`), not in it.
 
 Chapter 6 adds three things a learner needs to see *why* a network does (not) learn, each
 costing nothing unless asked for (none of them adds work to a gradient step): a validation
@@ -44,9 +47,7 @@ history, bit for bit, on the same machine.
 from __future__ import annotations
 
 import math
-import signal
 import sys
-import threading
 import time
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any, TextIO
@@ -55,14 +56,9 @@ import numpy as np
 from numpy.typing import NDArray
 
 from dlzero._checks import check_fraction, check_int, check_positive_int
-from dlzero._progress import interactive, progress_bar
 from dlzero._rng import RngLike, as_rng
 from dlzero.training import background
-from dlzero.training.background import (
-    BackgroundEvaluator,
-    ForegroundEvaluator,
-    PendingEvaluation,
-)
+from dlzero.training.background import BackgroundEvaluator, ForegroundEvaluator
 from dlzero.training.callbacks import EarlyStopping, RecordDiagnostics
 from dlzero.training.data import (
     SAMPLING,
@@ -71,17 +67,21 @@ from dlzero.training.data import (
     check_training_data,
     validation_split,
 )
-from dlzero.training.history import (
-    History,
-    TrainingDiverged,
-    TrainingInterrupted,
-    iterations_per_epoch,
+from dlzero.training.history import History, iterations_per_epoch
+from dlzero.training.loop_support import (
+    Epochs,
+    MiniBatches,
+    ProgressBars,
+    StopOnCtrlC,
+    progress_bar_factory,
 )
 
 __all__ = ["GRADIENT_METHODS", "Trainer", "train"]
 
 # How gradients are computed: by backpropagation, or by numerical differentiation (chapter 4).
 GRADIENT_METHODS = ("backprop", "numerical")
+
+StepFunction = Callable[[NDArray, NDArray], tuple[float, Mapping[str, NDArray]]]
 
 
 class Trainer:
@@ -310,9 +310,9 @@ class Trainer:
             },
             **(dict(config) if config else {}),
         }
-        self._stop_requested = False
-        self._bar: Any = None  # the progress bar on screen, if any
-        self._step: Callable[[NDArray, NDArray], tuple[float, Mapping[str, NDArray]]] | None = None
+        self._stop_requested = False  # set by the first Ctrl-C (StopOnCtrlC)
+        self._bars = ProgressBars()  # the epoch's progress bar, while fit runs
+        self._step: StepFunction | None = None
 
     # -- one step ----------------------------------------------------------------------------
 
@@ -340,7 +340,7 @@ class Trainer:
         self.optimizer.update(self.network.params, grads)
         return float(loss)
 
-    def _step_function(self) -> Callable[[NDArray, NDArray], tuple[float, Mapping[str, NDArray]]]:
+    def _step_function(self) -> StepFunction:
         """Return ``step(x, t) -> (loss, grads)`` computing the loss with the gradient, once."""
         net = self.network
         if self.gradient_method == "numerical":
@@ -396,204 +396,7 @@ class Trainer:
 
     def log_line(self, line: str) -> None:
         """Print ``line`` to the trainer's log, above the progress bar if one is drawn."""
-        # A background evaluation's line can come while the next epoch's bar is drawn: take
-        # the bar off the terminal, print, and draw it again below.
-        bar = self._bar
-        if bar is not None:
-            bar.clear()
-        print(line, file=self.log if self.log is not None else sys.stdout, flush=True)
-        if bar is not None:
-            bar.refresh()
-
-    # -- the loop ----------------------------------------------------------------------------
-
-    def fit(self) -> History:
-        """Train for ``iters`` steps and return the :class:`History`.
-
-        Raises
-        ------
-        TrainingDiverged
-            The loss became NaN or infinite; ``.history`` has the run until then.
-        TrainingInterrupted
-            Ctrl-C (SIGINT); training stopped after the current step. ``.history`` too.
-        """
-        history = History(
-            iterations=self.iters,
-            iterations_per_epoch=self.iterations_per_epoch,
-            config=dict(self.config),
-            seed=self.seed,
-        )
-        self.history = history
-        previous_handler = self._install_sigint_handler()
-        start = time.perf_counter()
-        try:
-            for cb in self.callbacks:
-                if hasattr(cb, "on_train_begin"):
-                    cb.on_train_begin(self, history)
-            # A diverging run overflows before its loss turns NaN; the trainer reports that
-            # itself (TrainingDiverged), so NumPy's overflow warnings would only be noise.
-            with np.errstate(over="ignore", invalid="ignore"):
-                self._fit(history)
-        finally:
-            history.wall_time = time.perf_counter() - start
-            if previous_handler is not None:
-                signal.signal(signal.SIGINT, previous_handler)
-            for cb in self.callbacks:
-                if hasattr(cb, "on_train_end"):
-                    cb.on_train_end(self, history)
-        return history
-
-    def _fit(self, history: History) -> None:
-        opt, params, step = self.optimizer, self.network.params, self._step_function()
-        x_train, t_train, b = self.x_train, self.t_train, self.batch_size
-        # Filled in place, and the mini-batches gathered into fixed buffers: the steps
-        # allocate nothing.
-        losses = np.full(self.iters, np.nan)
-        x_buf = np.empty((b, *x_train.shape[1:]), dtype=x_train.dtype)
-        t_buf = np.empty((b, *t_train.shape[1:]), dtype=t_train.dtype)
-        augment, augment_rng = self.augment, self.augment_rng
-        if augment is not None:
-            a_buf = np.empty(x_buf.shape, dtype=np.result_type(x_buf.dtype, np.float32))
-        make_bar = self._progress_bar_factory()
-        evaluator = self._evaluator()
-        history.config["background_eval"] = isinstance(evaluator, BackgroundEvaluator)
-        done = 0
-        pending: PendingEvaluation | None = None
-
-        def collect(wait: bool) -> bool:
-            """Record the evaluation under way if it has finished (or, with ``wait``, once it
-            has): True if the callbacks then say stop. A same-thread one has always finished."""
-            nonlocal pending
-            if pending is None or not (wait or pending.ready()):
-                return False
-            # pending is cleared only once its result is in hand: a Ctrl-C while waiting leaves
-            # it to the handler below, which still records it.
-            result, finished, pending = pending.result(), pending, None
-            return self._record(history, finished, result, losses, done)
-
-        try:
-            pending = evaluator.submit(0, 0, 0.0)  # the initial weights: epoch 0
-            if collect(wait=False):
-                return
-            for epoch in range(1, self.num_epochs + 1):
-                n_steps = min(self.iterations_per_epoch, self.iters - done)
-                order = batch_order(self.rng, self.train_size, b, n_steps, self.sampling)
-                bar = self._bar = make_bar(epoch, n_steps) if make_bar else None
-                # The steps run in chunks, between looks at the progress bar and at the
-                # evaluation under way: nothing is added to a step.
-                watching = bar is not None or pending is not None
-                chunk = max(1, n_steps // 50) if watching else n_steps
-                t0 = time.perf_counter()
-                for chunk_start in range(0, n_steps, chunk):
-                    if collect(wait=False):
-                        return
-                    for j in range(chunk_start, min(chunk_start + chunk, n_steps)):
-                        idx = order[j * b : (j + 1) * b]
-                        m = len(idx)
-                        xb = np.take(x_train, idx, axis=0, out=x_buf[:m], mode="clip")
-                        tb = np.take(t_train, idx, axis=0, out=t_buf[:m], mode="clip")
-                        if augment is not None:
-                            xb = augment(xb, augment_rng, out=a_buf[:m])
-                        loss, grads = step(xb, tb)
-                        opt.update(params, grads)
-                        losses[done] = loss
-                        done += 1
-                        if not math.isfinite(loss) or self._stop_requested:
-                            self._stop_early(history, losses, done, epoch)
-                    if bar is not None:
-                        bar.update(min(chunk, n_steps - chunk_start))
-                seconds = time.perf_counter() - t0
-                self._close_bar()
-                if collect(wait=True):  # the previous epoch's, if still under way
-                    return
-                if epoch == self.num_epochs:  # the last evaluation has every thread to itself
-                    evaluator.close()
-                    evaluator = ForegroundEvaluator(self.evaluate)
-                pending = evaluator.submit(epoch, done, seconds)
-                if collect(wait=False):
-                    return
-            history.stop_reason = "completed"
-        except BaseException:
-            if pending is not None:
-                # Training failed or was interrupted: keep the evaluation under way, if it
-                # finishes, so the history has every epoch that ended. The callbacks see it,
-                # but the reason training ended stays the one in flight (``ending`` keeps the
-                # stop reason; a callback may still have written its own message).
-                message = history.message
-                try:
-                    self._record(history, pending, pending.result(), losses, done, ending=True)
-                except Exception:  # the error in flight is the one to report
-                    pass
-                history.message = message
-            raise
-        finally:
-            self._close_bar()
-            evaluator.close()
-
-    def _record(
-        self,
-        history: History,
-        evaluation: PendingEvaluation,
-        result: tuple[dict[str, float], float],
-        losses: NDArray,
-        done: int,
-        *,
-        ending: bool = False,
-    ) -> bool:
-        """Add a finished evaluation to ``history`` and run the callbacks; True: they say stop.
-
-        ``done`` steps have run by now: ``evaluation.steps`` of them before it started, and more
-        when it ran in the background. ``ending``: training is already ending (a divergence or
-        Ctrl-C), so a stop asked for by a callback changes nothing.
-        """
-        acc, t_eval = result
-        history.loss, history.iterations_done = losses[:done], done
-        history.epochs.append(evaluation.epoch)
-        history.epoch_iterations.append(evaluation.steps)
-        for name, value in acc.items():
-            history.accuracy.setdefault(name, []).append(value)
-        start = history.epoch_iterations[-2] if len(history.epoch_iterations) > 1 else 0
-        history.epoch_loss.append(
-            float(np.mean(losses[start : evaluation.steps])) if evaluation.steps else None
-        )
-        history.train_time.append(evaluation.seconds)
-        history.eval_time.append(t_eval)
-        if self.verbose:
-            self.log_line(self.epoch_line(history))
-        stop = False
-        for cb in self.callbacks:
-            if hasattr(cb, "on_epoch_end") and cb.on_epoch_end(self, history):
-                stop = True
-        if stop and not ending:
-            history.stop_reason = "stopped"
-            history.message = history.message or (
-                f"stopped by a callback after epoch {evaluation.epoch}"
-                if done
-                else "stopped by a callback before the first step"
-            )
-            if self.verbose:
-                self.log_line(history.message)
-        return stop
-
-    def _stop_early(self, history: History, losses: NDArray, done: int, epoch: int) -> None:
-        """End a run whose last loss is not finite, or that Ctrl-C asked to stop."""
-        self._close_bar()
-        history.loss, history.iterations_done = losses[:done], done
-        loss = losses[done - 1]
-        if not math.isfinite(loss):
-            lr = getattr(self.optimizer, "lr", None)
-            hint = f" (now {lr:g})" if isinstance(lr, (int, float)) else ""
-            history.stop_reason = "diverged"
-            history.message = (
-                f"training diverged: the loss became {loss} at iteration {done} (epoch {epoch}); "
-                f"try a smaller learning rate{hint}"
-            )
-            raise TrainingDiverged(history.message, history)
-        history.stop_reason = "interrupted"
-        history.message = f"interrupted at iteration {done} of {self.iters} (epoch {epoch})"
-        raise TrainingInterrupted(history.message, history)
-
-    # -- evaluation in a second thread -------------------------------------------------------
+        self._bars.print(line, self.log if self.log is not None else sys.stdout)
 
     def background_eval_problem(self) -> str | None:
         """Why this run's evaluation would not run in the background, or None if it would
@@ -610,46 +413,74 @@ class Trainer:
             raise ValueError(f"background_eval=True, but {problem}")
         return ForegroundEvaluator(self.evaluate)
 
-    # -- Ctrl-C and the progress bar ---------------------------------------------------------
-
-    def _install_sigint_handler(self) -> Any:
-        """Make the first Ctrl-C finish the current step; return the handler to restore."""
-        self._stop_requested = False
-        if not self.handle_sigint or threading.current_thread() is not threading.main_thread():
-            return None
-        previous = signal.getsignal(signal.SIGINT)
-        if previous is None or previous == signal.SIG_IGN:
-            return None  # not ours to change: set outside Python, or Ctrl-C is ignored
-
-        def request_stop(signum: int, frame: Any) -> None:
-            self._stop_requested = True
-            # A second Ctrl-C interrupts at once.
-            signal.signal(signal.SIGINT, previous)
-            print(
-                "\nstopping after the current step (Ctrl-C again to abort)",
-                file=sys.stderr,
-                flush=True,
-            )
-
-        signal.signal(signal.SIGINT, request_stop)
-        return previous
-
     def _progress_bar_factory(self) -> Callable[[int, int], Any] | None:
-        show = self.progress
-        if show == "auto":
-            show = self.verbose and interactive()
-        if not show:
-            return None
+        return progress_bar_factory(self.progress, self.verbose, self.num_epochs)
 
-        def make(epoch: int, total: int) -> Any:
-            return progress_bar(total, f"epoch {epoch}/{self.num_epochs}")
+    # -- the loop ----------------------------------------------------------------------------
 
-        return make
+    def fit(self) -> History:
+        """Train for ``iters`` steps and return the :class:`History`.
 
-    def _close_bar(self) -> None:
-        if self._bar is not None:
-            self._bar.close()
-            self._bar = None
+        Raises
+        ------
+        TrainingDiverged
+            The loss became NaN or infinite; ``.history`` has the run until then.
+        TrainingInterrupted
+            Ctrl-C (SIGINT); training stopped after the current step. ``.history`` too.
+        """
+        history = self.history = History(
+            iterations=self.iters,
+            iterations_per_epoch=self.iterations_per_epoch,
+            config=dict(self.config),
+            seed=self.seed,
+        )
+        start = time.perf_counter()
+        try:
+            with StopOnCtrlC(self):
+                for cb in self.callbacks:
+                    if hasattr(cb, "on_train_begin"):
+                        cb.on_train_begin(self, history)
+                # A diverging run overflows before its loss turns NaN; the trainer reports that
+                # itself (TrainingDiverged), so NumPy's overflow warnings would only be noise.
+                with np.errstate(over="ignore", invalid="ignore"), self._epochs(history) as epochs:
+                    self._fit(history, epochs)
+        finally:
+            history.wall_time = time.perf_counter() - start
+            for cb in self.callbacks:
+                if hasattr(cb, "on_train_end"):
+                    cb.on_train_end(self, history)
+        return history
+
+    def _epochs(self, history: History) -> Epochs:
+        """What runs beside the loop: the evaluations, the progress bars, the losses."""
+        self._bars = ProgressBars(self._progress_bar_factory())
+        return Epochs(self, history, self._evaluator(), self._bars)
+
+    def _fit(self, history: History, epochs: Epochs) -> None:
+        """The notes' loop: draw a mini-batch, backpropagate, update, record the loss; evaluate
+        once an epoch. ``epochs`` looks at the progress bar and at an evaluation on the other
+        core between chunks of steps, never inside one."""
+        step, opt, params = self._step_function(), self.optimizer, self.network.params
+        batches = MiniBatches(
+            self.x_train, self.t_train, self.batch_size, self.augment, self.augment_rng
+        )
+        losses, done = epochs.losses, 0  # one loss per step, filled in place
+        if epochs.end(0, done):  # the initial weights: epoch 0
+            return
+        for epoch in range(1, self.num_epochs + 1):
+            n_steps = min(self.iterations_per_epoch, self.iters - done)
+            order = batch_order(self.rng, self.train_size, self.batch_size, n_steps, self.sampling)
+            for j in epochs.steps(epoch, n_steps, done):
+                x_batch, t_batch = batches.take(order, j)  # draw a mini-batch
+                loss, grads = step(x_batch, t_batch)  # backpropagation
+                opt.update(params, grads)  # SGD, Adam, ...
+                losses[done] = loss  # record the loss
+                done += 1
+                if not math.isfinite(loss) or self._stop_requested:
+                    epochs.stop(done, epoch)  # diverged, or Ctrl-C: raises
+            if epochs.end(epoch, done):  # evaluate once per epoch; True: a callback says stop
+                return
+        history.stop_reason = "completed"
 
 
 def train(
