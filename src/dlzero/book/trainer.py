@@ -47,6 +47,7 @@ from numpy.typing import NDArray
 from dlzero._rng import RngLike
 from dlzero.optimizers import OPTIMIZERS
 from dlzero.training.history import TrainingDiverged
+from dlzero.training.settings import Evaluation, Output, Steps
 from dlzero.training.trainer import Trainer
 
 __all__ = ["BookTrainer"]
@@ -161,17 +162,17 @@ class BookTrainer:
             self.optimizer,
             x_train,
             t_train,
-            evaluate_train=False,  # the sample below, named as the book's lists
-            eval_sets={
-                "train": (x_train[:n], t_train[:n]),
-                "test": (x_test[:n], t_test[:n]),
-            },
-            batch_size=mini_batch_size,
-            epochs=epochs,
-            sampling="replacement",
+            steps=Steps(batch_size=mini_batch_size, epochs=epochs, sampling="replacement"),
             rng=rng,
-            eval_batch_size=eval_batch,
-            verbose=self.verbose,
+            evaluation=Evaluation(
+                evaluate_train=False,  # the sample below, named as the book's lists
+                eval_sets={
+                    "train": (x_train[:n], t_train[:n]),
+                    "test": (x_test[:n], t_test[:n]),
+                },
+                eval_batch_size=eval_batch,
+            ),
+            output=Output(verbose=self.verbose),
         )
         self.batch_size = self.trainer.batch_size
         self.train_size = self.trainer.train_size

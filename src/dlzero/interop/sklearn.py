@@ -37,7 +37,15 @@ from dlzero._rng import as_rng
 from dlzero.functions import softmax
 from dlzero.networks import MultiLayerNet
 from dlzero.optimizers import Optimizer, get_optimizer
-from dlzero.training import History, Trainer, TrainingDiverged
+from dlzero.training import (
+    Evaluation,
+    History,
+    Output,
+    Steps,
+    Stopping,
+    Trainer,
+    TrainingDiverged,
+)
 
 __all__ = ["DlzeroClassifier"]
 
@@ -249,19 +257,16 @@ class DlzeroClassifier(ClassifierMixin, BaseEstimator):
             optimizer,
             x,
             t,
-            batch_size=batch_size,
-            epochs=epochs,
+            steps=Steps(batch_size=batch_size, epochs=epochs),
             # The network's Generator drew its weights and draws its dropout masks; the
             # mini-batch order continues from it, so one seed fixes the whole run and
             # partial_fit picks up where the last call left off.
             rng=network.rng,
             # Nothing to measure each epoch, no screen, no signal handler and no second thread:
             # an estimator runs inside other programs (joblib workers, notebooks, servers).
-            evaluate_train=False,
-            verbose=False,
-            progress=False,
-            handle_sigint=False,
-            background_eval=False,
+            evaluation=Evaluation(evaluate_train=False, background_eval=False),
+            stopping=Stopping(handle_sigint=False),
+            output=Output(verbose=False, progress=False),
         )
         return trainer.fit()
 

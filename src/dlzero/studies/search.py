@@ -33,8 +33,8 @@ from dlzero._checks import check_positive_int
 from dlzero.interop.dask import as_they_finish, send_to_cluster
 from dlzero.networks import MultiLayerNet
 from dlzero.optimizers import get_optimizer
-from dlzero.training import Trainer, TrainingDiverged, validation_size
-from dlzero.training.data import validation_split
+from dlzero.training import Evaluation, Output, Steps, Stopping, Trainer, TrainingDiverged
+from dlzero.training.data import validation_size, validation_split
 
 if TYPE_CHECKING:
     from distributed import Client
@@ -175,16 +175,16 @@ def run_trial(
         get_optimizer(settings["optimizer"], lr=trial.lr),
         x_train,
         t_train,
-        eval_sets={"val": (x_val, t_val)},
-        batch_size=settings["batch_size"],
-        epochs=settings["epochs"],
+        steps=Steps(batch_size=settings["batch_size"], epochs=settings["epochs"]),
         rng=np.random.default_rng(batches),
-        verbose=False,
-        progress=False,
-        handle_sigint=False,
-        # Parallel trials already keep every core busy, and a trial's few hundred images
-        # evaluate in milliseconds: a second thread per trial would only compete.
-        background_eval=False,
+        evaluation=Evaluation(
+            eval_sets={"val": (x_val, t_val)},
+            # Parallel trials already keep every core busy, and a trial's few hundred images
+            # evaluate in milliseconds: a second thread per trial would only compete.
+            background_eval=False,
+        ),
+        stopping=Stopping(handle_sigint=False),
+        output=Output(verbose=False, progress=False),
     )
     t0 = time.perf_counter()
     try:

@@ -4,6 +4,10 @@ Where to read:
 
 - :mod:`~dlzero.training.trainer`: :class:`Trainer` and its loop, ``Trainer._fit``, which reads
   against the notes' loop (draw a mini-batch, backpropagate, update, record, evaluate).
+- :mod:`~dlzero.training.settings`: the trainer's settings in four groups, :class:`Steps`,
+  :class:`Evaluation`, :class:`Stopping` and :class:`Output`.
+- :mod:`~dlzero.training.loop_support`: what runs beside the loop: the mini-batch buffers, the
+  evaluations at each epoch's end, the progress bar, Ctrl-C.
 - :mod:`~dlzero.training.history`: :class:`History`, what a run recorded, saved as JSON and CSV.
 - :mod:`~dlzero.training.callbacks`: :class:`EarlyStopping` and :class:`RecordDiagnostics`.
 - :mod:`~dlzero.training.data`: the validation split and how mini-batches are drawn.
@@ -26,6 +30,7 @@ from dlzero.training.history import (
     TrainingInterrupted,
     iterations_per_epoch,
 )
+from dlzero.training.settings import Evaluation, Output, Steps, Stopping
 from dlzero.training.trainer import GRADIENT_METHODS, Trainer, train
 
 __all__ = [
@@ -33,8 +38,12 @@ __all__ = [
     "SAMPLING",
     "Callback",
     "EarlyStopping",
+    "Evaluation",
     "History",
+    "Output",
     "RecordDiagnostics",
+    "Steps",
+    "Stopping",
     "Trainer",
     "TrainingDiverged",
     "TrainingInterrupted",
