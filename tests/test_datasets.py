@@ -24,6 +24,7 @@ from dlzero.datasets import (
     MNIST_CLASSES,
     DatasetError,
     cache_dir,
+    download,
     idx,
     load_fashion_mnist,
     load_mnist,
@@ -52,8 +53,8 @@ def isolated(tmp_path, monkeypatch):
     monkeypatch.delenv("DLZERO_DATA", raising=False)
     for key in m.MIRRORS:
         monkeypatch.setitem(m.MIRRORS, key, [])
-    monkeypatch.setattr(m, "RETRY_DELAY_S", 0.0)
-    monkeypatch.setattr(m, "TIMEOUT_S", 5.0)
+    monkeypatch.setattr(download, "RETRY_DELAY_S", 0.0)
+    monkeypatch.setattr(download, "TIMEOUT_S", 5.0)
     return tmp_path / "xdg-cache" / "dlzero"
 
 
