@@ -8,7 +8,6 @@ and the server then answers a plain request as before.
 
 from __future__ import annotations
 
-import http.client
 import io
 import json
 import socket
@@ -24,6 +23,7 @@ from dlzero.serve import server as server_module
 from dlzero.serve.server import MAX_BODY, MAX_CONNECTIONS, allowed_hosts
 from dlzero.serve.training_job import MAX_WORK, TrainingSettings
 from hostile import bounded_memory, hostile_pictures
+from test_serve import call as serve_call
 
 PIL = pytest.importorskip("PIL.Image", reason="reading pictures needs Pillow (dlzero[cli])")
 J = "application/json"
@@ -35,29 +35,9 @@ def server(digit_model, start_server):
 
 
 def call(server, method, path, body=None, ctype=None, headers=None):
-    """One request on a new connection: (status, parsed JSON or bytes)."""
-    host, port = server.server_address[:2]
-    conn = http.client.HTTPConnection(host, port, timeout=30)
-    try:
-        hdrs = dict(headers or {})
-        if ctype:
-            hdrs["Content-Type"] = ctype
-        if isinstance(body, (dict, list)):
-            body = json.dumps(body).encode()
-        # skip_host: the tests that name a Host of their own send it in headers
-        conn.putrequest(method, path, skip_host="Host" in hdrs, skip_accept_encoding=True)
-        for name, value in hdrs.items():
-            conn.putheader(name, value)
-        if body is not None:
-            conn.putheader("Content-Length", str(len(body)))
-        conn.endheaders(body)
-        response = conn.getresponse()
-        data = response.read()
-        if response.getheader("Content-Type") == "application/json":
-            data = json.loads(data)
-        return response.status, data
-    finally:
-        conn.close()
+    """One request on a new connection: (status, parsed JSON or bytes). A ``Host`` given in
+    ``headers`` replaces the one http.client would send."""
+    return serve_call(server, method, path, body, ctype, headers)[:2]
 
 
 def still_serving(server):
