@@ -117,7 +117,7 @@ class FusedMLP:
         dtypes = {a.W.dtype for a in affines} | {a.b.dtype for a in affines}
         if len(dtypes) != 1 or next(iter(dtypes)) not in (np.float32, np.float64):
             return None
-        keys = [(param_keys(a)["W"], param_keys(a)["b"]) for a in affines]
+        keys = [(k["W"], k["b"]) for k in map(param_keys, affines)]
         return cls(affines, [type(a) for a in activations], keys, weight_decay_lambda)
 
     def snapshot(self) -> FusedMLP:

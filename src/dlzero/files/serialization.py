@@ -48,9 +48,7 @@ from dlzero.files.model_file import (
     ModelFileError,
     read_header,
 )
-from dlzero.files.model_file import (
-    write as write_model_file,
-)
+from dlzero.files.model_file import write as write_model_file
 from dlzero.networks import MultiLayerNet, TwoLayerNet
 from dlzero.sequential import Sequential
 

@@ -75,8 +75,6 @@ def _forward(
     shown: list[tuple[str, str, NDArray]] = []
     maps = False
     for name, layer in zip(network.layers, layers, strict=True):
-        if getattr(layer, "compute_dx", True) is False:
-            layer.compute_dx = True  # the saliency map needs the first layer's dx
         x = layer.forward(x, False) if layer.takes_train_flag else layer.forward(x)
         if isinstance(layer, _ACTIVATIONS):
             if x.ndim == 2:
