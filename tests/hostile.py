@@ -4,7 +4,10 @@ A loader that trusts a file's header can allocate gigabytes before it fails; run
 process, such a regression would take the machine with it. :func:`run_bounded` runs a snippet
 (or the ``dlzero`` command) in a fresh interpreter under ``RLIMIT_AS`` and a wall-clock
 timeout, so the regression fails one test instead, and reports the child's own peak memory and
-time (from ``wait4``, not the cumulative ``RUSAGE_CHILDREN``) for the test to bound.
+time for the test to bound. The peak is the child's ``VmHWM``, written at its exit by
+``tests/peak_memory/sitecustomize.py``; ``wait4``'s ``ru_maxrss`` is the fallback (a child
+killed by a signal writes nothing), an overestimate that includes what the test process held
+when it forked.
 """
 
 from __future__ import annotations
@@ -28,6 +31,7 @@ from pathlib import Path
 import numpy as np
 
 SRC = str(Path(__file__).resolve().parent.parent / "src")
+PEAK_HOOK = str(Path(__file__).resolve().parent / "peak_memory")
 # Address space, not resident memory: Python, NumPy and Pillow reserve about 150 MB of it
 # before doing anything. 400 MB leaves room for the work of a few-kilobyte input (bounded at
 # about 100 MB by the issue) and fails an allocation of the sizes the attacks asked for.
@@ -64,14 +68,19 @@ def run_bounded(
     args = [sys.executable, "-c", code] if code is not None else [sys.executable, "-m", "dlzero"]
     args += argv or []
     env = dict(os.environ)
-    env["PYTHONPATH"] = os.pathsep.join(filter(None, [SRC, env.get("PYTHONPATH")]))
+    env["PYTHONPATH"] = os.pathsep.join(filter(None, [PEAK_HOOK, SRC, env.get("PYTHONPATH")]))
     env.update(OPENBLAS_NUM_THREADS="1", OMP_NUM_THREADS="1", MPLBACKEND="Agg")
     limit = memory_mb * 1024 * 1024
 
     def bound() -> None:  # in the child, before exec
         resource.setrlimit(resource.RLIMIT_AS, (limit, limit))
 
-    with tempfile.TemporaryFile() as out, tempfile.TemporaryFile() as err:
+    with (
+        tempfile.TemporaryFile() as out,
+        tempfile.TemporaryFile() as err,
+        tempfile.TemporaryDirectory() as tmp,
+    ):
+        env["DLZERO_PEAK_FILE"] = peak_file = os.path.join(tmp, "peak")
         start = time.perf_counter()
         proc = subprocess.Popen(args, stdout=out, stderr=err, env=env, cwd=cwd, preexec_fn=bound)
         killed = threading.Event()
@@ -90,11 +99,14 @@ def run_bounded(
         proc.returncode = os.waitstatus_to_exitcode(status)  # reaped here, not by Popen
         out.seek(0)
         err.seek(0)
+        peak_kb = usage.ru_maxrss  # kilobytes on Linux
+        with contextlib.suppress(OSError, ValueError), open(peak_file, encoding="ascii") as f:
+            peak_kb = int(f.read())
         return Outcome(
             returncode=proc.returncode,
             stdout=out.read().decode(errors="replace"),
             stderr=err.read().decode(errors="replace"),
-            peak_mb=usage.ru_maxrss / 1024,  # kilobytes on Linux
+            peak_mb=peak_kb / 1024,
             seconds=seconds,
             timed_out=killed.is_set(),
         )
