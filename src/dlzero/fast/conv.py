@@ -149,8 +149,8 @@ class FusedConvNet:
         # BLAS to one thread, as it sets it for the steps anyway).
         self.lanes = 2 if available_cpus() >= 2 and blas_thread_count() >= 2 else 1
         # Keyed by (input shape, training or not); one cache for each lane.
-        self._buffers = [BufferCache(self._make_buffers), BufferCache(self._make_buffers)]
-        self._flat = BufferCache(self._make_flat)
+        self._buffers = [BufferCache(), BufferCache()]
+        self._flat = BufferCache()
         self._grads: list[dict[str, NDArray]] = [{}, {}]
         for grads in self._grads:
             for stage in self.stages:
@@ -238,7 +238,7 @@ class FusedConvNet:
         self, x_shape: tuple[int, ...], train: bool, lane: int = 0
     ) -> list[StageBuffers]:
         """Each stage's arrays for input of ``x_shape``, made on first use and kept."""
-        return self._buffers[lane].get((tuple(x_shape), train))
+        return self._buffers[lane].get((tuple(x_shape), train), self._make_buffers)
 
     def _make_flat(self, key: tuple[tuple[int, ...], bool]) -> tuple[NDArray, NDArray | None]:
         """The last stage's output after its ReLU, (N, C, H, W), for the layers after the
@@ -256,7 +256,7 @@ class FusedConvNet:
         return flat, dflat
 
     def _flat_for(self, x_shape: tuple[int, ...], train: bool) -> tuple[NDArray, NDArray | None]:
-        return self._flat.get((tuple(x_shape), train))
+        return self._flat.get((tuple(x_shape), train), self._make_flat)
 
     # -- forward ---------------------------------------------------------------------------
 

@@ -70,7 +70,7 @@ class FusedMLP:
             )
         self.keys = list(keys)
         self.weight_decay_lambda = weight_decay_lambda
-        self._buffers: BufferCache[_Buffers] = BufferCache(self._make_buffers)
+        self._buffers: BufferCache[_Buffers] = BufferCache()
         # Weights of the largest affine: N times this is a step's largest product.
         self._largest_weight = max(a.W.size for a in self.affines)
         self._grads: dict[str, NDArray] = {}
@@ -168,7 +168,7 @@ class FusedMLP:
         ndarray, shape (N, C)
         """
         x = self._as_rows(x)
-        z = self._buffers.get(x.shape[0]).z
+        z = self._buffers.get(x.shape[0], self._make_buffers).z
         out = self.affines[-1]
         np.matmul(self._hidden(x, z), out.W, out=z[-1])
         z[-1] += out.b
@@ -200,7 +200,7 @@ class FusedMLP:
         """
         x = self._as_rows(x)
         n = x.shape[0]
-        buf = self._buffers.get(n)
+        buf = self._buffers.get(n, self._make_buffers)
         z, delta, rows = buf.z, buf.delta, buf.rows
         out = self.affines[-1]
         n_classes = out.W.shape[1]
