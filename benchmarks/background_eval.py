@@ -22,11 +22,12 @@ import json, sys
 from dlzero.datasets import load_mnist
 from dlzero.networks import TwoLayerNet
 from dlzero.optimizers import SGD
-from dlzero.training import Trainer
+from dlzero.training import Evaluation, Output, Steps, Trainer
 (x, t), (xt, tt) = load_mnist()
 trainer = Trainer(TwoLayerNet(784, 50, 10, rng=0), SGD(lr=0.1), x, t, xt, tt,
-                  sampling="replacement", rng=0, verbose=False, progress=False,
-                  iters=int(sys.argv[2]), background_eval=sys.argv[1] == "on")
+                  steps=Steps(iters=int(sys.argv[2]), sampling="replacement"), rng=0,
+                  evaluation=Evaluation(background_eval=sys.argv[1] == "on"),
+                  output=Output(verbose=False, progress=False))
 h = trainer.fit()
 print(json.dumps({"wall": h.wall_time, "steps": sum(h.train_time),
                   "used": h.config["background_eval"], "test": h.accuracy["test"][-1]}))

@@ -29,7 +29,8 @@ import time
 from distributed import LocalCluster
 
 from dlzero.datasets import load_mnist
-from dlzero.search import connect, random_search
+from dlzero.interop.dask import connect
+from dlzero.studies.search import random_search
 
 
 def main(argv: list[str] | None = None) -> int:

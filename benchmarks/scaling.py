@@ -51,9 +51,11 @@ def _cnn_steps_for(model: str, batch: int) -> int:
 
 
 def _dlzero_step(model: str, hidden: int) -> Callable:
-    """dlzero's step as ``dlzero.training.Trainer`` takes it: loss_and_gradient, update."""
+    """dlzero's step as ``dlzero.training.Trainer`` takes it: ``dlzero.fast.training_step``,
+    update."""
     from dlzero import SGD, TwoLayerNet
     from dlzero.convnets import DeepConvNet, SimpleConvNet
+    from dlzero.fast import training_step
     from dlzero.optimizers import Adam
 
     if model == "mlp":
@@ -61,8 +63,10 @@ def _dlzero_step(model: str, hidden: int) -> Callable:
     else:
         net, opt = (SimpleConvNet if model == "cnn" else DeepConvNet)(rng=0), Adam(lr=0.001)
 
+    fused = training_step(net)
+
     def step(x, t):
-        _, grads = net.loss_and_gradient(x, t)
+        _, grads = fused(x, t)
         opt.update(net.params, grads)
 
     return step

@@ -1,7 +1,7 @@
 """Where a chapter-5 training step's time goes: each NumPy call of the fused step, timed alone.
 
 Times, on one BLAS thread, the mini-batch gather and every call that
-``dlzero.fastpath.FusedMLP`` and ``SGD.update`` make for W's step (784-50-10, ReLU, batch 100),
+``dlzero.fast.mlp.FusedMLP`` and ``SGD.update`` make for W's step (784-50-10, ReLU, batch 100),
 each with ``timeit`` on arrays of the step's shapes, and the whole step for comparison.
 
 Run: ``python benchmarks/step_profile.py`` (about 20 seconds).
@@ -16,6 +16,7 @@ import numpy as np
 from threadpoolctl import threadpool_limits
 
 from dlzero.datasets import load_mnist
+from dlzero.fast import fused_step
 from dlzero.networks import TwoLayerNet
 from dlzero.optimizers import SGD
 
@@ -77,7 +78,7 @@ def main(argv: list[str] | None = None) -> int:
         "db1": lambda: np.add.reduce(d1, axis=0, out=gb1),
         "SGD update, 4 parameters": lambda: opt.update(params, grads),
     }
-    fused = net.fused_step()
+    fused = fused_step(net)
     opt = SGD(lr=0.1)
     params = {k: v.copy() for k, v in net.params.items()}  # (updates leave the net alone)
     grads = {"W1": gW1, "b1": gb1, "W2": gW2, "b2": gb2}

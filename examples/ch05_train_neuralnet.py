@@ -18,7 +18,7 @@ from dlzero.datasets import load_mnist
 from dlzero.networks import TwoLayerNet
 from dlzero.optimizers import SGD
 from dlzero.plotting import plot_accuracy
-from dlzero.training import Trainer
+from dlzero.training import Steps, Trainer
 
 
 def main(argv=None):
@@ -46,9 +46,11 @@ def main(argv=None):
         t_train,
         x_test,
         t_test,
-        batch_size=100,
-        iters=args.iters,
-        sampling="replacement",  # the notes' np.random.choice
+        steps=Steps(
+            batch_size=100,
+            iters=args.iters,
+            sampling="replacement",  # the notes' np.random.choice
+        ),
         rng=rng,
     )
     history = trainer.fit()

@@ -22,6 +22,7 @@ import numpy as np
 
 from dlzero.convnets import SimpleConvNet
 from dlzero.datasets import load_mnist
+from dlzero.fast import accuracy, training_step
 from dlzero.optimizers import Adam
 
 
@@ -44,6 +45,9 @@ def main(argv: list[str] | None = None) -> int:
     optimizer = Adam(lr=args.lr)
     filters_before = net.params["W1"].copy()
     x_eval, t_eval = x_train[:10_000], t_train[:10_000]
+    # The fused step and forward pass that dlzero's Trainer uses (the same numbers as the
+    # layers' loss_and_gradient and accuracy, several times faster).
+    step = training_step(net)
     n = len(x_train)
 
     history: dict[str, list[float]] = {"epoch": [], "seconds": [], "loss": [], "train_acc": []}
@@ -56,12 +60,12 @@ def main(argv: list[str] | None = None) -> int:
         losses = []
         for i in range(0, n, args.batch_size):
             batch = order[i : i + args.batch_size]
-            loss, grads = net.loss_and_gradient(x_train[batch], t_train[batch])
+            loss, grads = step(x_train[batch], t_train[batch])
             optimizer.update(net.params, grads)
             losses.append(loss)
         seconds = time.perf_counter() - t0
-        train_acc = net.accuracy(x_eval, t_eval)
-        test_acc = net.accuracy(x_test, t_test)
+        train_acc = accuracy(net, x_eval, t_eval)
+        test_acc = accuracy(net, x_test, t_test)
         for key, value in zip(
             history,
             (epoch, seconds, float(np.mean(losses)), train_acc, test_acc),

@@ -98,12 +98,12 @@ def start_server(mnist_data):
 
     def start(network, **kwargs):
         kwargs.setdefault("source", "a network trained by the tests")
+        kwargs.setdefault("log", False)
         server = make_server(
             network,
             port=0,
             load_data=lambda: mnist_data,
             reference=mnist_data[1][0][:500],
-            log=False,
             **kwargs,
         )
         thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05})

@@ -1,9 +1,9 @@
-"""Tests of dlzero.activations_study: the book's Figures 6-10 to 6-14 in numbers."""
+"""Tests of dlzero.studies.activations_study: the book's Figures 6-10 to 6-14 in numbers."""
 
 import numpy as np
 import pytest
 
-from dlzero.activations_study import activation_study, format_table, parse_init
+from dlzero.studies.activations_study import activation_study, format_table, parse_init
 
 
 def test_sigmoid_with_std_1_saturates_and_with_std_001_collapses_to_one_half():

@@ -3,10 +3,10 @@
 import numpy as np
 import pytest
 
-from dlzero.augment import Augmentation, shift_rotate
 from dlzero.networks import TwoLayerNet
 from dlzero.optimizers import SGD
-from dlzero.training import Trainer
+from dlzero.studies.augment import Augmentation, shift_rotate
+from dlzero.training import Evaluation, Output, Steps, Trainer
 
 
 def _images(n=3, c=1, h=7, w=7, seed=0):
@@ -96,9 +96,17 @@ def test_trainer_augments_the_training_batches_only_and_repeatably():
     def run(augment):
         net = TwoLayerNet(64, 10, 10, rng=1)
         trainer = Trainer(
-            net, SGD(lr=0.1), x, t, x[:50], t[:50], batch_size=50, epochs=2, rng=3,
-            verbose=False, progress=False, augment=augment, background_eval=False,
-        )  # fmt: skip
+            net,
+            SGD(lr=0.1),
+            x,
+            t,
+            x[:50],
+            t[:50],
+            steps=Steps(batch_size=50, epochs=2, augment=augment),
+            rng=3,
+            evaluation=Evaluation(background_eval=False),
+            output=Output(verbose=False, progress=False),
+        )
         return trainer.fit()
 
     plain, augmented, again = run(None), run(spy), run(Augmentation())
@@ -109,4 +117,4 @@ def test_trainer_augments_the_training_batches_only_and_repeatably():
     with pytest.raises(
         ValueError, match=r"augment must be callable as augment\(x, rng, out=\.\.\.\)"
     ):
-        Trainer(TwoLayerNet(64, 10, 10), SGD(), x, t, augment="yes")
+        Trainer(TwoLayerNet(64, 10, 10), SGD(), x, t, steps=Steps(augment="yes"))

@@ -9,18 +9,21 @@ import pytest
 from threadpoolctl import threadpool_info, threadpool_limits
 
 from dlzero.cli.train import _print_summary
-from dlzero.diagnostics import layer_diagnostics
 from dlzero.networks import MultiLayerNet, TwoLayerNet
 from dlzero.optimizers import SGD
 from dlzero.training import (
     EarlyStopping,
+    Evaluation,
     History,
+    Output,
     RecordDiagnostics,
+    Steps,
     Trainer,
     TrainingDiverged,
     TrainingInterrupted,
     background,
 )
+from dlzero.training.diagnostics import layer_diagnostics
 
 
 def digits_like(n=3000, d=64, c=10, seed=0):
@@ -42,14 +45,11 @@ def make_trainer(background_eval, *, epochs=6, callbacks=(), optimizer=None, net
         t[:2000],
         x[2000:],
         t[2000:],
-        batch_size=50,
-        epochs=epochs,
-        sampling="replacement",
+        steps=Steps(batch_size=50, epochs=epochs, sampling="replacement"),
         rng=2,
-        verbose=False,
-        progress=False,
+        evaluation=Evaluation(background_eval=background_eval),
+        output=Output(verbose=False, progress=False),
         callbacks=callbacks,
-        background_eval=background_eval,
     )
 
 
@@ -231,9 +231,15 @@ def test_auto_uses_it_for_the_chapter5_shape_of_run(monkeypatch):
     x = np.zeros((6000, 784), np.float32)
     t = np.zeros(6000, np.uint8)
     trainer = Trainer(
-        TwoLayerNet(784, 50, 10, rng=0), SGD(lr=0.1), x, t, x[:1000], t[:1000], iters=200,
-        verbose=False,
-    )  # fmt: skip
+        TwoLayerNet(784, 50, 10, rng=0),
+        SGD(lr=0.1),
+        x,
+        t,
+        x[:1000],
+        t[:1000],
+        steps=Steps(iters=200),
+        output=Output(verbose=False),
+    )
     assert trainer.background_eval == "auto"
     assert trainer.background_eval_problem() is None
 
@@ -274,9 +280,15 @@ def test_auto_declines_when_evaluation_outweighs_an_epoch(monkeypatch):
     x, t = digits_like(n=3000)
     # 100 samples to train on per epoch, 2,900 to evaluate
     trainer = Trainer(
-        TwoLayerNet(64, 20, 10, rng=0), SGD(lr=0.1), x[:100], t[:100], x[100:], t[100:],
-        batch_size=50, epochs=3, verbose=False,
-    )  # fmt: skip
+        TwoLayerNet(64, 20, 10, rng=0),
+        SGD(lr=0.1),
+        x[:100],
+        t[:100],
+        x[100:],
+        t[100:],
+        steps=Steps(batch_size=50, epochs=3),
+        output=Output(verbose=False),
+    )
     assert "shorter than its evaluation" in trainer.background_eval_problem()
     assert trainer.fit().config["background_eval"] is False
 
@@ -456,9 +468,17 @@ def test_a_convolutional_network_is_evaluated_in_the_background_alike():
     def run(background_eval):
         net = SimpleConvNet((1, 8, 8), {"filter_num": 4, "filter_size": 3}, 16, 10, rng=1)
         trainer = Trainer(
-            net, Adam(lr=0.01), x[:1000], t[:1000], x[1000:], t[1000:], batch_size=50,
-            epochs=3, rng=2, verbose=False, progress=False, background_eval=background_eval,
-        )  # fmt: skip
+            net,
+            Adam(lr=0.01),
+            x[:1000],
+            t[:1000],
+            x[1000:],
+            t[1000:],
+            steps=Steps(batch_size=50, epochs=3),
+            rng=2,
+            evaluation=Evaluation(background_eval=background_eval),
+            output=Output(verbose=False, progress=False),
+        )
         if background_eval == "auto":
             assert trainer.background_eval_problem() in (None, "one CPU")
         return trainer.fit()

@@ -95,7 +95,7 @@ def test_chapter7_layers_come_with_a_star_import_of_the_layers():
             sys.executable,
             "-c",
             "from dlzero.layers import *; "
-            "assert Convolution.__module__ == Pooling.__module__ == 'dlzero.layers'; "
+            "assert Convolution.__module__ == Pooling.__module__ == 'dlzero.layers.conv'; "
             "assert Affine and Relu and SoftmaxWithLoss and Dropout and BatchNormalization",
         ],
         capture_output=True,

@@ -14,7 +14,7 @@ import numpy as np
 import pytest
 
 import dlzero
-from dlzero import book
+from dlzero.book import runner as book
 from dlzero.book.hook import BOOK_MODULES, BookFinder, book_imports
 from dlzero.cli import main as dlzero_main
 
@@ -35,7 +35,7 @@ EXPECTED = {
         "dlzero.book.networks",
         "MultiLayerNetExtend",
     ),
-    "common.trainer": ("Trainer", "dlzero.training", "BookTrainer"),
+    "common.trainer": ("Trainer", "dlzero.book", "BookTrainer"),
     "common.util": ("smooth_curve", "dlzero.plotting", "smooth_curve"),
     "dataset.mnist": ("load_mnist", "dlzero.datasets", "load_mnist"),
 }
@@ -65,7 +65,7 @@ def test_common_layers_also_gives_what_the_books_layers_imports():
         exec("from common.layers import *", namespace)
     assert namespace["Affine"] is dlzero.Affine
     # The book's classes load the book's weights themselves: they get the book's dropout.
-    assert namespace["Dropout"] is dlzero.layers.BookDropout
+    assert namespace["Dropout"] is dlzero.book.BookDropout
     assert namespace["sigmoid"] is dlzero.sigmoid
     assert namespace["im2col"] is dlzero.im2col
 
@@ -132,7 +132,7 @@ def test_a_script_runs_through_python_m_dlzero_book(tmp_path):
         import common.trainer
         from neighbour import Trainer
         import dlzero.training
-        print("resolved", common.trainer.Trainer is dlzero.training.BookTrainer is Trainer)
+        print("resolved", common.trainer.Trainer is dlzero.book.BookTrainer is Trainer)
         print("name", __name__)
         print("argv", sys.argv[1:])
         """,
@@ -168,11 +168,31 @@ def test_run_script_puts_everything_back(tmp_path):
     )
     argv, path, meta_path = list(sys.argv), list(sys.path), list(sys.meta_path)
     result = book.run_script(script, ["a"])
-    assert result["Trainer"] is dlzero.training.BookTrainer
+    assert result["Trainer"] is dlzero.book.BookTrainer
     assert result["seen_argv"] == [str(script), "a"]
     assert (sys.argv, sys.path, sys.meta_path) == (argv, path, meta_path)
     assert not any(n == "common" or n.startswith("common.") for n in sys.modules)
     assert "neighbour" not in sys.modules
+
+
+def test_run_script_forgets_the_scripts_subpackages_too(tmp_path):
+    """Issue 25: ``chXX/mypkg/util.py`` and a namespace package stayed in sys.modules, so a
+    later run (of an edited copy, or another chapter's namesake) got the stale modules."""
+    folder = tmp_path / "chXX"
+    (folder / "mypkg").mkdir(parents=True)
+    (folder / "mypkg" / "__init__.py").write_text("")
+    (folder / "mypkg" / "util.py").write_text("VALUE = 1\n")
+    (folder / "nspkg").mkdir()
+    (folder / "nspkg" / "mod.py").write_text("VALUE = 2\n")
+    script = folder / "script.py"
+    script.write_text("import mypkg.util, nspkg.mod\nvalues = mypkg.util.VALUE, nspkg.mod.VALUE\n")
+    assert book.run_script(script)["values"] == (1, 2)
+    left = [n for n in sys.modules if n.split(".")[0] in ("mypkg", "nspkg")]
+    assert left == []
+    (folder / "mypkg" / "util.py").write_text("VALUE = 10\n")
+    importlib.invalidate_caches()
+    assert book.run_script(script)["values"] == (10, 2)  # read afresh
+    assert "numpy" in sys.modules  # library modules imported on the way stay
 
 
 def _run_main(tmp_path, body, capsys, *args):
@@ -259,7 +279,7 @@ def test_the_books_multi_layer_net_extend_trains_with_the_books_dropout(tmp_path
     net = MultiLayerNetExtend(6, [5, 5], 3, **kwargs)
     kinds = [type(layer).__name__ for layer in net.layers.values()]
     assert kinds.count("BookDropout") == 2 and "Dropout" not in kinds
-    assert isinstance(net, dlzero.networks.MultiLayerNetExtend)
+    assert isinstance(net, dlzero.networks.MultiLayerNet)
     x = np.random.default_rng(1).normal(size=(4, 6)).astype(np.float32)
     # In training the kept units are not scaled up (inverted dropout would give 1.25x).
     hidden = net.layers["Activation_function1"].forward(net.layers["Affine1"].forward(x))
@@ -270,5 +290,5 @@ def test_the_books_multi_layer_net_extend_trains_with_the_books_dropout(tmp_path
     again = MultiLayerNetExtend(6, [5, 5], 3, **{**kwargs, "rng": 2})
     again.load_params(tmp_path / "p.npz")
     assert np.array_equal(again.predict(x, train_flg=False), net.predict(x, train_flg=False))
-    with pytest.raises(ValueError, match="save_params"):
-        net.save(tmp_path / "model.npz")
+    with pytest.raises(ValueError, match="cannot save a MultiLayerNetExtend"):
+        dlzero.save(net, tmp_path / "model.npz")

@@ -3,10 +3,11 @@
 import numpy as np
 import pytest
 
+from dlzero.book import BookTrainer
 from dlzero.networks import MultiLayerNet
 from dlzero.optimizers import OPTIMIZERS
 from dlzero.plotting import smooth_curve
-from dlzero.training import BookTrainer, shuffle_dataset
+from dlzero.training import shuffle_dataset
 
 
 def _blobs(n=160, seed=0):
@@ -46,11 +47,21 @@ def test_an_uneven_last_batch_still_gives_one_point_per_epoch():
     assert len(trainer.train_loss_list) == 4 * 3
 
 
-def test_verbose_prints_the_books_final_lines(capsys):
-    _book_trainer(epochs=2, verbose=True).train()
+def test_verbose_prints_the_books_lines(capsys):
+    trainer = _book_trainer(epochs=2, verbose=True)
+    trainer.train()
     lines = capsys.readouterr().out.splitlines()
     assert lines[-2] == "=============== Final Test Accuracy ==============="
-    assert lines[-1].startswith("test acc:")
+    assert lines[-1] == f"test acc:{trainer.test_acc_list[-1]}" or lines[-1].startswith("test acc:")
+    # The book's lines: one "train loss:" per step, one "=== epoch:k ..." per list entry.
+    losses = [line for line in lines if line.startswith("train loss:")]
+    assert [float(line.split(":")[1]) for line in losses] == trainer.train_loss_list
+    epochs = [line for line in lines if line.startswith("=== epoch:")]
+    assert epochs == [
+        f"=== epoch:{k + 1}, train acc:{a}, test acc:{b} ==="
+        for k, (a, b) in enumerate(zip(trainer.train_acc_list, trainer.test_acc_list, strict=True))
+    ]
+    assert not any(line.startswith("epoch ") for line in lines)  # not dlzero's own lines
 
 
 def test_evaluating_a_sample_per_epoch_and_the_whole_test_set_at_the_end():

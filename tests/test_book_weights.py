@@ -21,7 +21,7 @@ import numpy as np
 import pytest
 
 import dlzero
-from dlzero.book_params import read_params
+from dlzero.book.params import load_params, read_params
 from dlzero.convnets import DeepConvNet, SimpleConvNet
 from dlzero.datasets import load_mnist
 from dlzero.networks import MultiLayerNet
@@ -94,7 +94,7 @@ def test_chapter3_sample_weights_in_a_multi_layer_net(mnist_test):
     x, t = mnist_test
     x = x.reshape(len(x), -1)
     net = MultiLayerNet(784, [50, 100], 10, activation="sigmoid", rng=0)
-    net.load_params(BOOK / FILES["ch03"])
+    load_params(net, BOOK / FILES["ch03"])
     # The chapter-3 script's forward pass, written out: sigmoid, sigmoid, softmax.
     w = read_params(BOOK / FILES["ch03"])
     z1 = 1 / (1 + np.exp(-(x @ w["W1"] + w["b1"])))
@@ -110,7 +110,7 @@ def test_chapter3_sample_weights_in_a_multi_layer_net(mnist_test):
 def test_the_books_convnet_weights_give_the_books_scores(tmp_path, mnist_test, chapter, make, n):
     x, _ = mnist_test
     net = make(rng=0)
-    net.load_params(BOOK / FILES[chapter])
+    load_params(net, BOOK / FILES[chapter])
     assert net.dtype == np.float64  # the book's arrays, as they are
     book = _book_scores(tmp_path, chapter, n)
     np.testing.assert_allclose(_dlzero_scores(net, x[:n]), book, rtol=1e-9, atol=1e-9)
@@ -126,7 +126,7 @@ def test_the_books_predictions_on_all_10000_test_images(
     # accuracy: what the book's own code scores with these files on MNIST's test set.
     x, t = mnist_test
     net = make(rng=0)
-    net.load_params(BOOK / FILES[chapter])
+    load_params(net, BOOK / FILES[chapter])
     book = _book_scores(tmp_path, chapter, len(x)).argmax(axis=1)
     ours = _dlzero_scores(net, x).argmax(axis=1)
     assert np.count_nonzero(ours != book) == 0

@@ -15,6 +15,7 @@ import pytest
 import dlzero
 from dlzero import check_function, check_layer, check_optimizer
 from dlzero import layers as L
+from dlzero.book import BookDropout
 from dlzero.checking import LayerCheck
 
 RNG = np.random.default_rng(1)
@@ -40,7 +41,7 @@ DLZERO_LAYERS = {
     "SoftmaxWithLoss, labels": lambda: (L.SoftmaxWithLoss(), (X,), {"labels": LABELS}),
     "SoftmaxWithLoss, one-hot": lambda: (L.SoftmaxWithLoss(), (X,), {"labels": np.eye(3)[LABELS]}),
     "Dropout": lambda: (L.Dropout(0.5, rng=0), (X,), {}),
-    "BookDropout": lambda: (L.BookDropout(0.3, rng=0), (X,), {}),
+    "BookDropout": lambda: (BookDropout(0.3, rng=0), (X,), {}),
     "BatchNormalization": lambda: (
         L.BatchNormalization(RNG.uniform(0.5, 1.5, 3), RNG.standard_normal(3)),
         (X,),

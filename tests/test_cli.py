@@ -476,10 +476,10 @@ def test_default_train_is_still_the_chapter_5_network_on_the_fused_path(
 ):
     """The default run builds a TwoLayerNet, trains it with the fused step, and gives the
     numbers the chapter-5 command gave: rebuilt here from the library, step by step."""
-    from dlzero.fastpath import FusedMLP
+    from dlzero.fast.mlp import FusedMLP
     from dlzero.networks import TwoLayerNet
     from dlzero.optimizers import SGD
-    from dlzero.training import Trainer
+    from dlzero.training import Output, Steps, Trainer
 
     built, fused_calls = [], []
     real_init, real_step = TwoLayerNet.__init__, FusedMLP.loss_and_gradient
@@ -505,8 +505,17 @@ def test_default_train_is_still_the_chapter_5_network_on_the_fused_path(
     (x, t), (xt, tt) = datasets.load_mnist()
     init_rng, batch_rng = streams(9)
     net = TwoLayerNet(784, 50, 10, weight_init_std=0.01, rng=init_rng)
-    ref = Trainer(net, SGD(0.1), x[:500], t[:500], xt[:500], tt[:500], iters=12, rng=batch_rng,
-                  verbose=False).fit()  # fmt: skip
+    ref = Trainer(
+        net,
+        SGD(0.1),
+        x[:500],
+        t[:500],
+        xt[:500],
+        tt[:500],
+        steps=Steps(iters=12),
+        rng=batch_rng,
+        output=Output(verbose=False),
+    ).fit()
     np.testing.assert_array_equal(h.loss, ref.loss)
     assert h.accuracy == ref.accuracy
 

@@ -13,12 +13,13 @@ import pytest
 onnx = pytest.importorskip("onnx")
 ort = pytest.importorskip("onnxruntime")
 
+import dlzero  # noqa: E402
 from dlzero.cli import build_parser, main  # noqa: E402
 from dlzero.convnets import SimpleConvNet  # noqa: E402
 from dlzero.datasets import load_mnist  # noqa: E402
+from dlzero.files.serialization import load  # noqa: E402
 from dlzero.functions import softmax  # noqa: E402
 from dlzero.networks import TwoLayerNet  # noqa: E402
-from dlzero.serialization import load  # noqa: E402
 
 
 @pytest.fixture(scope="module")
@@ -47,7 +48,7 @@ def one_error_line(capsys):
 )
 def test_export_round_trip(network, layout, tmp_path, capsys, test_images):
     saved, exported = tmp_path / "model.npz", tmp_path / "model.onnx"
-    network.save(saved)
+    dlzero.save(network, saved)
     assert main(["export", str(saved), str(exported)]) == 0
     assert capsys.readouterr().out == (
         f"wrote {exported} (input 'images' {layout}, output 'probabilities' (N, 10))\n"
@@ -62,7 +63,7 @@ def test_export_round_trip(network, layout, tmp_path, capsys, test_images):
 
 
 def test_quiet_prints_nothing(tmp_path, capsys):
-    TwoLayerNet(4, 3, 2, rng=0).save(tmp_path / "model.npz")
+    dlzero.save(TwoLayerNet(4, 3, 2, rng=0), tmp_path / "model.npz")
     argv = ["export", "--quiet", str(tmp_path / "model.npz"), str(tmp_path / "model.onnx")]
     assert main(argv) == 0
     assert capsys.readouterr() == ("", "")
@@ -88,7 +89,7 @@ def test_a_file_that_is_not_a_model_is_a_usage_error(tmp_path, capsys):
 
 @pytest.mark.parametrize("output", ["missing-folder/model.onnx", "."])
 def test_an_output_that_cannot_be_written_is_refused_first(output, tmp_path, capsys):
-    TwoLayerNet(4, 3, 2, rng=0).save(tmp_path / "model.npz")
+    dlzero.save(TwoLayerNet(4, 3, 2, rng=0), tmp_path / "model.npz")
     with pytest.raises(SystemExit) as exc:
         main(["export", str(tmp_path / "model.npz"), str(tmp_path / output)])
     assert exc.value.code == 2
@@ -98,7 +99,7 @@ def test_an_output_that_cannot_be_written_is_refused_first(output, tmp_path, cap
 def test_a_failed_write_is_exit_status_1_and_keeps_the_old_file(tmp_path, capsys, monkeypatch):
     import dlzero._io
 
-    TwoLayerNet(4, 3, 2, rng=0).save(tmp_path / "model.npz")
+    dlzero.save(TwoLayerNet(4, 3, 2, rng=0), tmp_path / "model.npz")
     (tmp_path / "model.onnx").write_bytes(b"previous")
 
     def full_disk(*args, **kwargs):
@@ -112,7 +113,7 @@ def test_a_failed_write_is_exit_status_1_and_keeps_the_old_file(tmp_path, capsys
 
 
 def test_without_onnx_the_error_says_how_to_install_it(tmp_path, capsys, monkeypatch):
-    TwoLayerNet(4, 3, 2, rng=0).save(tmp_path / "model.npz")
+    dlzero.save(TwoLayerNet(4, 3, 2, rng=0), tmp_path / "model.npz")
     monkeypatch.setitem(sys.modules, "onnx", None)  # `import onnx` now fails
     assert main(["export", str(tmp_path / "model.npz"), str(tmp_path / "model.onnx")]) == 2
     line = one_error_line(capsys)

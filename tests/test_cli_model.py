@@ -10,11 +10,12 @@ import numpy as np
 import pytest
 from PIL import Image, ImageDraw
 
+import dlzero
 from dlzero.cli.model import add_parsers, add_save_option, check_save_path, save_trained
 from dlzero.datasets import load_mnist
+from dlzero.files.serialization import load
 from dlzero.networks import TwoLayerNet
 from dlzero.optimizers import get_optimizer
-from dlzero.serialization import load
 
 
 def run(*argv):
@@ -37,7 +38,7 @@ def model(tmp_path_factory):
         _, grads = net.loss_and_gradient(x[batch], t[batch])
         opt.update(net.params, grads)
     path = tmp_path_factory.mktemp("model") / "model.npz"
-    net.save(path, metadata={"dataset": "mnist"})
+    dlzero.save(net, path, metadata={"dataset": "mnist"})
     return path, net
 
 
@@ -116,7 +117,7 @@ def test_missing_model_exits_2(tmp_path, capsys):
 
 def test_model_that_does_not_take_digits(tmp_path, capsys):
     path = tmp_path / "small.npz"
-    TwoLayerNet(10, 3, 2).save(path)
+    dlzero.save(TwoLayerNet(10, 3, 2), path)
     assert run("predict", path, draw_seven(tmp_path / "7.png")) == 2
     assert "not 28x28 images" in capsys.readouterr().err
 

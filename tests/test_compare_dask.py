@@ -11,8 +11,8 @@ import sys
 
 import pytest
 
-from dlzero import search as search_module
 from dlzero.cli import compare as compare_module
+from dlzero.interop import dask as dask_module
 
 distributed = pytest.importorskip("distributed")
 pytest.importorskip("matplotlib")
@@ -150,9 +150,7 @@ def test_an_unreachable_scheduler_is_a_one_line_error(
     monkeypatch, run_dlzero, unreachable_scheduler
 ):
     address = unreachable_scheduler
-    monkeypatch.setattr(
-        search_module, "connect", functools.partial(search_module.connect, timeout=1)
-    )
+    monkeypatch.setattr(dask_module, "connect", functools.partial(dask_module.connect, timeout=1))
     status, out, err = run_dlzero([*CLI_COMPARE, "--scheduler", address])
     assert status == 1 and out == "" and err.count("\n") == 1
     assert err.startswith(f"dlzero compare: error: cannot reach the Dask scheduler at {address}")

@@ -5,9 +5,9 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from dlzero.conv import col2im, conv_output_size, im2col
 from dlzero.gradient import numerical_gradient
 from dlzero.layers import Convolution, Pooling
+from dlzero.layers.im2col import col2im, conv_output_size, im2col
 
 
 def _rel_err(a, b):

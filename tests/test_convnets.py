@@ -5,7 +5,7 @@ import pytest
 
 from dlzero.convnets import DeepConvNet, SimpleConvNet
 from dlzero.gradient import directional_gradient_check, gradient_check
-from dlzero.layers import Convolution, Dropout
+from dlzero.layers import Dropout
 from dlzero.optimizers import Adam
 
 # -- SimpleConvNet ---------------------------------------------------------------------------
@@ -51,29 +51,6 @@ def test_simple_convnet_gradient_check(input_dim, conv_param):
     report = gradient_check(net, x, t, include_input=True)
     assert report.passed, str(report)
     assert {c.name for c in report.checks} == {"W1", "b1", "W2", "b2", "W3", "b3", "x"}
-
-
-def test_training_step_skips_the_input_gradient_and_gives_the_same_gradients():
-    net = SimpleConvNet((1, 8, 8), {"filter_size": 3, "filter_num": 4}, 5, 3, rng=0)
-    x = np.random.default_rng(0).random((4, 1, 8, 8), dtype=np.float32)
-    t = np.array([0, 1, 2, 1])
-    net.loss(x, t, train_flg=True)
-    dx = net.backward()
-    full = {k: g.copy() for k, g in net._collect_grads().items()}
-    assert dx.shape == x.shape
-    calls = []
-    conv = net.layers["Conv1"]
-    original = conv.backward
-    conv.backward = lambda dout: calls.append(conv.compute_dx) or original(dout)
-    net.fused_step = lambda: None  # the layer-by-layer step (tests/test_convpath.py: the fused)
-    loss, grads = net.loss_and_gradient(x, t)
-    assert calls == [False]  # the training step did not ask for dx
-    assert conv.compute_dx  # and the flag is back for whoever calls backward() next
-    assert loss == pytest.approx(net.loss(x, t, train_flg=True))
-    for key, g in net.gradient(x, t).items():
-        np.testing.assert_array_equal(g, full[key])
-        np.testing.assert_array_equal(grads[key], full[key])
-    assert Convolution(np.ones((1, 1, 2, 2)), np.zeros(1)).compute_dx
 
 
 def test_float32_stays_float32_through_a_step():

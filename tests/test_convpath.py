@@ -1,10 +1,11 @@
-"""The fused convolutional step (dlzero.convpath) against the layers it replaces."""
+"""The fused convolutional step (dlzero.fast.conv) against the layers it replaces."""
 
 import numpy as np
 import pytest
 
 from dlzero.convnets import DeepConvNet, SimpleConvNet
-from dlzero.convpath import FusedConvNet
+from dlzero.fast import fused_step, training_step
+from dlzero.fast.conv import FusedConvNet
 from dlzero.layers import Affine, Convolution, Pooling, Relu
 from dlzero.networks import Sequential
 
@@ -17,7 +18,7 @@ def _images(rng, shape, blank=0.4):
 
 
 def _compare(net, x, t, rtol=1e-10, fused=None):
-    fused = net.fused_step() if fused is None else fused
+    fused = fused_step(net) if fused is None else fused
     assert isinstance(fused, FusedConvNet)
     loss, grads = fused.loss_and_gradient(x, t)
     grads = {k: g.copy() for k, g in grads.items()}
@@ -63,7 +64,7 @@ def test_deep_convnet_fused_equals_layers_with_the_same_dropout_masks():
     x = _images(rng, (3, 1, 12, 12))
     t = np.eye(3)[[0, 2, 1]]  # one-hot targets too
     # Both draw their dropout masks from generators in the same state: the same masks.
-    loss, grads = net.fused_step().loss_and_gradient(x, t)
+    loss, grads = fused_step(net).loss_and_gradient(x, t)
     ref = twin.gradient(x, t)
     assert loss == pytest.approx(twin.last_layer.loss, rel=1e-10)
     for key, g in ref.items():
@@ -71,7 +72,7 @@ def test_deep_convnet_fused_equals_layers_with_the_same_dropout_masks():
     # Inference shares one column array between the stages: every chunk is right, not the
     # first only.
     for chunk in (x, x[::-1], _images(rng, (3, 1, 12, 12))):
-        np.testing.assert_allclose(net.fused_step().predict(chunk), twin.predict(chunk), rtol=1e-10)
+        np.testing.assert_allclose(fused_step(net).predict(chunk), twin.predict(chunk), rtol=1e-10)
 
 
 @pytest.mark.parametrize(
@@ -90,7 +91,7 @@ def test_a_later_pooled_stage_whose_output_floors_gets_its_input_gradient(input_
     twin = DeepConvNet(rng=5, dtype=np.float64, **kwargs)
     rng = np.random.default_rng(6)
     x, t = _images(rng, (3, 1, *input_hw)), np.array([0, 2, 1])
-    loss, grads = net.fused_step().loss_and_gradient(x, t)
+    loss, grads = fused_step(net).loss_and_gradient(x, t)
     ref = twin.gradient(x, t)  # the layers, with the same dropout masks
     assert loss == pytest.approx(twin.last_layer.loss, rel=1e-10)
     for key, g in ref.items():
@@ -114,9 +115,9 @@ def test_pooling_windows_other_than_two(k):
 def test_columns_formed_a_few_rows_at_a_time_give_the_same_results(monkeypatch, chunk_bytes):
     # One row a chunk, and chunks of several rows where the last one is shorter, for the
     # stride-1 path (DeepConvNet) and the strided one with col2im (SimpleConvNet, stride 2).
-    from dlzero import convpath
+    from dlzero.fast import stages
 
-    monkeypatch.setattr(convpath, "_CHUNK_BYTES", chunk_bytes)
+    monkeypatch.setattr(stages, "_CHUNK_BYTES", chunk_bytes)
     rng = np.random.default_rng(7)
     deep = DeepConvNet((1, 12, 12), hidden_size=6, output_size=3, dropout_ratio=0.0, rng=1)
     strided = SimpleConvNet(
@@ -130,11 +131,11 @@ def test_columns_formed_a_few_rows_at_a_time_give_the_same_results(monkeypatch, 
     uneven = several_dx = False
     # Batches of 3 and 4 run in one lane, 17 in two (of 9 and 8 images).
     for net, n in ((deep.astype(np.float64), 3), (strided.astype(np.float64), 4)):
-        net.fused_step().lanes = 2  # two lanes, whatever this machine's BLAS allows
+        fused_step(net).lanes = 2  # two lanes, whatever this machine's BLAS allows
         for batch in (n, 17):
             x = _images(rng, (batch, *net.input_dim))
             _compare(net, x, rng.integers(0, 3, batch))
-        for bufs in net.fused_step()._buffers[0].values():
+        for bufs in fused_step(net)._buffers[0]._items.values():
             for buf in bufs:
                 sizes = {stop - first for _, first, stop in buf.chunks}
                 uneven |= len(sizes) > 1
@@ -145,10 +146,10 @@ def test_columns_formed_a_few_rows_at_a_time_give_the_same_results(monkeypatch, 
 
 def test_the_first_stage_keeps_no_buffers_for_an_input_gradient():
     net = DeepConvNet((1, 12, 12), hidden_size=6, output_size=3, rng=1)
-    fused = net.fused_step()
+    fused = fused_step(net)
     fused.lanes = 1
     fused.loss_and_gradient(np.zeros((2, 1, 12, 12), np.float32), np.array([0, 1]))
-    (bufs,) = fused._buffers[0].values()
+    (bufs,) = fused._buffers[0]._items.values()
     assert not hasattr(bufs[0], "gcol") and not hasattr(bufs[0], "dx")
     assert all(hasattr(buf, "gcol") and hasattr(buf, "dx") for buf in bufs[1:])
 
@@ -175,7 +176,7 @@ def test_float32_step_matches_the_layers_and_stays_float32():
     rng = np.random.default_rng(1)
     x = _images(rng, (5, 1, 28, 28)).astype(np.float32)
     t = rng.integers(0, 10, 5)
-    loss, grads = net.loss_and_gradient(x, t)
+    loss, grads = training_step(net)(x, t)
     assert all(g.dtype == np.float32 for g in grads.values())
     grads = {k: g.copy() for k, g in grads.items()}
     ref = net.gradient(x, t)
@@ -193,7 +194,7 @@ def test_two_lanes_equal_one_lane_and_the_layers(n):
     for model in (net.astype(np.float64), deep.astype(np.float64)):
         x = _images(rng, (n, *model.input_dim))
         t = rng.integers(0, 3, n)
-        fused = model.fused_step()
+        fused = fused_step(model)
         results = []
         for lanes in (1, 2):
             fused.lanes = lanes
@@ -239,26 +240,26 @@ def test_networks_it_does_not_cover_fall_back_to_the_layers():
 def test_snapshot_keeps_the_weights_of_its_time():
     net = SimpleConvNet((1, 8, 8), {"filter_num": 3, "filter_size": 3}, 5, 3, 0.3, rng=0)
     x = np.random.default_rng(0).random((3, 1, 8, 8), dtype=np.float32)
-    snap = net.fused_step().snapshot()
+    snap = fused_step(net).snapshot()
     before = net.predict(x)
     for p in net.params.values():
         p += 0.5
     np.testing.assert_allclose(snap.predict(x), before, rtol=1e-6)
-    assert not np.allclose(net.fused_step().predict(x), before)
+    assert not np.allclose(fused_step(net).predict(x), before)
 
 
 def test_bad_input_gets_a_clear_error():
     net = SimpleConvNet((1, 8, 8), {"filter_num": 3, "filter_size": 3}, 5, 3, rng=0)
     with pytest.raises(ValueError, match=r"expect images of shape \(N, 1, H, W\)"):
-        net.loss_and_gradient(np.zeros((2, 64), np.float32), np.array([0, 1]))
+        training_step(net)(np.zeros((2, 64), np.float32), np.array([0, 1]))
     with pytest.raises(ValueError, match="an empty batch"):
-        net.loss_and_gradient(np.zeros((0, 1, 8, 8), np.float32), np.array([], np.int64))
+        training_step(net)(np.zeros((0, 1, 8, 8), np.float32), np.array([], np.int64))
     with pytest.raises(ValueError, match="integer class labels expected"):
-        net.loss_and_gradient(np.zeros((2, 1, 8, 8), np.float32), np.array([0.0, 1.0]))
+        training_step(net)(np.zeros((2, 1, 8, 8), np.float32), np.array([0.0, 1.0]))
 
 
 def test_two_lanes_only_where_blas_may_use_two_threads(monkeypatch):
-    from dlzero import convpath
+    from dlzero.fast import conv as convpath
 
     net = SimpleConvNet((1, 8, 8), {"filter_num": 3, "filter_size": 3}, 5, 3, rng=0)
     monkeypatch.setattr(convpath, "available_cpus", lambda: 2)
@@ -273,10 +274,10 @@ def test_two_lanes_only_where_blas_may_use_two_threads(monkeypatch):
 def test_a_forked_child_trains_with_its_own_lane_thread():
     import multiprocessing
 
-    from dlzero import convpath
+    from dlzero.fast import conv as convpath
 
     net = SimpleConvNet((1, 8, 8), {"filter_num": 3, "filter_size": 3}, 5, 3, rng=0)
-    fused = net.fused_step()
+    fused = fused_step(net)
     fused.lanes = 2
     x = np.random.default_rng(0).random((20, 1, 8, 8), dtype=np.float32)
     t = np.arange(20) % 3
@@ -295,8 +296,8 @@ def test_copies_and_pickles_leave_the_fused_buffers_behind_and_still_train_alike
     rng = np.random.default_rng(0)
     x, t = _images(rng, (20, 1, 12, 12)), rng.integers(0, 3, 20)
     fresh = len(pickle.dumps(net))
-    loss, _ = net.loss_and_gradient(x, t)  # builds the fused step and its buffers
+    loss, _ = training_step(net)(x, t)  # builds the fused step and its buffers
     assert len(pickle.dumps(net)) < 1.1 * fresh
     for twin in (copy.deepcopy(net), pickle.loads(pickle.dumps(net))):
-        assert twin.loss_and_gradient(x, t)[0] == pytest.approx(loss, rel=1e-6)
-        assert twin.fused_step() is not net.fused_step()
+        assert training_step(twin)(x, t)[0] == pytest.approx(loss, rel=1e-6)
+        assert fused_step(twin) is not fused_step(net)

@@ -24,6 +24,7 @@ from dlzero.datasets import (
     MNIST_CLASSES,
     DatasetError,
     cache_dir,
+    download,
     idx,
     load_fashion_mnist,
     load_mnist,
@@ -52,8 +53,8 @@ def isolated(tmp_path, monkeypatch):
     monkeypatch.delenv("DLZERO_DATA", raising=False)
     for key in m.MIRRORS:
         monkeypatch.setitem(m.MIRRORS, key, [])
-    monkeypatch.setattr(m, "RETRY_DELAY_S", 0.0)
-    monkeypatch.setattr(m, "TIMEOUT_S", 5.0)
+    monkeypatch.setattr(download, "RETRY_DELAY_S", 0.0)
+    monkeypatch.setattr(download, "TIMEOUT_S", 5.0)
     return tmp_path / "xdg-cache" / "dlzero"
 
 
@@ -414,6 +415,17 @@ def server(fake):
             if kind == "error":
                 self.send_error(500)
                 return
+            if kind in ("huge", "endless"):  # far more than any copy of the file
+                self.send_response(200)
+                if kind == "huge":
+                    self.send_header("Content-Length", str(10**10))
+                self.end_headers()
+                try:  # bounded: the client stops reading (or never starts) long before
+                    for _ in range(2000):
+                        self.wfile.write(b"\0" * 65536)
+                except OSError:
+                    pass
+                return
             body = damage("wrong-hash", raw) if kind == "corrupt" else gzip.compress(raw)
             self.send_response(200)
             self.send_header("Content-Length", str(len(body) + (1000 if kind == "cut" else 0)))
@@ -483,6 +495,38 @@ def test_an_interrupted_download_leaves_no_file(fake, isolated, server, monkeypa
         load_mnist()
     assert server.log == [f"/cut/{NAMES[0]}.gz"] * 2
     assert files_in(isolated) == []
+
+
+@pytest.mark.parametrize("kind", ["huge", "endless"])
+def test_a_download_is_capped_before_its_checksum(fake, isolated, server, monkeypatch, kind):
+    mirrors(monkeypatch, server, kind, "good")
+    fake.check(load_mnist())  # the next mirror serves it
+    # not retried: one request each to the first mirror
+    assert server.log[:2] == [f"/{kind}/{NAMES[0]}.gz", f"/good/{NAMES[0]}.gz"]
+    assert files_in(isolated) == sorted(f"mnist/{n}" for n in NAMES)  # nothing else kept
+    mirrors(monkeypatch, server, kind)
+    for name in NAMES:
+        (isolated / "mnist" / name).unlink()
+    with pytest.raises(DatasetError) as info:
+        load_mnist()
+    cap = m.max_download_bytes(fake.dataset.files[0])
+    assert f"{cap:,}" in str(info.value) and files_in(isolated) == []
+
+
+def test_the_cap_is_a_small_multiple_of_the_real_files():
+    for ds in m.DATASETS.values():
+        for f in ds.files:
+            size = 4 + 4 * len(f.shape) + int(np.prod(f.shape))
+            assert size < m.max_download_bytes(f) <= 2 * size + 65536
+
+
+# As shipped: the autouse fixture below empties the mirrors for every test.
+SHIPPED_MIRRORS = {key: list(urls) for key, urls in m.MIRRORS.items()}
+
+
+def test_each_data_set_is_downloaded_over_https_first():
+    for urls in SHIPPED_MIRRORS.values():
+        assert urls[0].startswith("https://")
 
 
 class FakeTerminal(io.StringIO):

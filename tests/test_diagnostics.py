@@ -6,9 +6,9 @@ import json
 import numpy as np
 import pytest
 
-from dlzero.diagnostics import layer_diagnostics
 from dlzero.functions import sigmoid
 from dlzero.networks import MultiLayerNet
+from dlzero.training.diagnostics import layer_diagnostics
 
 
 def _state(net):

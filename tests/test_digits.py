@@ -1,14 +1,14 @@
-"""Tests of dlzero.digits: pictures made MNIST-like, as MNIST was made, and clear errors."""
+"""Tests of dlzero.studies.digits: pictures made MNIST-like, as MNIST was made, and clear errors."""
 
 import numpy as np
 import pytest
 from PIL import Image, ImageDraw
 
 from dlzero.datasets import load_mnist
-from dlzero.digits import ImageError, _stroke_width, load_digit, read_image, to_mnist
-from dlzero.evaluation import predict_proba
 from dlzero.networks import TwoLayerNet
 from dlzero.optimizers import get_optimizer
+from dlzero.studies.digits import ImageError, _stroke_width, load_digit, read_image, to_mnist
+from dlzero.studies.evaluation import predict_proba
 
 # Pen strokes of some digits on a 300x400 (width x height) canvas.
 STROKES = {

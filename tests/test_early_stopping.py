@@ -8,7 +8,18 @@ import pytest
 
 from dlzero.networks import MultiLayerNet, TwoLayerNet
 from dlzero.optimizers import SGD, get_optimizer
-from dlzero.training import EarlyStopping, History, RecordDiagnostics, Trainer, validation_size
+from dlzero.training import (
+    EarlyStopping,
+    Evaluation,
+    History,
+    Output,
+    RecordDiagnostics,
+    Steps,
+    Stopping,
+    Trainer,
+    validation_size,
+)
+from dlzero.training import trainer as trainer_module
 
 
 def blobs(n=300, d=6, c=3, seed=0):
@@ -47,6 +58,11 @@ def scripted_val_accuracy(monkeypatch, net, n_val, values):
         return 0.5
 
     monkeypatch.setattr(net, "accuracy", accuracy)
+    # The trainer evaluates through dlzero.fast, which predicts by the fused path: let it ask
+    # the network's own (scripted) accuracy instead.
+    monkeypatch.setattr(
+        trainer_module, "accuracy", lambda network, x, t, batch_size=None: network.accuracy(x, t)
+    )
 
 
 # -- validation split ------------------------------------------------------------------------
@@ -58,7 +74,15 @@ def test_validation_split_is_disjoint_complete_and_seeded():
 
     def split(seed):
         net = TwoLayerNet(2, 3, 3, rng=0)
-        tr = Trainer(net, SGD(), x, t, batch_size=10, validation_fraction=0.25, rng=seed)
+        tr = Trainer(
+            net,
+            SGD(),
+            x,
+            t,
+            steps=Steps(batch_size=10),
+            rng=seed,
+            evaluation=Evaluation(validation_fraction=0.25),
+        )
         return tr.x_train[:, 0] // 2, tr.eval_sets["val"][0][:, 0] // 2, tr
 
     train_rows, val_rows, trainer = split(7)
@@ -79,10 +103,10 @@ def test_validation_accuracy_is_recorded_and_config_says_so():
         SGD(0.1),
         x,
         t,
-        epochs=3,
-        validation_fraction=0.2,
-        verbose=False,
+        steps=Steps(epochs=3),
         rng=0,
+        evaluation=Evaluation(validation_fraction=0.2),
+        output=Output(verbose=False),
     ).fit()
     assert len(h.accuracy["val"]) == 4 and h.accuracy["val"][-1] > 0.8
     assert h.config["validation_fraction"] == 0.2 and h.config["val_size"] == 60
@@ -99,7 +123,13 @@ def test_validation_size_keeps_at_least_one_on_each_side(n, fraction, expected):
 def test_bad_validation_fraction_is_refused(fraction):
     x, t = blobs(20)
     with pytest.raises(ValueError, match="validation_fraction must be a number in"):
-        Trainer(TwoLayerNet(6, 3, 3, rng=0), SGD(), x, t, validation_fraction=fraction)
+        Trainer(
+            TwoLayerNet(6, 3, 3, rng=0),
+            SGD(),
+            x,
+            t,
+            evaluation=Evaluation(validation_fraction=fraction),
+        )
 
 
 # -- early stopping --------------------------------------------------------------------------
@@ -118,13 +148,12 @@ def test_early_stopping_stops_after_patience_and_restores_the_best_epoch(monkeyp
         SGD(0.1),
         x,
         t,
-        epochs=10,
-        batch_size=20,
-        validation_fraction=0.2,
-        patience=3,
-        callbacks=[snaps],
-        verbose=False,
+        steps=Steps(epochs=10, batch_size=20),
         rng=0,
+        evaluation=Evaluation(validation_fraction=0.2),
+        stopping=Stopping(patience=3),
+        output=Output(verbose=False),
+        callbacks=[snaps],
     )
     h = trainer.fit()
     assert h.epochs == [0, 1, 2, 3, 4, 5] and h.stop_reason == "stopped"
@@ -148,13 +177,12 @@ def test_early_stopping_restores_batch_norm_running_statistics(monkeypatch):
         get_optimizer("adam", lr=0.01),
         x,
         t,
-        epochs=8,
-        batch_size=32,
-        validation_fraction=0.2,
-        patience=2,
-        callbacks=[snaps],
-        verbose=False,
+        steps=Steps(epochs=8, batch_size=32),
         rng=1,
+        evaluation=Evaluation(validation_fraction=0.2),
+        stopping=Stopping(patience=2),
+        output=Output(verbose=False),
+        callbacks=[snaps],
     ).fit()
     assert h.best_epoch == 1 and h.epochs[-1] == 3
     for key, saved in snaps.by_epoch[1].items():
@@ -174,9 +202,16 @@ def test_best_epoch_at_the_end_leaves_the_weights_alone():
     snaps = Snapshots()
     stopper = EarlyStopping(patience=50)
     h = Trainer(
-        net, SGD(0.1), x, t, epochs=3, validation_fraction=0.2, callbacks=[snaps, stopper],
-        verbose=False, rng=0,
-    ).fit()  # fmt: skip
+        net,
+        SGD(0.1),
+        x,
+        t,
+        steps=Steps(epochs=3),
+        rng=0,
+        evaluation=Evaluation(validation_fraction=0.2),
+        output=Output(verbose=False),
+        callbacks=[snaps, stopper],
+    ).fit()
     assert h.stop_reason == "completed"
     best = h.best_epoch
     assert h.at_best("val") == max(h.accuracy["val"])
@@ -188,9 +223,17 @@ def test_patience_needs_a_validation_set_and_a_positive_count():
     x, t = blobs(50)
     net = TwoLayerNet(6, 3, 3, rng=0)
     with pytest.raises(ValueError, match=r"patience .* needs a validation set"):
-        Trainer(net, SGD(), x, t, x, t, batch_size=10, patience=2)
+        Trainer(net, SGD(), x, t, x, t, steps=Steps(batch_size=10), stopping=Stopping(patience=2))
     with pytest.raises(ValueError, match="patience must be a positive integer"):
-        Trainer(net, SGD(), x, t, batch_size=10, validation_fraction=0.2, patience=0)
+        Trainer(
+            net,
+            SGD(),
+            x,
+            t,
+            steps=Steps(batch_size=10),
+            evaluation=Evaluation(validation_fraction=0.2),
+            stopping=Stopping(patience=0),
+        )
 
 
 def test_early_stopping_on_a_missing_set_names_the_sets():
@@ -200,9 +243,9 @@ def test_early_stopping_on_a_missing_set_names_the_sets():
         SGD(),
         x,
         t,
-        batch_size=10,
+        steps=Steps(batch_size=10),
+        output=Output(verbose=False),
         callbacks=[EarlyStopping(2)],
-        verbose=False,
     )
     with pytest.raises(ValueError, match=r"no eval set named 'val'.*'train'"):
         trainer.fit()
@@ -216,15 +259,19 @@ def test_batch_norm_refuses_a_mini_batch_of_one_before_training(n, batch, sampli
     x, t = blobs(n, d=4)
     net = MultiLayerNet(4, [5], 3, use_batchnorm=True, rng=0)
     with pytest.raises(ValueError, match="batch normalization"):
-        Trainer(net, SGD(), x, t, batch_size=batch, sampling=sampling)
+        Trainer(net, SGD(), x, t, steps=Steps(batch_size=batch, sampling=sampling))
 
 
 def test_batch_norm_with_full_batches_is_accepted():
     x, t = blobs(101, d=4)
     net = MultiLayerNet(4, [5], 3, use_batchnorm=True, rng=0)
-    Trainer(net, SGD(), x, t, batch_size=10, sampling="replacement")  # always full batches
-    Trainer(net, SGD(), x, t, batch_size=30)  # epochs of 30, 30, 30, 11
-    Trainer(MultiLayerNet(4, [5], 3, rng=0), SGD(), x, t, batch_size=10)  # no batch norm
+    Trainer(
+        net, SGD(), x, t, steps=Steps(batch_size=10, sampling="replacement")
+    )  # always full batches
+    Trainer(net, SGD(), x, t, steps=Steps(batch_size=30))  # epochs of 30, 30, 30, 11
+    Trainer(
+        MultiLayerNet(4, [5], 3, rng=0), SGD(), x, t, steps=Steps(batch_size=10)
+    )  # no batch norm
 
 
 # -- diagnostics -----------------------------------------------------------------------------
@@ -236,7 +283,14 @@ def test_diagnostics_are_recorded_each_epoch_and_do_not_change_training(tmp_path
     def run(diagnostics):
         net = MultiLayerNet(6, [8, 8], 3, activation="sigmoid", use_dropout=True, rng=3)
         return Trainer(
-            net, SGD(0.5), x, t, epochs=3, diagnostics=diagnostics, verbose=False, rng=4
+            net,
+            SGD(0.5),
+            x,
+            t,
+            steps=Steps(epochs=3),
+            rng=4,
+            evaluation=Evaluation(diagnostics=diagnostics),
+            output=Output(verbose=False),
         ).fit()
 
     plain, with_diag = run(0), run(50)
@@ -261,7 +315,14 @@ def test_diagnostics_report_dead_relu_units():
     seen = []
     cb = RecordDiagnostics(x[:40], t[:40], every_epoch=False, on_record=lambda e, r: seen.append(e))
     h = Trainer(
-        net, SGD(0.01), x, t, batch_size=20, epochs=2, callbacks=[cb], verbose=False, rng=0
+        net,
+        SGD(0.01),
+        x,
+        t,
+        steps=Steps(batch_size=20, epochs=2),
+        rng=0,
+        output=Output(verbose=False),
+        callbacks=[cb],
     ).fit()
     assert seen == [0, 2]  # before and after training only
     dead = h.diagnostics[0]["activations"][0]["dead_share"]
@@ -274,9 +335,16 @@ def test_diagnostics_take_the_first_training_samples_after_the_split():
     net = TwoLayerNet(6, 10, 3, weight_init_std=0.5, rng=0)
     cb = RecordDiagnostics(samples=7, every_epoch=False)
     trainer = Trainer(
-        net, SGD(0.01), x, t, batch_size=10, epochs=1, callbacks=[cb], verbose=False, rng=0,
-        validation_fraction=0.5,
-    )  # fmt: skip
+        net,
+        SGD(0.01),
+        x,
+        t,
+        steps=Steps(batch_size=10, epochs=1),
+        rng=0,
+        evaluation=Evaluation(validation_fraction=0.5),
+        output=Output(verbose=False),
+        callbacks=[cb],
+    )
     trainer.fit()
     assert len(cb.x) == 7
     np.testing.assert_array_equal(cb.x, trainer.x_train[:7])  # not x[:7]: that may be held out
@@ -292,12 +360,13 @@ def test_callbacks_run_outside_the_timed_steps_and_a_stop_draws_no_more_batches(
             time.sleep(0.2)
             return history.epochs[-1] == 2
 
-    def run(**kwargs):
+    def run(epochs, callbacks=()):
         rng = np.random.default_rng(5)
         net = TwoLayerNet(6, 10, 3, weight_init_std=0.5, rng=0)
         h = Trainer(
-            net, SGD(0.01), x, t, batch_size=20, verbose=False, rng=rng,
-            background_eval=False, **kwargs,
+            net, SGD(0.01), x, t, steps=Steps(batch_size=20, epochs=epochs), rng=rng,
+            evaluation=Evaluation(background_eval=False), output=Output(verbose=False),
+            callbacks=callbacks,
         ).fit()  # fmt: skip
         return h, rng.integers(1 << 30)
 
@@ -348,9 +417,17 @@ def test_a_stop_mid_epoch_still_restores_the_best_epoch():
     snaps = Snapshots()
     # 80 training samples, batch 20: 4 steps an epoch; stop after 2 steps of epoch 2.
     trainer = Trainer(
-        net, StopAfter(6, box), x, t, epochs=10, batch_size=20, validation_fraction=0.2,
-        patience=5, callbacks=[snaps], verbose=False, handle_sigint=False, rng=0,
-    )  # fmt: skip
+        net,
+        StopAfter(6, box),
+        x,
+        t,
+        steps=Steps(epochs=10, batch_size=20),
+        rng=0,
+        evaluation=Evaluation(validation_fraction=0.2),
+        stopping=Stopping(patience=5, handle_sigint=False),
+        output=Output(verbose=False),
+        callbacks=[snaps],
+    )
     box.append(trainer)
     with pytest.raises(TrainingInterrupted) as info:
         trainer.fit()
@@ -366,9 +443,16 @@ def test_a_second_fit_starts_early_stopping_afresh(monkeypatch):
     net = TwoLayerNet(6, 8, 3, weight_init_std=0.3, rng=0)
     scripted_val_accuracy(monkeypatch, net, 20, [0.1, 0.9, 0.5, 0.5, 0.2, 0.3, 0.4, 0.5])
     trainer = Trainer(
-        net, SGD(0.1), x, t, epochs=3, batch_size=20, validation_fraction=0.2, patience=2,
-        verbose=False, rng=0,
-    )  # fmt: skip
+        net,
+        SGD(0.1),
+        x,
+        t,
+        steps=Steps(epochs=3, batch_size=20),
+        rng=0,
+        evaluation=Evaluation(validation_fraction=0.2),
+        stopping=Stopping(patience=2),
+        output=Output(verbose=False),
+    )
     first = trainer.fit()
     assert first.best_epoch == 1
     second = trainer.fit()  # its own epochs 0..3: accuracy 0.2 to 0.5, always improving

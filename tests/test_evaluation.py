@@ -1,4 +1,5 @@
-"""Tests of dlzero.evaluation (confusion matrix, precision/recall, mistakes) and its plots."""
+"""Tests of dlzero.studies.evaluation (confusion matrix, precision/recall, mistakes) and its
+plots."""
 
 import numpy as np
 import pytest
@@ -7,7 +8,14 @@ from hypothesis import strategies as st
 from PIL import Image
 
 from dlzero.convnets import SimpleConvNet
-from dlzero.evaluation import (
+from dlzero.networks import MultiLayerNet, TwoLayerNet
+from dlzero.plotting import (
+    plot_confusion_matrix,
+    plot_first_layer_weights,
+    plot_mistakes,
+    plot_predictions,
+)
+from dlzero.studies.evaluation import (
     confusion_matrix,
     evaluate,
     format_report,
@@ -15,13 +23,6 @@ from dlzero.evaluation import (
     most_confident_mistakes,
     precision_recall,
     predict_proba,
-)
-from dlzero.networks import MultiLayerNet, TwoLayerNet
-from dlzero.plotting import (
-    plot_confusion_matrix,
-    plot_first_layer_weights,
-    plot_mistakes,
-    plot_predictions,
 )
 
 

@@ -99,7 +99,7 @@ def _imports_of(module: str) -> set[str]:
 
 def test_the_graph_is_read():
     # If parsing broke, every other test here would pass on an empty graph.
-    assert "dlzero.networks" in GRAPH["dlzero.training.background"]
+    assert "dlzero.fast" in GRAPH["dlzero.training.background"]
     assert "dlzero.layers" in GRAPH["dlzero.networks"]
     assert len(GRAPH) > 20
 
@@ -132,14 +132,20 @@ def test_find_cycle_finds_one():
     ("module", "must_not_reach"),
     [
         ("dlzero.functions", ["dlzero.layers", "dlzero.networks", "dlzero.training"]),
-        ("dlzero.layers", ["dlzero.networks", "dlzero.training", "dlzero.serialization"]),
+        ("dlzero.layers", ["dlzero.networks", "dlzero.training", "dlzero.files.serialization"]),
         ("dlzero.networks", ["dlzero.training", "dlzero.convnets", "dlzero.plotting"]),
         ("dlzero.gradient", ["dlzero.networks", "dlzero.training"]),
-        ("dlzero.conv", ["dlzero.layers", "dlzero.networks"]),
-        ("dlzero.model_file", ["dlzero.networks", "dlzero.layers", "dlzero.serialization"]),
-        ("dlzero.onnx_export", ["dlzero.networks", "dlzero.convnets", "dlzero.serialization"]),
-        ("dlzero.training", ["dlzero.plotting", "dlzero.serialization", "dlzero.datasets"]),
-        ("dlzero.serve", ["dlzero.cli", "dlzero.plotting", "dlzero.serialization"]),
+        ("dlzero.layers.im2col", ["dlzero.layers.basic", "dlzero.layers.conv", "dlzero.networks"]),
+        (
+            "dlzero.files.model_file",
+            ["dlzero.networks", "dlzero.layers", "dlzero.files.serialization"],
+        ),
+        (
+            "dlzero.interop.onnx",
+            ["dlzero.networks", "dlzero.convnets", "dlzero.files.serialization"],
+        ),
+        ("dlzero.training", ["dlzero.plotting", "dlzero.files.serialization", "dlzero.datasets"]),
+        ("dlzero.serve", ["dlzero.cli", "dlzero.plotting", "dlzero.files.serialization"]),
     ],
 )
 def test_arrows_point_one_way(module, must_not_reach):
@@ -148,6 +154,103 @@ def test_arrows_point_one_way(module, must_not_reach):
         assert not any(m == other or m.startswith(other + ".") for m in reached), (
             f"{module} imports {other}"
         )
+
+
+# The learner's path, in reading order (docs/architecture.md), and the machinery it must not
+# reach, directly or through another module.
+LEARNERS_PATH = [
+    "dlzero.functions",
+    "dlzero.gradient",
+    "dlzero.formula_net",
+    "dlzero.layers",
+    "dlzero.sequential",
+    "dlzero.networks",
+    "dlzero.optimizers",
+    "dlzero.convnets",
+]
+MACHINERY = [
+    "dlzero.fast",
+    "dlzero.files",
+    "dlzero.book",
+    "dlzero.interop",
+    "dlzero.studies",
+    "dlzero.plotting",
+    "dlzero.serve",
+    "dlzero.cli",
+    "dlzero.datasets",
+    "dlzero.training",
+    "dlzero._progress",
+    "dlzero._threads",
+    "dlzero._io",
+]
+# What the learner's files must not import from outside dlzero either: pickles, zip archives,
+# the bridges, plots, servers, threads.
+OUTSIDE_MACHINERY = {
+    "pickle", "pickletools", "zipfile", "onnx", "matplotlib", "http", "threading",
+    "concurrent", "sklearn", "distributed", "threadpoolctl", "tqdm",
+}  # fmt: skip
+
+
+def _outside_imports(module: str) -> set[str]:
+    """The top-level names of what ``module`` (a module, or a package's modules) imports from
+    outside dlzero, wherever the import stands."""
+    names: set[str] = set()
+    base = SRC / Path(*module.split("."))
+    paths = sorted(base.rglob("*.py")) if base.is_dir() else [base.with_suffix(".py")]
+    for path in paths:
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+            if isinstance(node, ast.Import):
+                names.update(a.name.split(".")[0] for a in node.names)
+            elif isinstance(node, ast.ImportFrom) and not node.level and node.module:
+                names.add(node.module.split(".")[0])
+    return names
+
+
+@pytest.mark.parametrize("module", LEARNERS_PATH)
+def test_the_learners_path_imports_none_of_the_machinery(module):
+    reached = _imports_of(module)
+    for other in MACHINERY:
+        assert not any(m == other or m.startswith(other + ".") for m in reached), (
+            f"{module} imports {other}: a learner reading it would have to read that too"
+        )
+    for m in reached:
+        if m.startswith("dlzero."):
+            found = _outside_imports(m) & OUTSIDE_MACHINERY
+            assert not found, f"{module} reaches {m}, which imports {sorted(found)}"
+
+
+def test_the_trainer_reaches_speed_through_one_door():
+    # The loop may ask dlzero.fast for a step (its one function), nothing else of the machinery.
+    reached = _imports_of("dlzero.training.trainer") - _imports_of("dlzero.fast")
+    for other in MACHINERY:
+        if other in ("dlzero.training", "dlzero.fast", "dlzero._threads", "dlzero._progress"):
+            continue
+        if other == "dlzero._io":  # the history's files are written atomically
+            continue
+        assert not any(m == other or m.startswith(other + ".") for m in reached), other
+    assert "dlzero.fast" in GRAPH["dlzero.training.trainer"]
+
+
+def test_the_fast_paths_read_networks_without_importing_them():
+    reached = _imports_of("dlzero.fast")
+    for other in ("dlzero.sequential", "dlzero.networks", "dlzero.convnets", "dlzero.training"):
+        assert other not in reached, f"dlzero.fast imports {other}"
+
+
+def test_no_module_is_over_500_lines():
+    too_long = {
+        str(p.relative_to(SRC)): n
+        for p in (SRC / "dlzero").rglob("*.py")
+        if (n := len(p.read_text(encoding="utf-8").splitlines())) > 500
+    }
+    assert not too_long, f"split these modules: {too_long}"
+
+
+def test_sequential_stays_about_150_lines():
+    # Chapter 5's idea, kept short enough to read in one sitting (issue: at most 200 lines).
+    tree = ast.parse((SRC / "dlzero" / "sequential.py").read_text(encoding="utf-8"))
+    (cls,) = [n for n in tree.body if isinstance(n, ast.ClassDef) and n.name == "Sequential"]
+    assert cls.end_lineno - cls.lineno + 1 <= 200
 
 
 def test_nothing_imports_the_command_line():

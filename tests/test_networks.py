@@ -167,7 +167,6 @@ def test_wrong_shapes_give_clear_errors():
         net.accuracy(np.zeros((3, 784)), np.array([1, 2]))
 
 
-def test_book_style_attribute_names():
+def test_book_style_layer_names():
     net = TwoLayerNet(4, 3, 2, rng=0)
-    assert net.lastLayer is net.last_layer
     assert list(net.layers) == ["Affine1", "Relu1", "Affine2"]

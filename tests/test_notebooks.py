@@ -1,5 +1,6 @@
 """The chapter notebooks: each runs without error in quick mode, shows a figure, and prints the
-numbers its prose claims; the committed files carry no outputs.
+numbers its prose claims; the committed files carry no outputs, and each ``chNN.ipynb`` has the
+same cells as its jupytext pair ``chNN.py`` (percent format, what ruff and editors read).
 
 Each notebook is executed once per test session, by nbclient on an ipykernel kernel that runs
 this interpreter with the same ``dlzero`` the tests import, with ``DLZERO_QUICK=1`` (little
@@ -10,7 +11,6 @@ from __future__ import annotations
 
 import os
 import re
-import sys
 from pathlib import Path
 
 import pytest
@@ -29,8 +29,9 @@ def read(name: str):
     return nbformat.read(NOTEBOOK_DIR / f"{name}.ipynb", as_version=4)
 
 
-def test_every_chapter_has_a_notebook():
+def test_every_chapter_has_a_notebook_and_its_pair():
     assert sorted(p.stem for p in NOTEBOOK_DIR.glob("*.ipynb")) == sorted(NAMES)
+    assert sorted(p.stem for p in NOTEBOOK_DIR.glob("*.py")) == sorted(NAMES)
 
 
 @pytest.mark.parametrize("name", NAMES)
@@ -40,22 +41,35 @@ def test_committed_notebooks_have_no_outputs(name):
     for cell in nb.cells:
         if cell.cell_type == "code":
             assert cell.outputs == [] and cell.execution_count is None, (
-                f"{name}.ipynb is saved with outputs: clear them (or run "
-                "python notebooks/build_notebooks.py)"
+                f"{name}.ipynb is saved with outputs: clear them (in Jupyter, Edit > Clear "
+                "Outputs of All Cells, then save; or jupyter nbconvert --clear-output --inplace "
+                f"notebooks/{name}.ipynb) and commit it again"
             )
     assert "QUICK" in nb.cells[1].source  # the parameter cell comes first
 
 
+def test_the_notebooks_folder_pairs_ipynb_with_percent_scripts():
+    """notebooks/jupytext.toml pairs every notebook there, and nothing outside notebooks/."""
+    config = pytest.importorskip("jupytext.config")
+    found = config.find_jupytext_configuration_file(NOTEBOOK_DIR)
+    assert found and Path(found).resolve() == NOTEBOOK_DIR / "jupytext.toml"
+    for name in NAMES:
+        path = str(NOTEBOOK_DIR / f"{name}.ipynb")
+        assert config.load_jupytext_config(path).default_formats(path) == "ipynb,py:percent"
+    for elsewhere in (ROOT, ROOT / "src" / "dlzero", ROOT / "examples"):
+        found = config.find_jupytext_configuration_file(elsewhere)  # or one in the home folder
+        assert found is None or not Path(found).resolve().is_relative_to(ROOT), found
+
+
 @pytest.mark.parametrize("name", NAMES)
-def test_committed_notebooks_match_their_builder(name):
-    sys.path.insert(0, str(NOTEBOOK_DIR))
-    try:
-        import build_notebooks
-    finally:
-        sys.path.remove(str(NOTEBOOK_DIR))
-    built = build_notebooks.build(name, build_notebooks.NOTEBOOKS[name])
-    assert nbformat.writes(built) == nbformat.writes(read(name)), (
-        f"{name}.ipynb differs from notebooks/build_notebooks.py: edit the builder and run it"
+def test_committed_notebooks_match_their_pair(name):
+    jupytext = pytest.importorskip("jupytext")
+    script = jupytext.read(NOTEBOOK_DIR / f"{name}.py")
+    assert [(c.cell_type, c.source) for c in script.cells] == [
+        (c.cell_type, c.source) for c in read(name).cells
+    ], (
+        f"notebooks/{name}.ipynb and notebooks/{name}.py differ: run "
+        f"jupytext --sync notebooks/{name}.ipynb (it updates the older of the two from the newer)"
     )
 
 

@@ -17,9 +17,11 @@ import pytest
 onnx = pytest.importorskip("onnx")
 ort = pytest.importorskip("onnxruntime")
 
+import dlzero  # noqa: E402
 from dlzero.convnets import DeepConvNet, SimpleConvNet  # noqa: E402
 from dlzero.datasets import load_mnist  # noqa: E402
 from dlzero.functions import softmax  # noqa: E402
+from dlzero.interop.onnx import IR_VERSION, OPSET, build_onnx_model, export  # noqa: E402
 from dlzero.layers import (  # noqa: E402
     Affine,
     BatchNormalization,
@@ -30,7 +32,6 @@ from dlzero.layers import (  # noqa: E402
     Tanh,
 )
 from dlzero.networks import MultiLayerNet, Sequential, TwoLayerNet  # noqa: E402
-from dlzero.onnx_export import IR_VERSION, OPSET, build_onnx_model, to_onnx  # noqa: E402
 from dlzero.optimizers import Adam  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -102,7 +103,7 @@ def declared_shape(value_info):
 def test_two_layer_net_on_all_test_images(mnist, tmp_path):
     (x, t), (x_test, _) = mnist
     net = train(TwoLayerNet(784, 50, 10, rng=0), x, t, steps=150)
-    model = to_onnx(net, tmp_path / "two.onnx")
+    model = export(net, tmp_path / "two.onnx")
     assert op_types(model) == ["Gemm", "Relu", "Gemm", "Softmax"]
     assert_agrees(net, tmp_path / "two.onnx", x_test)
 
@@ -111,7 +112,7 @@ def test_sigmoid_float64_mlp_on_all_test_images(mnist, tmp_path):
     (x, t), (x_test, _) = mnist
     net = MultiLayerNet(784, [50], 10, activation="sigmoid", rng=1, dtype=np.float64)
     train(net, x.astype(np.float64), t, steps=150)
-    model = to_onnx(net, tmp_path / "sigmoid.onnx")
+    model = export(net, tmp_path / "sigmoid.onnx")
     assert op_types(model) == ["Gemm", "Sigmoid", "Gemm", "Softmax"]
     # float64 weights are stored as float32
     assert {w.data_type for w in model.graph.initializer} == {onnx.TensorProto.FLOAT}
@@ -132,7 +133,7 @@ def test_batchnorm_dropout_tanh_mlp_on_all_test_images(mnist, tmp_path):
     )
     train(net, x, t, steps=60)
     assert not np.allclose(net.layers["BatchNorm1"].running_var, 1)  # trained statistics
-    model = to_onnx(net, tmp_path / "bn.onnx")
+    model = export(net, tmp_path / "bn.onnx")
     # dropout leaves no node: it is the identity at inference
     assert op_types(model) == [
         *["Gemm", "BatchNormalization", "Tanh"] * 2,
@@ -146,7 +147,7 @@ def test_simple_conv_net_on_all_test_images(mnist, tmp_path):
     # Fewer filters than the book's 30 and a smaller hidden layer: the same graph, 3x faster.
     net = SimpleConvNet(conv_param={"filter_num": 10}, hidden_size=50, weight_init_std=0.1, rng=3)
     train(net, x, t, steps=30, image_shape=(1, 28, 28))
-    model = to_onnx(net, tmp_path / "cnn.onnx")
+    model = export(net, tmp_path / "cnn.onnx")
     assert op_types(model) == [
         *["Conv", "Relu", "MaxPool", "Flatten", "Gemm", "Relu", "Gemm", "Softmax"]
     ]
@@ -156,7 +157,7 @@ def test_simple_conv_net_on_all_test_images(mnist, tmp_path):
 def test_deep_conv_net_on_300_test_images(mnist, tmp_path):
     _, (x_test, _) = mnist
     net = DeepConvNet(rng=4)  # He initialization: its scores are far from ties untrained
-    model = to_onnx(net, tmp_path / "deep.onnx")
+    model = export(net, tmp_path / "deep.onnx")
     assert op_types(model).count("Conv") == 6
     assert op_types(model).count("MaxPool") == 3
     assert "Dropout" not in op_types(model)
@@ -190,7 +191,7 @@ def test_conv_batchnorm_avg_pooling_padding_and_stride(mnist, tmp_path):
             Affine(normal(6 * 7 * 7, 10), normal(10)),
         ]
     )
-    model = to_onnx(net, tmp_path / "options.onnx", input_shape=(1, 28, 28))
+    model = export(net, tmp_path / "options.onnx", input_shape=(1, 28, 28))
     assert op_types(model)[:5] == ["Conv", "BatchNormalization", "Relu", "AveragePool", "MaxPool"]
     x = x_test[:300].reshape(-1, 1, 28, 28)
     expected = softmax(net.predict(x))
@@ -202,7 +203,7 @@ def test_conv_batchnorm_avg_pooling_padding_and_stride(mnist, tmp_path):
 def test_a_fully_connected_network_can_take_image_batches(mnist, tmp_path):
     _, (x_test, _) = mnist
     net = TwoLayerNet(784, 20, 10, weight_init_std=0.1, rng=6)
-    model = to_onnx(net, tmp_path / "images.onnx", input_shape=(1, 28, 28))
+    model = export(net, tmp_path / "images.onnx", input_shape=(1, 28, 28))
     assert declared_shape(model.graph.input[0]) == ["N", 1, 28, 28]
     assert op_types(model)[0] == "Flatten"
     got = run_onnx(tmp_path / "images.onnx", x_test[:100])
@@ -221,7 +222,7 @@ def test_a_fully_connected_network_can_take_image_batches(mnist, tmp_path):
 )
 def test_the_file_passes_the_checker_and_declares_its_layout(network, input_shape, tmp_path):
     path = tmp_path / "model.onnx"
-    network.to_onnx(path)  # the method on every network
+    export(network, path)
     onnx.checker.check_model(str(path), full_check=True)
     model = onnx.load(str(path))
     assert model.ir_version == IR_VERSION
@@ -241,7 +242,7 @@ def test_the_file_passes_the_checker_and_declares_its_layout(network, input_shap
 
 def test_the_batch_size_is_free(tmp_path):
     net = TwoLayerNet(784, 10, 10, weight_init_std=0.1, rng=0)
-    net.to_onnx(tmp_path / "model.onnx")
+    export(net, tmp_path / "model.onnx")
     for n in (1, 7):
         x = np.random.default_rng(n).random((n, 784), dtype=np.float32)
         probabilities = run_onnx(tmp_path / "model.onnx", x)
@@ -271,7 +272,7 @@ def test_an_unknown_layer_is_refused_by_name(layer, tmp_path):
     )
     name = type(layer).__name__
     with pytest.raises(ValueError, match=rf"cannot export layer '{name}1' \({name}\)"):
-        to_onnx(net, path)
+        export(net, path)
     assert path.read_bytes() == b"previous"
 
 
@@ -294,13 +295,13 @@ def test_without_onnx_the_error_says_how_to_install_it(monkeypatch, tmp_path):
     monkeypatch.setitem(sys.modules, "onnx", None)  # `import onnx` now fails
     path = tmp_path / "model.onnx"
     with pytest.raises(ImportError, match=re.escape("pip install 'dlzero[onnx]'")):
-        TwoLayerNet(4, 3, 2, rng=0).to_onnx(path)
+        export(TwoLayerNet(4, 3, 2, rng=0), path)
     assert not path.exists()
 
 
 def test_training_and_the_command_line_never_import_onnx():
     code = (
-        "import sys, dlzero, dlzero.onnx_export, dlzero.cli; dlzero.cli.build_parser(); "
+        "import sys, dlzero, dlzero.interop.onnx, dlzero.cli; dlzero.cli.build_parser(); "
         "print(sorted(m for m in sys.modules if m.split('.')[0] in ('onnx', 'onnxruntime')))"
     )
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
@@ -309,10 +310,10 @@ def test_training_and_the_command_line_never_import_onnx():
 
 
 def test_the_export_module_imports_no_network():
-    tree = ast.parse((ROOT / "src" / "dlzero" / "onnx_export.py").read_text(encoding="utf-8"))
+    tree = ast.parse((ROOT / "src" / "dlzero" / "interop" / "onnx.py").read_text(encoding="utf-8"))
     imported = {n.module for n in ast.walk(tree) if isinstance(n, ast.ImportFrom)}
     imported |= {a.name for n in ast.walk(tree) if isinstance(n, ast.Import) for a in n.names}
-    assert not imported & {"dlzero.networks", "dlzero.convnets", "dlzero.serialization"}
+    assert not imported & {"dlzero.networks", "dlzero.convnets", "dlzero.files.serialization"}
 
 
 # -- the documentation ------------------------------------------------------------------------
@@ -321,7 +322,7 @@ def test_the_export_module_imports_no_network():
 def test_the_python_in_docs_onnx_md_runs(mnist, tmp_path, monkeypatch, capsys):
     """The page's snippets, in order: export a saved model, then run it from onnxruntime."""
     (x, t), _ = mnist
-    train(TwoLayerNet(784, 50, 10, rng=0), x, t, steps=150).save(tmp_path / "model.npz")
+    dlzero.save(train(TwoLayerNet(784, 50, 10, rng=0), x, t, steps=150), tmp_path / "model.npz")
     page = (ROOT / "docs" / "onnx.md").read_text(encoding="utf-8")
     snippets = re.findall(r"```python\n(.*?)```", page, re.DOTALL)
     assert len(snippets) == 2

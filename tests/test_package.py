@@ -47,7 +47,7 @@ def test_the_modules_are_attributes_after_a_bare_import():
     code = (
         "import dlzero; print(dlzero.optimizers.get_optimizer.__name__, "
         "dlzero.layers.Affine.__name__, dlzero.datasets.load_mnist.__name__, "
-        "dlzero.plotting.plot_accuracy.__name__, dlzero.search.random_search.__name__)"
+        "dlzero.plotting.plot_accuracy.__name__, dlzero.studies.search.random_search.__name__)"
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.split() == [

@@ -154,7 +154,7 @@ def test_loss_comparison_one_smoothed_curve_per_run_up_to_a_divergence(tmp_path)
 
 def test_search_plot_rings_the_best_and_draws_their_curves(tmp_path):
     from dlzero.plotting import plot_search
-    from dlzero.search import SearchResult, Trial
+    from dlzero.studies.search import SearchResult, Trial
 
     trials = [
         Trial(i, i, 10.0 ** -(i + 1), 10.0 ** -(i + 4), val_acc=0.1 * i, train_acc=0.1 * i,
@@ -172,7 +172,7 @@ def test_search_plot_rings_the_best_and_draws_their_curves(tmp_path):
 
 def test_search_plot_colours_by_the_finished_trials_when_one_failed(tmp_path):
     from dlzero.plotting import plot_search
-    from dlzero.search import SearchResult, Trial
+    from dlzero.studies.search import SearchResult, Trial
 
     trials = [
         Trial(i, i, 10.0 ** -(i + 1), 10.0 ** -(i + 4), val_acc=0.1 * i, train_acc=0.1 * i,
@@ -185,8 +185,8 @@ def test_search_plot_colours_by_the_finished_trials_when_one_failed(tmp_path):
 
 
 def test_activation_histograms_one_row_per_setting_one_panel_per_layer(tmp_path):
-    from dlzero.activations_study import activation_study
     from dlzero.plotting import plot_activation_histograms
+    from dlzero.studies.activations_study import activation_study
 
     studies = [activation_study("sigmoid", 1.0, layers=3, rng=0),
                activation_study("relu", "he", layers=3, rng=0)]  # fmt: skip

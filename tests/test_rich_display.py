@@ -12,12 +12,12 @@ import numpy as np
 import pytest
 
 from dlzero import TwoLayerNet, gradient_check
-from dlzero._html import html_table
+from dlzero._html import html_table, network_html, register_ipython_display
 from dlzero._progress import interactive
-from dlzero.evaluation import evaluate
 from dlzero.gradient import GradientCheckReport, ParamCheck
 from dlzero.layers import Affine, Relu
 from dlzero.networks import Sequential
+from dlzero.studies.evaluation import evaluate
 from dlzero.training import History
 
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
@@ -57,14 +57,28 @@ def test_history_html_has_one_row_per_evaluation():
 
 def test_network_html_lists_layers_and_parameter_shapes():
     net = TwoLayerNet(784, 50, 10, rng=0)
-    html = net._repr_html_()
+    html = network_html(net)
     for row in ("Affine1", "Relu1", "Affine2", "SoftmaxWithLoss"):
         assert row in html
     assert "W1 (784, 50), b1 (50,)" in html
     assert ">39250<" in html  # 784 * 50 + 50 values in the first layer
     assert "39,760 trainable values" in html
     named = Sequential({"<odd>": Affine(np.zeros((2, 3)), np.zeros(3)), "r": Relu()})
-    assert "&lt;odd&gt;" in named._repr_html_()
+    assert "&lt;odd&gt;" in network_html(named)
+
+
+def test_a_running_ipython_shows_every_network_as_its_table():
+    # The network classes carry no display code: dlzero registers network_html with IPython.
+    interactiveshell = pytest.importorskip("IPython.core.interactiveshell")
+    shell = interactiveshell.InteractiveShell.instance()
+    try:
+        register_ipython_display()
+        net = TwoLayerNet(4, 3, 2, rng=0)
+        formatted, _ = shell.display_formatter.format(net)
+        assert formatted["text/html"] == network_html(net)
+        assert not hasattr(net, "_repr_html_")
+    finally:
+        interactiveshell.InteractiveShell.clear_instance()
 
 
 def test_gradient_check_html_shows_every_parameter_and_the_verdict():

@@ -1,11 +1,11 @@
-"""Tests of dlzero.search: the book's random search, reproducible and parallel."""
+"""Tests of dlzero.studies.search: the book's random search, reproducible and parallel."""
 
 import math
 
 import numpy as np
 import pytest
 
-from dlzero.search import SearchResult, Trial, random_search
+from dlzero.studies.search import SearchResult, Trial, random_search
 
 
 def blobs(n=150, d=8, c=3, seed=0):
@@ -99,7 +99,7 @@ def test_bad_settings_are_refused_before_any_trial(kwargs, message):
 
 
 def test_a_diverged_trial_ranks_below_every_finished_one():
-    from dlzero.search import SearchResult, Trial
+    from dlzero.studies.search import SearchResult, Trial
 
     trials = [
         Trial(0, 0, 1e-3, 1e-6, val_acc=0.50),

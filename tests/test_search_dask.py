@@ -13,8 +13,10 @@ from dataclasses import asdict
 import numpy as np
 import pytest
 
-from dlzero import search as search_module
-from dlzero.search import connect, random_search, run_trial
+from dlzero.interop import dask as dask_module
+from dlzero.interop.dask import connect
+from dlzero.studies import search as search_module
+from dlzero.studies.search import random_search, run_trial
 
 distributed = pytest.importorskip("distributed")
 
@@ -88,7 +90,7 @@ def test_an_unreachable_scheduler_is_a_one_line_error(
     address = unreachable_scheduler
     with pytest.raises(ConnectionError, match=f"cannot reach the Dask scheduler at {address}"):
         connect(address, timeout=1)
-    monkeypatch.setattr(search_module, "connect", functools.partial(connect, timeout=1))
+    monkeypatch.setattr(dask_module, "connect", functools.partial(connect, timeout=1))
     status, out, err = run_dlzero([*CLI_SEARCH, "--scheduler", address])
     assert status == 1 and out == "" and err.count("\n") == 1
     assert err.startswith(f"dlzero search: error: cannot reach the Dask scheduler at {address}")

@@ -1,5 +1,5 @@
-"""Tests of dlzero.serialization and dlzero.model_file: exact round trips, atomic saves, bad
-or crafted files refused."""
+"""Tests of dlzero.files.serialization and dlzero.files.model_file: exact round trips, atomic
+saves, bad or crafted files refused."""
 
 import json
 import zipfile
@@ -8,11 +8,11 @@ import numpy as np
 import pytest
 
 from dlzero.convnets import DeepConvNet, SimpleConvNet
+from dlzero.files.model_file import NETWORK_NAMES
+from dlzero.files.serialization import NETWORK_CLASSES, ModelFileError, load, load_info, save
 from dlzero.layers import Affine, Relu
-from dlzero.model_file import NETWORK_NAMES
 from dlzero.networks import FormulaTwoLayerNet, MultiLayerNet, Sequential, TwoLayerNet
 from dlzero.optimizers import get_optimizer
-from dlzero.serialization import NETWORK_CLASSES, ModelFileError, load, load_info, save
 
 
 def _train_a_little(net, x, t, steps=3):
@@ -71,7 +71,7 @@ NETWORKS = _networks()
 def test_round_trip_predicts_exactly_as_saved(name, tmp_path):
     net, x = NETWORKS[name]
     path = tmp_path / "model.npz"
-    net.save(path)
+    save(net, path)
     loaded = load(path)
 
     assert type(loaded) is type(net)
@@ -118,9 +118,9 @@ def test_the_model_file_module_imports_no_network():
     import ast
     from pathlib import Path
 
-    import dlzero.model_file
+    import dlzero.files.model_file
 
-    tree = ast.parse(Path(dlzero.model_file.__file__).read_text())
+    tree = ast.parse(Path(dlzero.files.model_file.__file__).read_text())
     imported = {n.module for n in ast.walk(tree) if isinstance(n, ast.ImportFrom)}
     imported |= {a.name for n in ast.walk(tree) if isinstance(n, ast.Import) for a in n.names}
     dlzero_imports = {m for m in imported if m and m.startswith("dlzero")}
@@ -161,7 +161,7 @@ def test_save_refuses_networks_it_cannot_rebuild(tmp_path):
         pass
 
     with pytest.raises(ValueError, match="cannot save a MyNet"):
-        MyNet(3, 2, 2).save(tmp_path / "m.npz")
+        save(MyNet(3, 2, 2), tmp_path / "m.npz")
     with pytest.raises(ValueError, match="cannot save a MyNet"):
         save(MyNet(3, 2, 2), tmp_path / "m.npz")
     with pytest.raises(ValueError, match="cannot save a FormulaTwoLayerNet"):

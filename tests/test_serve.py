@@ -20,12 +20,12 @@ import numpy as np
 import pytest
 
 from dlzero import MultiLayerNet, SimpleConvNet, TwoLayerNet
-from dlzero.digits import decode_image, to_mnist
-from dlzero.evaluation import predict_proba
 from dlzero.gradient import numerical_gradient
 from dlzero.serve import look_inside
 from dlzero.serve.server import MAX_BODY
 from dlzero.serve.training_job import TrainingSettings
+from dlzero.studies.digits import decode_image, to_mnist
+from dlzero.studies.evaluation import predict_proba
 
 PIL = pytest.importorskip("PIL.Image", reason="reading pictures needs Pillow (dlzero[cli])")
 
@@ -201,7 +201,8 @@ BAD_REQUESTS = {
     "bad settings": ("POST", "/api/train", {"iters": 0}, J, 400, "iters"),
     "unknown setting": ("POST", "/api/train", {"epochs": 3}, J, 400, "epochs"),
     "settings not JSON": ("POST", "/api/train", b"iters=5", "text/plain", 415, "application/json"),
-    "no run to stop": ("POST", "/api/train/stop", None, None, 409, "no training run"),
+    "no run to stop": ("POST", "/api/train/stop", {}, J, 409, "no training run"),
+    "stop not JSON": ("POST", "/api/train/stop", b"", "text/plain", 415, "application/json"),
 }
 
 
@@ -223,13 +224,13 @@ def test_bad_input_is_a_4xx_with_a_json_error_and_the_server_keeps_serving(serve
     assert call(server, "GET", "/api/model")[0] == 200
 
 
-def test_a_body_over_2_mb_is_refused_unread_with_413(server):
+def test_a_body_over_2_mb_is_answered_413_before_it_is_read(server):
     host, port = server.server_address[:2]
     with socket.create_connection((host, port), timeout=30) as sock:
         # Only the headers: the server must answer without waiting for the 3 MB.
         sock.sendall(
-            b"POST /api/predict HTTP/1.1\r\nHost: x\r\nContent-Type: image/png\r\n"
-            + f"Content-Length: {MAX_BODY + 1}\r\n\r\n".encode()
+            f"POST /api/predict HTTP/1.1\r\nHost: {host}:{port}\r\n".encode()
+            + f"Content-Type: image/png\r\nContent-Length: {MAX_BODY + 1}\r\n\r\n".encode()
         )
         reply = b""
         while b"\r\n\r\n" not in reply or not reply.endswith(b"}"):
@@ -314,7 +315,7 @@ def test_saliency_is_the_gradient_of_the_top_score(network, mnist_data):
     shape = (1, 784) if "input_size" in network.config else (1, 1, 28, 28)
     numeric = numerical_gradient(lambda _: float(network.predict(x.reshape(shape))[0, top]), x)
     np.testing.assert_allclose(np.ravel(result["saliency"]), numeric, rtol=1e-4, atol=1e-9)
-    from dlzero.serve.server import describe_network
+    from dlzero.serve.inference import describe_network
 
     assert describe_network(network) in ("784-20-12-10 tanh", "conv 4x5x5, 8 hidden")
     kinds = [h["kind"] for h in result["hidden"]]
@@ -381,7 +382,7 @@ def test_a_run_can_be_stopped_and_the_network_it_reached_is_served(start_server,
     status, run, _ = call(server, "POST", "/api/train", {"iters": 20000, "hidden": 20}, J)
     assert status == 202
     time.sleep(0.2)
-    assert call(server, "POST", "/api/train/stop")[0] == 200
+    assert call(server, "POST", "/api/train/stop", {}, J)[0] == 200
     run = wait_for_run(server)
     assert run["state"] == "stopped" and 0 < run["iteration"] < 20000
     assert call(server, "GET", "/api/model")[1]["description"] == "784-20-10 relu"
@@ -528,7 +529,7 @@ def test_only_raster_formats_are_decoded():
     # in a format outside RASTER_FORMATS (here PCX, which Pillow reads itself) is refused.
     from PIL import Image
 
-    from dlzero.digits import ImageError
+    from dlzero.studies.digits import ImageError
 
     for fmt, accepted in (("PNG", True), ("BMP", True), ("PCX", False)):
         buf = io.BytesIO()

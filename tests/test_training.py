@@ -15,13 +15,17 @@ from hypothesis import strategies as st
 from dlzero.networks import TwoLayerNet
 from dlzero.optimizers import SGD, get_optimizer
 from dlzero.training import (
+    Evaluation,
     History,
+    Output,
+    Steps,
     Trainer,
     TrainingDiverged,
     TrainingInterrupted,
     iterations_per_epoch,
     train,
 )
+from dlzero.training.settings import trainer_keywords
 
 
 def blobs(n=200, d=6, c=3, seed=0):
@@ -82,7 +86,17 @@ def test_evaluates_at_zero_every_epoch_boundary_and_the_end():
     # evaluate only at i = 0). 10 steps: epochs of 4, 4 and 2.
     x, t = indexed_data(1000)
     net = RecordingNet()
-    trainer = Trainer(net, SGD(0.1), x, t, x, t, batch_size=300, iters=10, verbose=False, rng=0)
+    trainer = Trainer(
+        net,
+        SGD(0.1),
+        x,
+        t,
+        x,
+        t,
+        steps=Steps(batch_size=300, iters=10),
+        rng=0,
+        output=Output(verbose=False),
+    )
     h = trainer.fit()
     assert trainer.iterations_per_epoch == 4 and trainer.num_epochs == 3
     assert h.epochs == [0, 1, 2, 3]
@@ -255,7 +269,17 @@ def test_same_seed_same_history_bit_for_bit():
 def test_divergence_stops_at_once_and_names_the_iteration():
     x, t = blobs()
     net = TwoLayerNet(6, 8, 3, weight_init_std=1.0, rng=0)
-    trainer = Trainer(net, SGD(1e10), x, t, x, t, batch_size=20, iters=500, verbose=False, rng=0)
+    trainer = Trainer(
+        net,
+        SGD(1e10),
+        x,
+        t,
+        x,
+        t,
+        steps=Steps(batch_size=20, iters=500),
+        rng=0,
+        output=Output(verbose=False),
+    )
     with pytest.raises(TrainingDiverged) as info:
         trainer.fit()
     h = info.value.history
@@ -277,7 +301,15 @@ def test_ctrl_c_stops_after_the_current_step_and_restores_the_handler():
     before = signal.getsignal(signal.SIGINT)
     x, t = indexed_data(100)
     net = Interrupter()
-    trainer = Trainer(net, SGD(0.1), x, t, batch_size=10, iters=1000, verbose=False, rng=0)
+    trainer = Trainer(
+        net,
+        SGD(0.1),
+        x,
+        t,
+        steps=Steps(batch_size=10, iters=1000),
+        rng=0,
+        output=Output(verbose=False),
+    )
     with pytest.raises(TrainingInterrupted) as info:
         trainer.fit()
     h = info.value.history
@@ -321,7 +353,7 @@ def test_a_callback_can_stop_training():
 def test_bad_settings_are_refused_before_training(kwargs, message):
     x, t = indexed_data(100)
     with pytest.raises(ValueError, match=message):
-        Trainer(RecordingNet(), SGD(0.1), x, t, **kwargs)
+        Trainer(RecordingNet(), SGD(0.1), x, t, **trainer_keywords(kwargs))
 
 
 def test_bad_data_is_refused():
@@ -430,6 +462,7 @@ def test_trainer_evaluates_in_the_networks_own_chunks():
     net = Net(4, 3, 2, rng=0)
     x = np.zeros((20, 4), dtype=np.float32)
     t = np.zeros(20, dtype=np.int64)
-    kw = {"iters": 1, "batch_size": 10, "verbose": False}
+    kw = {"steps": Steps(iters=1, batch_size=10), "output": Output(verbose=False)}
     assert Trainer(net, SGD(0.1), x, t, **kw).eval_batch_size == 7
-    assert Trainer(net, SGD(0.1), x, t, **kw, eval_batch_size=5).eval_batch_size == 5
+    five = Evaluation(eval_batch_size=5)
+    assert Trainer(net, SGD(0.1), x, t, **kw, evaluation=five).eval_batch_size == 5

@@ -5,25 +5,25 @@ The public API, re-exported from the modules that define it (nothing is defined 
     from dlzero import TwoLayerNet, SGD, gradient_check
     from dlzero.datasets import load_mnist
 
-Where to start reading: ``functions`` (the math), ``layers`` (each layer's ``forward`` and
-``backward`` side by side), ``networks`` (``Sequential``: the layers in order, and backward
-through the reversed list), then ``training`` (the loop). ``docs/architecture.md`` has the map.
+Where to start reading, in the book's order: ``functions`` (the math), ``gradient``
+(numerical differentiation), ``formula_net`` (chapter 4's network), ``layers`` (each layer's
+``forward`` and ``backward`` side by side), ``sequential`` (the layers in order, and backward
+through the reversed list), ``networks``, ``training`` (the loop), ``optimizers``,
+``convnets``. The machinery beside them (``fast``, ``files``, ``book``, ``interop``,
+``studies``) is read after. ``docs/architecture.md`` has the map.
 """
 
-# The library's modules that define no name above are attributes after a bare ``import dlzero``
-# too (``dlzero.plotting.plot_accuracy``); the command line (``dlzero.cli``) is not imported.
-from dlzero import activations_study as activations_study
-from dlzero import augment as augment
+# The library's packages that define no name above are attributes after a bare ``import dlzero``
+# too (``dlzero.plotting.plot_accuracy``, ``dlzero.studies.evaluation``); the command line
+# (``dlzero.cli``) and the optional bridges (``dlzero.interop``) are not imported.
+from dlzero import _html
 from dlzero import datasets as datasets
-from dlzero import digits as digits
-from dlzero import evaluation as evaluation
 from dlzero import plotting as plotting
-from dlzero import search as search
+from dlzero import studies as studies
 from dlzero._version import __version__
 from dlzero.checking import check_function, check_layer, check_optimizer
-from dlzero.conv import col2im, conv_output_size, im2col
 from dlzero.convnets import DeepConvNet, SimpleConvNet
-from dlzero.diagnostics import LayerDiagnostics, layer_diagnostics
+from dlzero.files import ModelFileError, load, load_info, save
 from dlzero.formula_net import FormulaTwoLayerNet
 from dlzero.functions import (
     cross_entropy_error,
@@ -51,9 +51,10 @@ from dlzero.layers import (
     SoftmaxWithLoss,
     Tanh,
 )
-from dlzero.networks import MultiLayerNet, Sequential, TwoLayerNet
+from dlzero.layers.im2col import col2im, conv_output_size, im2col
+from dlzero.networks import MultiLayerNet, TwoLayerNet
 from dlzero.optimizers import SGD, AdaGrad, Adam, Momentum, Nesterov, RMSprop, get_optimizer
-from dlzero.serialization import ModelFileError, load, save
+from dlzero.sequential import Sequential
 from dlzero.training import (
     EarlyStopping,
     History,
@@ -63,6 +64,7 @@ from dlzero.training import (
     TrainingInterrupted,
     train,
 )
+from dlzero.training.diagnostics import LayerDiagnostics, layer_diagnostics
 
 __all__ = [
     "SGD",
@@ -111,6 +113,7 @@ __all__ = [
     "im2col",
     "layer_diagnostics",
     "load",
+    "load_info",
     "numerical_gradient",
     "relu",
     "relu_grad",
@@ -122,3 +125,6 @@ __all__ = [
     "sum_squared_error",
     "train",
 ]
+
+# Jupyter shows a network as a table of its layers (registered only in a running IPython).
+_html.register_ipython_display()

@@ -1,16 +1,19 @@
 """A small HTML table for the rich display of dlzero objects in Jupyter (``_repr_html_``).
 
-Jupyter shows an object's ``_repr_html_()`` instead of its ``repr`` when it has one; a history,
-a network or a report reads better as a table there. Everything is escaped: layer names and
-settings are shown as text, never interpreted as HTML.
+Jupyter shows an object's ``_repr_html_()`` instead of its ``repr`` when it has one; a history
+or a report reads better as a table there. A network, whose class a learner reads, has no such
+method: :func:`register_ipython_display` tells IPython to show it with :func:`network_html`.
+Everything is escaped: layer names and settings are shown as text, never interpreted as HTML.
 """
 
 from __future__ import annotations
 
+import sys
 from collections.abc import Iterable, Sequence
 from html import escape
+from typing import Any
 
-__all__ = ["html_table"]
+__all__ = ["html_table", "network_html", "register_ipython_display"]
 
 
 def html_table(
@@ -65,3 +68,40 @@ def _looks_numeric(cell: object) -> bool:
     except ValueError:
         return False
     return True
+
+
+def network_html(network: Any) -> str:
+    """Jupyter's display of a network: one row per layer with its parameters' shapes and sizes.
+
+    A free function, registered with IPython by :func:`register_ipython_display`, so that the
+    network classes carry no display code.
+    """
+    rows = []
+    for name, layer in network.layers.items():
+        keys = list(network.param_keys(layer).values())
+        shapes = ", ".join(f"{k} {network.params[k].shape}" for k in keys)
+        rows.append(
+            [name, type(layer).__name__, shapes or "-", sum(network.params[k].size for k in keys)]
+        )
+    rows.append(["(loss)", type(network.last_layer).__name__, "-", 0])
+    total = sum(p.size for p in network.params.values())
+    return html_table(
+        ["layer", "type", "parameters", "values"],
+        rows,
+        caption=f"{type(network).__name__}: {len(network.layers)} layers, {network.dtype}",
+        footer=f"{total:,} trainable values",
+    )
+
+
+def register_ipython_display() -> None:
+    """Show every :class:`~dlzero.sequential.Sequential` as :func:`network_html` in Jupyter.
+
+    Does nothing outside a running IPython (IPython is never imported here): a notebook has
+    imported it before it imports dlzero.
+    """
+    ipython = sys.modules.get("IPython")
+    shell = ipython.get_ipython() if ipython is not None else None
+    if shell is None:
+        return
+    formatter = shell.display_formatter.formatters["text/html"]
+    formatter.for_type_by_name("dlzero.sequential", "Sequential", network_html)

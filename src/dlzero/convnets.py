@@ -1,24 +1,22 @@
 """Convolutional networks: chapter 7's ``SimpleConvNet`` and chapter 8's ``DeepConvNet``.
 
-Both are :class:`~dlzero.networks.Sequential` networks, built the way the book builds them: the
+Both are :class:`~dlzero.sequential.Sequential` networks, built the way the book builds them: the
 layers in order, the parameters in one dict shared with the layers (``W1`` is the first
 convolution's filters, ``W2`` and ``W3`` the affine weights of ``SimpleConvNet``).
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping
-from contextlib import contextmanager
+from collections.abc import Mapping
 
 import numpy as np
 from numpy.typing import DTypeLike, NDArray
 
 from dlzero._checks import check_fraction, check_int, check_positive_int
 from dlzero._rng import RngLike, as_rng
-from dlzero.conv import conv_output_size
-from dlzero.convpath import FusedConvNet
 from dlzero.layers import Affine, Convolution, Dropout, Layer, Pooling, Relu
-from dlzero.networks import Sequential
+from dlzero.layers.im2col import conv_output_size
+from dlzero.sequential import Sequential
 
 __all__ = ["DeepConvNet", "SimpleConvNet"]
 
@@ -70,44 +68,6 @@ def _input_dim(input_dim: tuple[int, int, int]) -> tuple[int, int, int]:
     return c, h, w
 
 
-class _ConvNet(Sequential):
-    """What the convolutional networks share: a fused training step, no input gradient.
-
-    :meth:`loss_and_gradient` (the training step) and :meth:`accuracy` run the fused path of
-    :mod:`dlzero.convpath`, which computes what the layers compute with far less memory
-    traffic (``fused_step()`` returns it, or None where it does not apply: then the layers
-    run). :meth:`gradient` runs the layers, as the book's code does.
-
-    The first layer is a :class:`~dlzero.layers.Convolution`. In :meth:`gradient` and the
-    layer-by-layer training step it skips ``dx``, a matrix product and a ``col2im`` that no
-    one uses; :meth:`backward` still returns dL/dx for whoever asks
-    (``gradient_check(..., include_input=True)``).
-    """
-
-    def _make_fused_step(self) -> FusedConvNet | None:  # type: ignore[override]
-        return FusedConvNet.from_network(self)
-
-    @contextmanager
-    def _no_input_gradient(self) -> Iterator[None]:
-        first = next(iter(self.layers.values()))
-        first.compute_dx = False
-        try:
-            yield
-        finally:
-            first.compute_dx = True
-
-    def gradient(self, x: NDArray, t: NDArray) -> dict[str, NDArray]:
-        with self._no_input_gradient():
-            return super().gradient(x, t)
-
-    def loss_and_gradient(self, x: NDArray, t: NDArray) -> tuple[float, dict[str, NDArray]]:
-        fused = self.fused_step()
-        if fused is not None:
-            return fused.loss_and_gradient(x, t)
-        with self._no_input_gradient():
-            return super().loss_and_gradient(x, t)
-
-
 def _stage(
     name: str, size: tuple[int, int], filter_size: int, stride: int, pad: int
 ) -> tuple[int, int]:
@@ -121,7 +81,7 @@ def _stage(
         raise ValueError(f"{name} on a {size[0]}x{size[1]} input: {err}") from None
 
 
-class SimpleConvNet(_ConvNet):
+class SimpleConvNet(Sequential):
     """The chapter-7 network: Conv - ReLU - Pool - Affine - ReLU - Affine - SoftmaxWithLoss.
 
     Parameters
@@ -210,7 +170,7 @@ class SimpleConvNet(_ConvNet):
         }
 
 
-class DeepConvNet(_ConvNet):
+class DeepConvNet(Sequential):
     """The chapter-8 network: six 3x3 convolutions, He initialization, dropout (about 99.4%).
 
     The layers, as in the book's ``ch08/deep_convnet.py``::

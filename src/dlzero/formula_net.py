@@ -7,14 +7,11 @@ the layered :class:`~dlzero.networks.TwoLayerNet` (sigmoid) gives the same gradi
 
 from __future__ import annotations
 
-import os
-
 import numpy as np
 from numpy.typing import DTypeLike, NDArray
 
 from dlzero._checks import check_positive_int
 from dlzero._rng import RngLike, as_rng
-from dlzero.book_params import check_params, read_params, write_params
 from dlzero.functions import (
     as_batch,
     as_labels,
@@ -108,17 +105,6 @@ class FormulaTwoLayerNet:
         grads["W1"] = x.T @ da1
         grads["b1"] = np.sum(da1, axis=0)
         return grads
-
-    def save_params(self, file_name: str | os.PathLike[str] = "params.pkl") -> None:
-        """Write ``params`` to ``file_name`` (an ``.npz`` archive whatever the name)."""
-        write_params(file_name, self.params)
-
-    def load_params(self, file_name: str | os.PathLike[str] = "params.pkl") -> None:
-        """Replace ``params`` by those in ``file_name`` (dlzero's ``.npz`` or the book's pickle,
-        read safely: see :func:`dlzero.book_params.read_params`); names and shapes must fit."""
-        arrays = read_params(file_name)
-        check_params(self.params, arrays, os.fspath(file_name))
-        self.params = {key: arrays[key] for key in self.params}
 
     def numerical_gradient(self, x: NDArray, t: NDArray) -> dict[str, NDArray]:
         def loss_of_params(_: NDArray) -> float:

@@ -7,6 +7,8 @@ import them unchanged.
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
@@ -22,8 +24,9 @@ __all__ = [
     "step_function",
     "sum_squared_error",
 ]
-# (``as_batch`` and ``as_labels``, which the layers and networks share, are public too, but kept
-# out of ``__all__``: ``from dlzero.functions import *`` gives the book's names only.)
+# (``as_batch``, ``as_labels`` and ``chunked_accuracy``, which the layers and networks share,
+# are public too, but kept out of ``__all__``: ``from dlzero.functions import *`` gives the
+# book's names only.)
 
 # Added inside the logarithm of ``cross_entropy_error``, as the book does, so that a predicted
 # probability of exactly 0 gives a large finite loss instead of ``log(0) = -inf``.
@@ -156,6 +159,27 @@ def as_labels(t: ArrayLike) -> NDArray:
     if t.shape[1] == 1 and np.issubdtype(t.dtype, np.integer):
         return t.reshape(-1)
     return t.argmax(axis=1)
+
+
+def chunked_accuracy(
+    predict: Callable[[NDArray], NDArray], x: NDArray, labels: NDArray, batch_size: int
+) -> float:
+    """Share of ``x`` whose highest score under ``predict`` is the label, ``batch_size`` at a time.
+
+    Parameters
+    ----------
+    predict : callable, ``predict(x) -> scores`` of shape (n, C)
+    x : ndarray, shape (N, ...)
+    labels : ndarray of int, shape (N,)
+    batch_size : int
+        Every sample counts, including those of a final partial chunk.
+    """
+    correct = 0
+    for start in range(0, len(x), batch_size):
+        scores = predict(x[start : start + batch_size])
+        hits = scores.argmax(axis=1) == labels[start : start + batch_size]
+        correct += int(np.count_nonzero(hits))
+    return correct / len(x)
 
 
 def cross_entropy_error(y: ArrayLike, t: ArrayLike) -> float:

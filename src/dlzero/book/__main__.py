@@ -2,7 +2,7 @@
 
 import sys
 
-from dlzero.book import main
+from dlzero.book.runner import main
 
 if __name__ == "__main__":
     sys.exit(main())

@@ -46,9 +46,9 @@ BOOK_MODULES: dict[str, tuple[Source, ...]] = {
         ("dlzero.layers", None),
         # The book's network classes (ch07, ch08) load the book's weights themselves, trained
         # with dropout scaled at inference: they get that dropout, not dlzero's inverted one.
-        ("dlzero.layers", {"Dropout": "BookDropout"}),
+        ("dlzero.book.layers", {"Dropout": "BookDropout"}),
         ("dlzero.functions", None),
-        ("dlzero.conv", ("im2col", "col2im")),
+        ("dlzero.layers.im2col", ("im2col", "col2im")),
     ),
     "common.optimizer": (("dlzero.optimizers", None),),
     "common.multi_layer_net": (("dlzero.networks", None),),
@@ -57,7 +57,7 @@ BOOK_MODULES: dict[str, tuple[Source, ...]] = {
         ("dlzero.networks", None),
         ("dlzero.book.networks", None),
     ),
-    "common.trainer": (("dlzero.training.book_trainer", {"Trainer": "BookTrainer"}),),
+    "common.trainer": (("dlzero.book.trainer", {"Trainer": "BookTrainer"}),),
     "common.util": (("dlzero.book.util", None),),
     "dataset": (),
     "dataset.mnist": (("dlzero.datasets.mnist", None),),

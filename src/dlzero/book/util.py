@@ -1,14 +1,14 @@
 """The book's ``common/util.py``, from dlzero's modules: what ``import common.util`` gives.
 
-Its names live where they belong in dlzero (:func:`~dlzero.conv.im2col` and
-:func:`~dlzero.conv.col2im` with the convolution, :func:`~dlzero.plotting.smooth_curve` with
-the plots, :func:`~dlzero.training.shuffle_dataset` with the training data); only
+Its names live where they belong in dlzero (:func:`~dlzero.layers.im2col.im2col` and
+:func:`~dlzero.layers.im2col.col2im` with the convolution, :func:`~dlzero.plotting.smooth_curve`
+with the plots, :func:`~dlzero.training.shuffle_dataset` with the training data); only
 :func:`conv_output_size` is defined here, because the book's returns a float.
 """
 
 from __future__ import annotations
 
-from dlzero.conv import col2im, im2col
+from dlzero.layers.im2col import col2im, im2col
 from dlzero.plotting.curves import smooth_curve
 from dlzero.training.data import shuffle_dataset
 
@@ -19,6 +19,6 @@ def conv_output_size(input_size: int, filter_size: int, stride: int = 1, pad: in
     """``(input_size + 2*pad - filter_size) / stride + 1`` as the book computes it: a float.
 
     A result with a fraction means that the stride does not divide the input; the layers
-    then floor it, as :func:`dlzero.conv.conv_output_size` (an int) does.
+    then floor it, as :func:`dlzero.layers.im2col.conv_output_size` (an int) does.
     """
     return (input_size + 2 * pad - filter_size) / stride + 1

@@ -5,8 +5,9 @@
     dlzero activations --activation sigmoid --init 1 0.01 xavier
     dlzero activations --activation relu --init 0.01 xavier he
 
-Random inputs pass through a stack of untrained layers (:mod:`dlzero.activations_study`): how
-the initial weights' scale decides whether the outputs vanish, saturate or stay spread out.
+Random inputs pass through a stack of untrained layers
+(:mod:`dlzero.studies.activations_study`): how the initial weights' scale decides whether the
+outputs vanish, saturate or stay spread out.
 """
 
 from __future__ import annotations
@@ -26,7 +27,7 @@ from dlzero.cli.options import (
 
 def initial_weights(text: str) -> str | float:
     """argparse type: a weight std (a positive number), ``xavier`` or ``he``."""
-    from dlzero.activations_study import parse_init
+    from dlzero.studies.activations_study import parse_init
 
     try:
         return parse_init(text)
@@ -80,7 +81,7 @@ def add_parsers(subparsers: Any) -> None:
 
 def run(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
     """``dlzero activations``: print the table and draw the histograms; the exit status."""
-    from dlzero.activations_study import activation_study, format_table
+    from dlzero.studies.activations_study import activation_study, format_table
 
     if not args.no_plot:
         check_output(parser, "--plot", args.plot, plot=True)

@@ -5,7 +5,7 @@
     cd deep-learning-from-scratch
     dlzero book ch05/train_neuralnet.py
 
-The same as ``python -m dlzero.book``; :mod:`dlzero.book` does the work.
+The same as ``python -m dlzero.book``; :mod:`dlzero.book.runner` does the work.
 """
 
 from __future__ import annotations
@@ -13,7 +13,7 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
-from dlzero import book
+from dlzero.book import runner as book
 
 
 def add_parsers(subparsers: Any) -> None:

@@ -235,7 +235,7 @@ def train_configuration(
         Ctrl-C, when not ``on_worker``.
     """
     from dlzero.optimizers import get_optimizer
-    from dlzero.training import Trainer, TrainingDiverged
+    from dlzero.training import Evaluation, Output, Steps, Stopping, Trainer, TrainingDiverged
 
     seed = plan["seed"]
     init_rng, batch_rng = streams(seed)  # the same streams for every configuration
@@ -248,24 +248,29 @@ def train_configuration(
         t_train,
         x_test,
         t_test,
-        batch_size=cfg["batch_size"],
-        iters=plan["iters"],
-        epochs=plan["epochs"],
-        sampling=cfg["sampling"],
+        steps=Steps(
+            batch_size=cfg["batch_size"],
+            iters=plan["iters"],
+            epochs=plan["epochs"],
+            sampling=cfg["sampling"],
+        ),
         rng=batch_rng,
-        seed=seed,
-        verbose=verbose,
-        progress=False if on_worker else "auto",
-        handle_sigint=not on_worker,
-        background_eval=False if on_worker else "auto",
-        validation_fraction=plan["validation_fraction"],
-        patience=plan["patience"],
-        config={
-            "command": "dlzero compare",
-            "dataset": plan["dataset"],
-            **cfg,
-            "hidden": cfg["hidden"][0] if len(cfg["hidden"]) == 1 else list(cfg["hidden"]),
-        },
+        evaluation=Evaluation(
+            validation_fraction=plan["validation_fraction"],
+            background_eval=False if on_worker else "auto",
+        ),
+        stopping=Stopping(patience=plan["patience"], handle_sigint=not on_worker),
+        output=Output(
+            verbose=verbose,
+            progress=False if on_worker else "auto",
+            seed=seed,
+            config={
+                "command": "dlzero compare",
+                "dataset": plan["dataset"],
+                **cfg,
+                "hidden": cfg["hidden"][0] if len(cfg["hidden"]) == 1 else list(cfg["hidden"]),
+            },
+        ),
     )
     try:
         return trainer.fit()
@@ -318,10 +323,10 @@ def _train_on_cluster(
 ) -> Outcome:
     """Train the configurations as Dask tasks, one each, on ``client``'s workers at once.
 
-    As :func:`dlzero.search.random_search` does with its trials, with the same helpers: the data
-    travels once, and a configuration whose workers all die fails alone.
+    As :func:`dlzero.studies.search.random_search` does with its trials, with the same helpers:
+    the data travels once, and a configuration whose workers all die fails alone.
     """
-    from dlzero.search import as_they_finish, send_to_cluster
+    from dlzero.interop.dask import as_they_finish, send_to_cluster
 
     if not args.quiet:
         threads = client.nthreads()  # {worker: its threads}

@@ -5,7 +5,7 @@
     dlzero train --save model.npz                 # keep the trained network
     dlzero export model.npz model.onnx            # input "images", output "probabilities"
 
-The graph is :mod:`dlzero.onnx_export`'s; ``docs/onnx.md`` shows it used from onnxruntime.
+The graph is :mod:`dlzero.interop.onnx`'s; ``docs/onnx.md`` shows it used from onnxruntime.
 
 Exit status: 0 success; 1 the ONNX file could not be written; 2 bad arguments, a model file
 that is not what it should be, or the ``onnx`` package missing (one line on stderr,
@@ -52,8 +52,8 @@ def _shape(value_info: Any) -> str:
 
 def run_export(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
     """``dlzero export MODEL OUTPUT``: write the ONNX file and say where."""
-    from dlzero.onnx_export import to_onnx
-    from dlzero.serialization import ModelFileError, load
+    from dlzero.files.serialization import ModelFileError, load
+    from dlzero.interop.onnx import export
 
     check_output(parser, "OUTPUT", args.output, plot=False)
     try:
@@ -65,7 +65,7 @@ def run_export(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int
             f"cannot read model {args.model!r}: {exc.strerror or exc}", EXIT_USAGE
         ) from None
     try:
-        model = to_onnx(network, args.output)
+        model = export(network, args.output)
     except ImportError as exc:  # the message says how to install onnx
         raise CommandError(str(exc), EXIT_USAGE) from None
     except ValueError as exc:

@@ -48,7 +48,7 @@ def _report(parser: argparse.ArgumentParser, exc: _Failure) -> int:
 
 
 def _load_model(path: str) -> Any:
-    from dlzero.serialization import ModelFileError, load
+    from dlzero.files.serialization import ModelFileError, load
 
     try:
         return load(path)
@@ -95,7 +95,7 @@ def save_trained(
     as :class:`~dlzero.cli.options.CommandError` (exit status 1), and a previous file at
     ``path`` is kept.
     """
-    from dlzero.serialization import save
+    from dlzero.files.serialization import save
 
     try:
         save(network, path, metadata=metadata)
@@ -200,7 +200,7 @@ def add_parsers(subparsers: Any) -> None:
 
 
 def _digit_input_shape(network: Any, model_path: str) -> tuple[int, ...]:
-    from dlzero.evaluation import input_shape
+    from dlzero.studies.evaluation import input_shape
 
     shape = input_shape(network)
     if int(np.prod(shape)) != 28 * 28:
@@ -213,8 +213,8 @@ def _digit_input_shape(network: Any, model_path: str) -> tuple[int, ...]:
 
 def run_predict(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
     """``dlzero predict MODEL IMAGE...``: print the predicted digit of each picture."""
-    from dlzero.digits import ImageError, load_digit
-    from dlzero.evaluation import predict_proba
+    from dlzero.studies.digits import ImageError, load_digit
+    from dlzero.studies.evaluation import predict_proba
 
     if args.show:
         check_output(parser, "--plot", args.plot, plot=True)
@@ -273,8 +273,8 @@ def _class_names(num_classes: int, dataset: str | None = None) -> list[str]:
 
 def run_evaluate(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
     """``dlzero evaluate MODEL``: accuracy, precision/recall per class, and three pictures."""
-    from dlzero.evaluation import evaluate, format_report
-    from dlzero.serialization import ModelFileError, load_info
+    from dlzero.files.serialization import ModelFileError, load_info
+    from dlzero.studies.evaluation import evaluate, format_report
 
     outputs = [("--confusion", args.confusion), ("--mistakes", args.mistakes)]
     try:
@@ -307,7 +307,7 @@ def run_evaluate(args: argparse.Namespace, parser: argparse.ArgumentParser) -> i
             parser.error(f"argument --test-size: {args.test_size} is more than the {len(x)} images")
         x, t = x[: args.test_size], t[: args.test_size]
 
-    from dlzero.evaluation import input_shape
+    from dlzero.studies.evaluation import input_shape
 
     shape = input_shape(network)
     if int(np.prod(shape)) != x.shape[1]:

@@ -392,7 +392,7 @@ def connect_scheduler(address: str, parser: argparse.ArgumentParser) -> Any:
     Missing ``distributed`` is exit status 2 with what to install, a malformed address a usage
     error, a scheduler that does not answer (or has no worker) exit status 1: one line each.
     """
-    from dlzero.search import connect
+    from dlzero.interop.dask import connect
 
     try:
         return connect(address)

@@ -7,8 +7,8 @@
     dlzero search --scheduler tcp://HOST:8786          # on a Dask cluster (docs/dask.md)
 
 The trials run in parallel, one process each, or on a Dask cluster
-(:func:`dlzero.search.random_search`); this module checks the arguments, prints the trials as
-they finish and writes the table and the plot.
+(:func:`dlzero.studies.search.random_search`); this module checks the arguments, prints the
+trials as they finish and writes the table and the plot.
 """
 
 from __future__ import annotations
@@ -169,7 +169,7 @@ def run(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
 
 def _search(args: argparse.Namespace, parser: argparse.ArgumentParser, client: Any) -> int:
     """Load the data, run the trials (here or on ``client``'s cluster), print and write them."""
-    from dlzero.search import random_search
+    from dlzero.studies.search import random_search
     from dlzero.training import validation_size
 
     args.test_size = None  # (the search uses no test images)
@@ -259,7 +259,7 @@ def _write_outputs(result: Any, args: argparse.Namespace, seed: int) -> None:
             written.append(args.csv)
         if not args.no_plot:
             from dlzero.plotting import plot_search
-            from dlzero.search import SearchResult
+            from dlzero.studies.search import SearchResult
 
             title = (
                 f"random search, {args.trials} trials: {args.dataset} {args.train_size} images, "

@@ -217,7 +217,11 @@ def _train(
     """``dlzero train`` from the data load on, its arguments checked."""
     from dlzero.optimizers import get_optimizer
     from dlzero.training import (
+        Evaluation,
+        Output,
         RecordDiagnostics,
+        Steps,
+        Stopping,
         Trainer,
         TrainingDiverged,
         TrainingInterrupted,
@@ -238,7 +242,7 @@ def _train(
     if args.augment:
         if math.isqrt(input_size) ** 2 != input_size:
             parser.error(f"argument --augment: needs square images, got {input_size} values")
-        from dlzero.augment import Augmentation
+        from dlzero.studies.augment import Augmentation
 
         augment = Augmentation()
 
@@ -263,18 +267,18 @@ def _train(
             t_train,
             x_test,
             t_test,
-            batch_size=args.batch_size,
-            iters=args.iters,
-            epochs=args.epochs,
-            sampling=args.sampling,
-            gradient=args.gradient,
+            steps=Steps(
+                batch_size=args.batch_size,
+                iters=args.iters,
+                epochs=args.epochs,
+                sampling=args.sampling,
+                gradient=args.gradient,
+                augment=augment,
+            ),
             rng=batch_rng,
-            seed=seed,
-            verbose=not args.quiet,
-            config=config,
-            validation_fraction=args.validation_fraction,
-            patience=args.patience,
-            augment=augment,
+            evaluation=Evaluation(validation_fraction=args.validation_fraction),
+            stopping=Stopping(patience=args.patience),
+            output=Output(verbose=not args.quiet, config=config, seed=seed),
             # Per-layer diagnostics: every epoch with --diagnostics; otherwise before and after
             # training only (two measurements per run, nothing per step), to warn of a broken
             # layer.

@@ -29,13 +29,14 @@ array([[0, 1, 2],
 from __future__ import annotations
 
 import gzip
+import hashlib
 import math
 import os
 import struct
 import zlib
 from collections.abc import Iterator
 from dataclasses import dataclass
-from typing import BinaryIO
+from typing import IO, BinaryIO
 
 import numpy as np
 
@@ -334,3 +335,29 @@ def to_idx_bytes(array: np.ndarray) -> bytes:
         raise ValueError(f"shape {a.shape} does not fit an IDX header")
     head = bytes([0, 0, code, a.ndim]) + struct.pack(f">{a.ndim}I", *a.shape)
     return head + a.astype(TYPE_CODES[code], copy=False).tobytes(order="C")
+
+
+class HashingReader:
+    """A read-through stream that hashes what passes and copies it to ``copy_to``, if given.
+
+    A failed write to the copy stops the copying and sets ``copied`` to False; it is not
+    raised here, where it would pass for a fault of the file being read.
+    """
+
+    def __init__(self, inner: BinaryIO, copy_to: IO[bytes] | None) -> None:
+        self._inner = inner
+        self._copy_to = copy_to
+        self.copied = True
+        self.hash = hashlib.sha256()
+
+    def readinto(self, buffer: memoryview) -> int:
+        n = self._inner.readinto(buffer)
+        if n:
+            data = memoryview(buffer)[:n]
+            self.hash.update(data)
+            if self._copy_to is not None and self.copied:
+                try:
+                    self._copy_to.write(data)
+                except OSError:
+                    self.copied = False
+        return n

@@ -40,22 +40,19 @@ size of the arrays returned.
 
 from __future__ import annotations
 
-import hashlib
+import math
 import os
-import sys
-import tempfile
-import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import IO, BinaryIO
+from typing import IO
 
 import numpy as np
 from numpy.typing import DTypeLike
 
 from dlzero._io import atomic_write
-from dlzero._progress import progress_bar
 from dlzero.datasets import idx
-from dlzero.datasets.idx import DatasetError
+from dlzero.datasets.download import DownloadError, download, download_folder
+from dlzero.datasets.idx import DatasetError, HashingReader
 
 __all__ = [
     "FASHION_MNIST_CLASSES",
@@ -174,12 +171,13 @@ MIRRORS: dict[str, list[str]] = {
         "https://ossci-datasets.s3.amazonaws.com/mnist/",
         "https://storage.googleapis.com/cvdf-datasets/mnist/",
     ],
-    "fashion-mnist": ["http://fashion-mnist.s3-website.eu-central-1.amazonaws.com/"],
+    # Zalando's own repository over https first; its S3 website serves plain http only (the
+    # SHA-256 check guards the content either way, https also who can see what is fetched).
+    "fashion-mnist": [
+        "https://raw.githubusercontent.com/zalandoresearch/fashion-mnist/master/data/fashion/",
+        "http://fashion-mnist.s3-website.eu-central-1.amazonaws.com/",
+    ],
 }
-
-TIMEOUT_S = 30.0  # per socket operation, not for the whole file
-ATTEMPTS = 2  # per mirror: the first try and one retry
-RETRY_DELAY_S = 1.0
 
 
 # -- public API -------------------------------------------------------------------------------
@@ -376,8 +374,8 @@ def _fetch(
     for mirror in MIRRORS.get(ds.key, []):
         url = f"{mirror}{f.name}.gz"
         try:
-            tmp = _download(url, _download_folder(cache), f.name)
-        except _DownloadError as exc:
+            tmp = download(url, download_folder(cache), f.name, max_download_bytes(f))
+        except DownloadError as exc:
             tried.append(f"{url}: {exc}")
             continue
         try:
@@ -419,32 +417,6 @@ def _known_files() -> dict[str, str]:
     return {f.sha256: f"{ds.title}'s {f.name}" for ds in DATASETS.values() for f in ds.files}
 
 
-class _HashingReader:
-    """A read-through stream that hashes what passes and copies it to ``copy_to``, if given.
-
-    A failed write to the copy stops the copying and sets ``copied`` to False; it is not
-    raised here, where it would pass for a fault of the file being read.
-    """
-
-    def __init__(self, inner: BinaryIO, copy_to: IO[bytes] | None) -> None:
-        self._inner = inner
-        self._copy_to = copy_to
-        self.copied = True
-        self.hash = hashlib.sha256()
-
-    def readinto(self, buffer: memoryview) -> int:
-        n = self._inner.readinto(buffer)
-        if n:
-            data = memoryview(buffer)[:n]
-            self.hash.update(data)
-            if self._copy_to is not None and self.copied:
-                try:
-                    self._copy_to.write(data)
-                except OSError:
-                    self.copied = False
-        return n
-
-
 def _read_verified(
     path: Path, label: str, f: _File, out_type: np.dtype, scale: bool, cache_to: Path | None
 ) -> np.ndarray:
@@ -475,7 +447,7 @@ def _read(
 ) -> tuple[np.ndarray, bool]:
     """:func:`_read_verified`'s reading: the array, and whether ``copy_to`` got every byte."""
     with idx.open_idx(path) as raw:
-        stream = _HashingReader(raw, copy_to)
+        stream = HashingReader(raw, copy_to)
         header = idx.read_header(stream, label)  # type: ignore[arg-type]
         if header.dtype != np.uint8 or header.shape != f.shape:
             raise DatasetError(
@@ -507,82 +479,12 @@ def _read(
 # -- downloading ------------------------------------------------------------------------------
 
 
-class _DownloadError(Exception):
-    pass
+def max_download_bytes(f: _File) -> int:
+    """The most bytes a download of ``f`` (gzipped) may take before it is cut off.
 
-
-def _download_folder(cache: Path) -> Path:
-    """Where downloads land: the cache (so the final rename stays on one file system)."""
-    try:
-        cache.mkdir(parents=True, exist_ok=True)
-        return cache
-    except OSError:
-        return Path(tempfile.gettempdir())
-
-
-def _download(url: str, folder: Path, what: str) -> Path:
-    """Download ``url`` to a new temporary file in ``folder`` and return its path.
-
-    Transient failures (network errors, timeouts, 5xx, a connection cut short) are retried
-    once after ``RETRY_DELAY_S``; a 4xx answer is not. No file is left behind on failure.
+    Twice the uncompressed file, plus 64 KiB: gzip makes MNIST 4-8 times smaller and never
+    grows anything by more than a few bytes per 32 KiB block, so a genuine copy is always far
+    below this, while a mirror that sends endless bytes stops filling the disk here, before
+    the checksum (which needs the whole file) could refuse it.
     """
-    # Imported here: http.client costs some 20 ms at import, paid only when downloading.
-    import http.client
-    import urllib.error
-
-    last = ""
-    for attempt in range(ATTEMPTS):
-        if attempt:
-            time.sleep(RETRY_DELAY_S)
-        fd, name = tempfile.mkstemp(dir=folder, prefix=".download-", suffix=".part")
-        tmp = Path(name)
-        try:
-            with os.fdopen(fd, "wb") as out:
-                _copy_url(url, out, what)
-            return tmp
-        except urllib.error.HTTPError as exc:
-            tmp.unlink(missing_ok=True)
-            exc.close()
-            if 400 <= exc.code < 500:
-                raise _DownloadError(f"HTTP {exc.code} {exc.reason}") from None
-            last = f"HTTP {exc.code} {exc.reason}"
-        except (OSError, http.client.HTTPException, _DownloadError) as exc:
-            # URLError, timeouts and resets are OSErrors; IncompleteRead is an HTTPException.
-            tmp.unlink(missing_ok=True)
-            last = str(exc) or type(exc).__name__
-        except BaseException:  # Ctrl-C included: leave no partial file
-            tmp.unlink(missing_ok=True)
-            raise
-    raise _DownloadError(f"{last} (tried {ATTEMPTS} times)")
-
-
-def _copy_url(url: str, out: IO[bytes], what: str) -> None:
-    import urllib.request
-
-    request = urllib.request.Request(url, headers={"User-Agent": "dlzero"})
-    with urllib.request.urlopen(request, timeout=TIMEOUT_S) as response:
-        length = response.headers.get("Content-Length", "")
-        total = int(length) if length.isdigit() else None
-        received = 0
-        # A bar only on a terminal: in a log file its redrawn lines would be noise.
-        bar = (
-            progress_bar(total, f"downloading {what}", unit="B") if _stderr_is_terminal() else None
-        )
-        try:
-            while chunk := response.read(1 << 16):
-                out.write(chunk)
-                received += len(chunk)
-                if bar is not None:
-                    bar.update(len(chunk))
-        finally:
-            if bar is not None:
-                bar.close()
-        if total is not None and received != total:
-            raise _DownloadError(f"interrupted: received {received} of {total} bytes")
-
-
-def _stderr_is_terminal() -> bool:
-    try:
-        return sys.stderr is not None and sys.stderr.isatty()
-    except (AttributeError, ValueError):  # a replaced or closed stderr
-        return False
+    return 2 * (4 + 4 * len(f.shape) + math.prod(f.shape)) + 65536

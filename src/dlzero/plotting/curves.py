@@ -15,8 +15,8 @@ from dlzero.plotting._canvas import finish, new_figure
 if TYPE_CHECKING:  # pragma: no cover
     from matplotlib.figure import Figure
 
-    from dlzero.activations_study import ActivationStudy
-    from dlzero.search import SearchResult
+    from dlzero.studies.activations_study import ActivationStudy
+    from dlzero.studies.search import SearchResult
     from dlzero.training import History
 
 __all__ = [

@@ -94,7 +94,7 @@ def plot_mistakes(
     ----------
     images : ndarray, shape (K, 784) or (K, 28, 28)
         The images, most confident mistake first (as
-        :func:`~dlzero.evaluation.most_confident_mistakes` orders them).
+        :func:`~dlzero.studies.evaluation.most_confident_mistakes` orders them).
     labels, predicted : ndarray of int, shape (K,)
     confidence : ndarray, shape (K,)
         The probability the network gave its (wrong) prediction.

@@ -26,12 +26,18 @@ from typing import Any
 import numpy as np
 from numpy.typing import NDArray
 
-from dlzero.evaluation import input_shape
 from dlzero.functions import softmax
 from dlzero.layers import Layer, Relu, Sigmoid, Tanh
 from dlzero.networks import Sequential
+from dlzero.studies.evaluation import input_shape
 
-__all__ = ["check_digit_model", "describe_hidden", "look_inside"]
+__all__ = [
+    "ServedModel",
+    "check_digit_model",
+    "describe_hidden",
+    "describe_network",
+    "look_inside",
+]
 
 _ACTIVATIONS = (Relu, Sigmoid, Tanh)
 
@@ -69,8 +75,6 @@ def _forward(
     shown: list[tuple[str, str, NDArray]] = []
     maps = False
     for name, layer in zip(network.layers, layers, strict=True):
-        if getattr(layer, "compute_dx", True) is False:
-            layer.compute_dx = True  # the saliency map needs the first layer's dx
         x = layer.forward(x, False) if layer.takes_train_flag else layer.forward(x)
         if isinstance(layer, _ACTIVATIONS):
             if x.ndim == 2:
@@ -164,3 +168,48 @@ def describe_hidden(network: Sequential, x: NDArray) -> list[dict[str, Any]]:
         }
         for (name, kind, out), alive in zip(shown, fired, strict=True)
     ]
+
+
+class ServedModel:
+    """A network the page draws on, with what ``GET /api/model`` says of it.
+
+    Replaced as a whole when a run from the page ends (one attribute assignment, atomic in
+    Python): a request in flight finishes on the network it started with.
+    """
+
+    def __init__(
+        self,
+        network: Sequential,
+        source: str,
+        reference: NDArray,
+        test_accuracy: float | None = None,
+    ) -> None:
+        check_digit_model(network)
+        self.network = network
+        self.info: dict[str, Any] = {
+            "class": type(network).__name__,
+            "description": describe_network(network),
+            "source": source,
+            "config": network.config,
+            "parameters": int(sum(p.size for p in network.params.values())),
+            "test_accuracy": test_accuracy,
+            "hidden": describe_hidden(network, reference),
+            "reference_images": len(reference),
+        }
+
+
+def describe_network(network: Sequential) -> str:
+    """``784-50-10 relu`` for a fully connected network; ``conv 30x5x5, 100 hidden`` for
+    ``SimpleConvNet``; ``6 conv layers, 50 hidden`` for ``DeepConvNet``."""
+    config = network.config
+    if "input_size" in config:  # TwoLayerNet, MultiLayerNet
+        hidden = config.get("hidden_size_list") or [config["hidden_size"]]
+        sizes = [config["input_size"], *hidden, config["output_size"]]
+        return f"{'-'.join(str(n) for n in sizes)} {config.get('activation', 'relu')}"
+    convs = [v for k, v in sorted(config.items()) if k.startswith("conv_param")]
+    if len(convs) == 1:
+        c = convs[0]
+        first = f"conv {c['filter_num']}x{c['filter_size']}x{c['filter_size']}"
+    else:
+        first = f"{len(convs)} conv layers"
+    return f"{first}, {config.get('hidden_size')} hidden"

@@ -15,13 +15,20 @@ requests a second from one learner's browser, and nothing about it a learner can
 Every error is a JSON object ``{"error": message, "status": code}`` with a 4xx status; a bug
 would be a 500 with a one-line message (the traceback goes to the server's log, never to the
 client), and the server keeps serving either way.
+
+Any web page the learner opens may send requests here, and any client may send anything: the
+checks and limits are in :mod:`dlzero.serve.guard`, and ``docs/serve.md`` ("Threat model")
+says what is checked and why.
 """
 
 from __future__ import annotations
 
+import io
 import json
+import socket
 import sys
 import threading
+import time
 import traceback
 from collections.abc import Callable
 from http import HTTPStatus
@@ -34,15 +41,36 @@ import numpy as np
 from numpy.typing import NDArray
 
 from dlzero._version import __version__
-from dlzero.digits import ImageError, decode_image, to_mnist
 from dlzero.networks import Sequential
-from dlzero.serve.inference import check_digit_model, describe_hidden, look_inside
+from dlzero.serve.guard import (
+    IDLE_TIMEOUT,
+    MAX_BODY,
+    MAX_CONNECTIONS,
+    MAX_DISCARD,
+    MAX_PIXELS,
+    REQUEST_DEADLINE,
+    DeadlineSocketReader,
+    HTTPError,
+    allowed_hosts,
+    host_allowed,
+    json_body,
+    pixels_input,
+    prepare_pixels,
+)
+from dlzero.serve.inference import ServedModel, look_inside
 from dlzero.serve.training_job import TrainingJob, TrainingSettings
+from dlzero.studies.digits import ImageError, decode_image
 
-__all__ = ["MAX_BODY", "MAX_PIXELS", "DigitServer", "ServedModel", "make_server"]
+__all__ = [
+    "MAX_BODY",
+    "MAX_CONNECTIONS",
+    "MAX_PIXELS",
+    "REQUEST_DEADLINE",
+    "DigitServer",
+    "ServedModel",
+    "make_server",
+]
 
-MAX_BODY = 2 * 1024 * 1024  # bytes of a request body; more is refused (413) unread
-MAX_PIXELS = 1024 * 1024  # pixels of an uploaded picture (a PNG compresses a huge blank well)
 STATIC_FILES = {  # the only files served: nothing else on disk can be reached by a path
     "/": ("index.html", "text/html; charset=utf-8"),
     "/index.html": ("index.html", "text/html; charset=utf-8"),
@@ -52,60 +80,6 @@ STATIC_FILES = {  # the only files served: nothing else on disk can be reached b
 GET_PATHS = {*STATIC_FILES, "/api/model", "/api/train"}
 POST_PATHS = {"/api/predict", "/api/train", "/api/train/stop"}
 Data = tuple[tuple[NDArray, NDArray], tuple[NDArray, NDArray]]
-
-
-class HTTPError(Exception):
-    """An answer other than 200: its status and a message for the client."""
-
-    def __init__(self, status: int, message: str, headers: dict[str, str] | None = None) -> None:
-        super().__init__(message)
-        self.status = status
-        self.headers = headers or {}
-
-
-class ServedModel:
-    """A network the page draws on, with what ``GET /api/model`` says of it.
-
-    Replaced as a whole when a run from the page ends (one attribute assignment, atomic in
-    Python): a request in flight finishes on the network it started with.
-    """
-
-    def __init__(
-        self,
-        network: Sequential,
-        source: str,
-        reference: NDArray,
-        test_accuracy: float | None = None,
-    ) -> None:
-        check_digit_model(network)
-        self.network = network
-        self.info: dict[str, Any] = {
-            "class": type(network).__name__,
-            "description": describe_network(network),
-            "source": source,
-            "config": network.config,
-            "parameters": int(sum(p.size for p in network.params.values())),
-            "test_accuracy": test_accuracy,
-            "hidden": describe_hidden(network, reference),
-            "reference_images": len(reference),
-        }
-
-
-def describe_network(network: Sequential) -> str:
-    """``784-50-10 relu`` for a fully connected network; ``conv 30x5x5, 100 hidden`` for
-    ``SimpleConvNet``; ``6 conv layers, 50 hidden`` for ``DeepConvNet``."""
-    config = network.config
-    if "input_size" in config:  # TwoLayerNet, MultiLayerNet
-        hidden = config.get("hidden_size_list") or [config["hidden_size"]]
-        sizes = [config["input_size"], *hidden, config["output_size"]]
-        return f"{'-'.join(str(n) for n in sizes)} {config.get('activation', 'relu')}"
-    convs = [v for k, v in sorted(config.items()) if k.startswith("conv_param")]
-    if len(convs) == 1:
-        c = convs[0]
-        first = f"conv {c['filter_num']}x{c['filter_size']}x{c['filter_size']}"
-    else:
-        first = f"{len(convs)} conv layers"
-    return f"{first}, {config.get('hidden_size')} hidden"
 
 
 class DigitServer(ThreadingHTTPServer):
@@ -150,7 +124,52 @@ class DigitServer(ThreadingHTTPServer):
             name: (resources.files("dlzero.serve").joinpath("static", name).read_bytes(), ctype)
             for name, ctype in STATIC_FILES.values()
         }
+        self._slots = threading.BoundedSemaphore(MAX_CONNECTIONS)
         super().__init__(address, RequestHandler)
+        self.allowed_hosts = allowed_hosts(address[0], self.server_address[1])
+
+    # -- connections ---------------------------------------------------------------------------
+
+    def process_request(self, request: Any, client_address: Any) -> None:
+        """Serve the connection in a thread if one of ``MAX_CONNECTIONS`` slots is free; else
+        answer 503 at once, from the accepting thread, without reading the request."""
+        if not self._slots.acquire(blocking=False):
+            self._refuse(request)
+            return
+        try:
+            super().process_request(request, client_address)
+        except BaseException:  # no thread started (out of threads): the slot is free again
+            self._slots.release()
+            raise
+
+    def process_request_thread(self, request: Any, client_address: Any) -> None:
+        try:
+            super().process_request_thread(request, client_address)
+        finally:
+            self._slots.release()
+
+    def _refuse(self, request: socket.socket) -> None:
+        body = json.dumps(
+            {"error": "too many connections; try again in a moment", "status": 503}
+        ).encode()
+        head = (
+            "HTTP/1.1 503 Service Unavailable\r\nContent-Type: application/json\r\n"
+            f"Content-Length: {len(body)}\r\nRetry-After: 1\r\nConnection: close\r\n\r\n"
+        )
+        try:
+            request.setblocking(False)  # never let a client that does not read stall accept()
+            request.send(head.encode() + body)
+        except OSError:
+            pass
+        self.shutdown_request(request)
+
+    def handle_error(self, request: Any, client_address: Any) -> None:
+        """A client that leaves (reset, broken pipe, timeout) is not an error of the server:
+        no traceback for it. Anything else is a bug, printed in full as socketserver does."""
+        exc = sys.exc_info()[1]
+        if isinstance(exc, (ConnectionError, TimeoutError)):
+            return
+        super().handle_error(request, client_address)
 
     @property
     def url(self) -> str:
@@ -180,6 +199,14 @@ class DigitServer(ThreadingHTTPServer):
         with self._lock:
             return self._job
 
+    def host_allowed(self, host: str | None) -> bool:
+        """Whether a request's ``Host`` header names this server (see :func:`host_allowed`)."""
+        return host_allowed(host, self.allowed_hosts, self.server_address[:2])
+
+    @property
+    def wildcard(self) -> bool:
+        return self.server_address[0] in ("0.0.0.0", "::")
+
     def stop_training(self, timeout: float = 5.0) -> None:
         """End a run under way (at shutdown) and wait for its thread."""
         job = self.job
@@ -194,11 +221,27 @@ class RequestHandler(BaseHTTPRequestHandler):
     server: DigitServer
     server_version = f"dlzero/{__version__}"
     protocol_version = "HTTP/1.1"  # keep-alive: the page sends a request per stroke
-    timeout = 30  # seconds a client may take to send its request, before it is dropped
+    # Seconds per socket operation (writes, mostly: reads are bounded by DeadlineSocketReader).
+    timeout = IDLE_TIMEOUT
     # Headers and body go out in two writes; with Nagle's algorithm the second waits for the
     # client's delayed ACK, adding 40 ms to every answer on Linux (measured: 44 ms -> 8 ms for a
     # JSON prediction, benchmarks/serve_latency.py).
     disable_nagle_algorithm = True
+
+    def setup(self) -> None:
+        super().setup()
+        self.rfile.close()  # replaced below; left open, it would keep the socket from closing
+        self._reader = DeadlineSocketReader(self.connection)
+        self.rfile = io.BufferedReader(self._reader, self.rbufsize if self.rbufsize > 0 else 8192)
+        self._discard = 0  # bytes of a refused body to read and throw away after answering
+
+    def handle_one_request(self) -> None:
+        self._reader.deadline = time.monotonic() + IDLE_TIMEOUT  # for the request line
+        super().handle_one_request()
+
+    def parse_request(self) -> bool:
+        self._reader.deadline = time.monotonic() + REQUEST_DEADLINE  # headers and body
+        return super().parse_request()
 
     # -- routing -----------------------------------------------------------------------------
 
@@ -244,13 +287,22 @@ class RequestHandler(BaseHTTPRequestHandler):
             # JSON only, even for the defaults ({}): a page from another site cannot send
             # application/json here without a CORS preflight, which this server never grants.
             try:
-                checked = TrainingSettings.from_json(_json_body(body, ctype))
+                checked = TrainingSettings.from_json(json_body(body, ctype))
             except ValueError as exc:
                 raise HTTPError(HTTPStatus.BAD_REQUEST, str(exc)) from None
             job = self.server.start_training(checked)
             self._send_json(HTTPStatus.ACCEPTED, job.snapshot())
             return
-        job = self.server.job  # /api/train/stop
+        # /api/train/stop: JSON too ({} or nothing), so that a cross-site form, which can send
+        # text/plain without a preflight, cannot stop a run and have its network served.
+        if ctype != "application/json":
+            raise HTTPError(
+                HTTPStatus.UNSUPPORTED_MEDIA_TYPE,
+                f"send Content-Type: application/json (an empty body or {{}}), not {ctype}",
+            )
+        if body.strip():
+            json_body(body, ctype)
+        job = self.server.job
         if job is None or not job.running:
             raise HTTPError(HTTPStatus.CONFLICT, "no training run is under way")
         job.stop()
@@ -276,13 +328,13 @@ class RequestHandler(BaseHTTPRequestHandler):
 
     def _predict(self, body: bytes, ctype: str) -> dict[str, Any]:
         if ctype == "application/json":
-            image = pixels_input(_json_body(body, ctype))
+            image = pixels_input(json_body(body, ctype))
         elif ctype.startswith("image/"):
             try:
                 gray = decode_image(body, name="the uploaded picture", max_pixels=MAX_PIXELS)
             except ImageError as exc:
                 raise HTTPError(HTTPStatus.BAD_REQUEST, str(exc)) from None
-            image = _prepare(gray)
+            image = prepare_pixels(gray)
         else:
             raise HTTPError(
                 HTTPStatus.UNSUPPORTED_MEDIA_TYPE,
@@ -293,6 +345,26 @@ class RequestHandler(BaseHTTPRequestHandler):
         return result
 
     # -- reading and answering ---------------------------------------------------------------
+
+    def _check_host_and_origin(self) -> None:
+        """Refuse a request that does not name this server, or a POST from another site."""
+        host = self.headers.get("Host")
+        if not self.server.host_allowed(host):
+            self.close_connection = True
+            raise HTTPError(
+                HTTPStatus.MISDIRECTED_REQUEST,
+                f"this server answers to {', '.join(sorted(self.server.allowed_hosts))}, not "
+                f"Host {host!r} (a page reached through another name is not let in)",
+            )
+        origin = self.headers.get("Origin")
+        if self.command == "POST" and origin is not None:
+            own = f"http://{host.strip().lower()}"
+            if origin.strip().lower() != own:
+                self.close_connection = True  # the body is not read
+                raise HTTPError(
+                    HTTPStatus.FORBIDDEN,
+                    f"a request from {origin!r} is refused; only this page ({own}) may send one",
+                )
 
     def _read_body(self) -> bytes:
         if "chunked" in self.headers.get("Transfer-Encoding", "").lower():
@@ -309,9 +381,11 @@ class RequestHandler(BaseHTTPRequestHandler):
             self.close_connection = True
             raise HTTPError(HTTPStatus.BAD_REQUEST, f"bad Content-Length {length!r}") from None
         if n > MAX_BODY:
-            # Refused unread: the connection is closed after the answer, so the unread body
-            # is never taken for the next request.
+            # Answered first, then read and thrown away (up to MAX_DISCARD), then closed: a
+            # client that sends its whole body before reading the answer gets the 413 instead
+            # of a connection reset, and the body is never taken for the next request.
             self.close_connection = True
+            self._discard = n
             raise HTTPError(
                 HTTPStatus.REQUEST_ENTITY_TOO_LARGE,
                 f"the request body is {n:,} bytes; at most {MAX_BODY:,} are accepted",
@@ -320,21 +394,44 @@ class RequestHandler(BaseHTTPRequestHandler):
 
     def _answer(self, route: Callable[[], None]) -> None:
         try:
-            route()
-        except HTTPError as exc:
-            self._send_json(exc.status, {"error": str(exc), "status": exc.status}, exc.headers)
+            try:
+                self._check_host_and_origin()
+                route()
+            except HTTPError as exc:
+                self._send_json(exc.status, {"error": str(exc), "status": exc.status}, exc.headers)
+                if self._discard:
+                    self._discard_body()
+            except Exception as exc:
+                if isinstance(exc, (ConnectionError, TimeoutError)):
+                    raise
+                # A bug: say so in one line, keep the traceback here.
+                traceback.print_exc(file=sys.stderr)
+                self.close_connection = True
+                status = HTTPStatus.INTERNAL_SERVER_ERROR
+                message = f"internal error ({type(exc).__name__}); see the server's log"
+                self._send_json(status, {"error": message, "status": int(status)})
         except (ConnectionError, TimeoutError):
-            self.close_connection = True  # the client went away: no one to answer
-        except Exception as exc:  # a bug: say so in one line, keep the traceback here
-            traceback.print_exc(file=sys.stderr)
-            self.close_connection = True
-            status = HTTPStatus.INTERNAL_SERVER_ERROR
-            message = f"internal error ({type(exc).__name__}); see the server's log"
-            self._send_json(status, {"error": message, "status": int(status)})
+            self.close_connection = True  # the client went away or stalled: no one to answer
+
+    def _discard_body(self) -> None:
+        """A lingering close: the answer is out; read what the client still sends, up to
+        ``MAX_DISCARD`` bytes and the request's deadline, so that closing does not reset the
+        connection before the client has read the answer."""
+        self.wfile.flush()
+        left = min(self._discard, MAX_DISCARD)
+        self._discard = 0
+        while left > 0:
+            chunk = self.rfile.read1(min(left, 65536))
+            if not chunk:
+                break
+            left -= len(chunk)
 
     def _send(
         self, status: int, body: bytes, ctype: str, headers: dict[str, str] | None = None
     ) -> None:
+        # Reads leave the socket's timeout at what remained of the request's deadline; the
+        # answer gets the full IDLE_TIMEOUT per write.
+        self.connection.settimeout(IDLE_TIMEOUT)
         self.send_response(status)
         self.send_header("Content-Type", ctype)
         for name, value in (headers or {}).items():
@@ -356,75 +453,19 @@ class RequestHandler(BaseHTTPRequestHandler):
         """http.server's own errors (a malformed request line, an unknown method), as JSON."""
         self.close_connection = True
         text = message or HTTPStatus(code).phrase
-        self._send_json(code, {"error": text, "status": code})
+        try:
+            self._send_json(code, {"error": text, "status": code})
+        except (ConnectionError, TimeoutError):
+            pass  # the client left before its answer: nothing to say, nothing to log
+
+    def log_error(self, format: str, *args: Any) -> None:
+        if self.server.log:
+            super().log_error(format, *args)
 
     def log_request(self, code: int | str = "-", size: int | str = "-") -> None:
         # Only failures: a drawing sends several requests a second.
         if self.server.log and isinstance(code, int) and code >= 400:
             super().log_request(code, size)
-
-
-def _json_body(body: bytes, ctype: str) -> Any:
-    if ctype != "application/json":
-        raise HTTPError(
-            HTTPStatus.UNSUPPORTED_MEDIA_TYPE, f"expected application/json, got {ctype}"
-        )
-
-    def no_constants(name: str) -> None:  # json.loads would accept NaN and Infinity
-        raise ValueError(f"{name} is not a number JSON allows")
-
-    try:
-        return json.loads(body, parse_constant=no_constants)
-    except (ValueError, UnicodeDecodeError, RecursionError) as exc:
-        raise HTTPError(HTTPStatus.BAD_REQUEST, f"malformed JSON: {exc}") from None
-
-
-def pixels_input(payload: Any) -> NDArray[np.float32]:
-    """The network's 28x28 input from a JSON ``{"pixels": [[...]]}`` of grey values in [0, 1].
-
-    28x28 pixels are taken as they are (already an MNIST-like input, e.g. a test image);
-    280x280 pixels are a drawing, prepared as ``dlzero predict`` prepares a picture (cropped,
-    fitted in 20x20, centred by its centre of mass). White ink on black, as MNIST.
-
-    Raises
-    ------
-    HTTPError
-        400: not an object with ``pixels``, not numbers, NaN or infinite, outside [0, 1], or
-        another shape; 422: a 280x280 drawing with nothing drawn.
-    """
-    if not isinstance(payload, dict) or "pixels" not in payload:
-        raise HTTPError(HTTPStatus.BAD_REQUEST, 'expected a JSON object {"pixels": [[...], ...]}')
-    try:
-        pixels = np.asarray(payload["pixels"])
-    except ValueError:  # rows of different lengths
-        raise HTTPError(
-            HTTPStatus.BAD_REQUEST, "pixels must be rows of equal length (28x28 or 280x280)"
-        ) from None
-    if pixels.dtype.kind not in "iuf":
-        raise HTTPError(HTTPStatus.BAD_REQUEST, "pixels must be numbers (grey values in [0, 1])")
-    if pixels.shape not in ((28, 28), (280, 280)):
-        raise HTTPError(
-            HTTPStatus.BAD_REQUEST,
-            f"pixels must be 28x28 or 280x280 grey values, got shape {pixels.shape}",
-        )
-    pixels = pixels.astype(np.float64)
-    if not np.all(np.isfinite(pixels)):
-        raise HTTPError(HTTPStatus.BAD_REQUEST, "pixels must be finite numbers")
-    if pixels.min() < 0 or pixels.max() > 1:
-        raise HTTPError(
-            HTTPStatus.BAD_REQUEST,
-            f"pixels must be in [0, 1], got {pixels.min():g} to {pixels.max():g}",
-        )
-    if pixels.shape == (28, 28):
-        return pixels.astype(np.float32)
-    return _prepare(pixels)
-
-
-def _prepare(gray: NDArray) -> NDArray[np.float32]:
-    try:
-        return to_mnist(gray, name="the drawing")
-    except ImageError as exc:  # nothing drawn: a valid request with no digit in it
-        raise HTTPError(HTTPStatus.UNPROCESSABLE_ENTITY, str(exc)) from None
 
 
 def make_server(

@@ -13,6 +13,7 @@ threads) takes a snapshot under a lock, so a poll never sees a half-written step
 
 from __future__ import annotations
 
+import itertools
 import math
 import threading
 import time
@@ -24,13 +25,19 @@ import numpy as np
 from numpy.typing import NDArray
 
 from dlzero._checks import check_int
+from dlzero.fast import accuracy, training_step
 from dlzero.networks import ACTIVATIONS, MultiLayerNet, Sequential, TwoLayerNet
 from dlzero.optimizers import OPTIMIZERS, get_optimizer
 from dlzero.training.data import batch_order
 
-__all__ = ["MAX_ITERS", "Progress", "TrainingJob", "TrainingSettings", "train"]
+__all__ = ["MAX_ITERS", "MAX_WORK", "Progress", "TrainingJob", "TrainingSettings", "train"]
 
 MAX_ITERS = 20_000  # a run from the page is short: a minute at most on a small machine
+# The steps alone do not bound a run: 20,000 steps of batch 1,000 through three hidden layers of
+# 1,000 units took about an hour of CPU. What a run costs is about steps x batch x weights
+# (each weight is used once forward, twice backward, per image); this many such products is
+# about a minute on the project's 2-core machine, twice the chapter-5 run's 20,000 steps.
+MAX_WORK = 2 * 10**11
 MAX_HIDDEN_LAYERS = 3
 MAX_HIDDEN_SIZE = 1000
 MONITOR_SIZE = 1000  # training and test images on which accuracy is followed during a run
@@ -99,7 +106,27 @@ class TrainingSettings:
         if batch_size > 1000:
             raise ValueError(f"batch_size must be at most 1000, got {batch_size}")
         seed = check_int("seed", body.get("seed", d.seed), 0)
-        return cls(activation, tuple(hidden), optimizer.lower(), float(lr), iters, batch_size, seed)
+        settings = cls(
+            activation, tuple(hidden), optimizer.lower(), float(lr), iters, batch_size, seed
+        )
+        if settings.work > MAX_WORK:
+            raise ValueError(
+                f"this run is too large for the page: {iters:,} iterations x batch {batch_size:,}"
+                f" x {settings.parameters:,} weights = {settings.work:.2g}; at most "
+                f"{MAX_WORK:.2g} (fewer iterations, a smaller batch or smaller layers)"
+            )
+        return settings
+
+    @property
+    def parameters(self) -> int:
+        """Weights and biases of the network these settings build (784 inputs, 10 classes)."""
+        sizes = (784, *self.hidden, 10)
+        return sum((n_in + 1) * n_out for n_in, n_out in itertools.pairwise(sizes))
+
+    @property
+    def work(self) -> int:
+        """What the run costs, about: steps x images per step x weights per image."""
+        return self.iters * self.batch_size * self.parameters
 
     def describe(self) -> str:
         """``784-50-10 relu, sgd lr 0.1, batch 100, 10,000 iterations``."""
@@ -139,7 +166,7 @@ class Progress:
 
 
 def _accuracy(network: Sequential, x: NDArray, t: NDArray) -> float:
-    return float(network.accuracy(x, t))
+    return float(accuracy(network, x, t))
 
 
 def train(
@@ -192,11 +219,12 @@ def train(
         on_progress(progress)
     done, running, since = 0, 0.0, 0
     per_epoch = math.ceil(len(x_train) / b)
+    step = training_step(network)
     while done < settings.iters:
         order = batch_order(rng, len(x_train), b, per_epoch, "shuffle")
         for j in range(min(per_epoch, settings.iters - done)):
             idx = order[j * b : (j + 1) * b]
-            loss, grads = network.loss_and_gradient(x_train[idx], t_train[idx])
+            loss, grads = step(x_train[idx], t_train[idx])
             optimizer.update(network.params, grads)
             done += 1
             running, since = running + loss, since + 1

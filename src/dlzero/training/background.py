@@ -16,18 +16,14 @@ import time
 from collections.abc import Callable, Mapping
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import numpy as np
 from numpy.typing import NDArray
 
 from dlzero._threads import available_cpus, can_limit_blas_threads, limit_blas_to_one_thread
-from dlzero.fastpath import FusedMLP
-from dlzero.functions import as_labels
-from dlzero.networks import chunked_accuracy
-
-if TYPE_CHECKING:  # the convolution code loads only when a convolutional network is built
-    from dlzero.convpath import FusedConvNet
+from dlzero.fast import FusedStep, fused_step
+from dlzero.functions import as_labels, chunked_accuracy
 
 __all__ = [
     "BackgroundEvaluator",
@@ -90,9 +86,9 @@ class BackgroundEvaluator:
 
     Parameters
     ----------
-    fused : FusedMLP or FusedConvNet
-        The network's fused step (:meth:`Sequential.fused_step`), whose ``snapshot`` copies the
-        weights.
+    fused : FusedStep
+        The network's fused step (:func:`dlzero.fast.fused_step`), whose ``snapshot`` copies
+        the weights.
     eval_sets : mapping of str to (x, t)
     batch_size : int
         Evaluate in chunks of this many samples.
@@ -100,7 +96,7 @@ class BackgroundEvaluator:
 
     def __init__(
         self,
-        fused: FusedMLP | FusedConvNet,
+        fused: FusedStep,
         eval_sets: Mapping[str, tuple[NDArray, NDArray]],
         batch_size: int,
     ) -> None:
@@ -119,7 +115,7 @@ class BackgroundEvaluator:
         snapshot = self._fused.snapshot()  # copied here, in the caller's thread, before any step
         return PendingEvaluation(self._pool.submit(self._evaluate, snapshot), epoch, steps, seconds)
 
-    def _evaluate(self, snapshot: FusedMLP | FusedConvNet) -> Result:
+    def _evaluate(self, snapshot: FusedStep) -> Result:
         t0 = time.perf_counter()
         # errstate is per thread: a diverging run's overflow is the trainer's to report, here
         # as in the main thread.
@@ -152,8 +148,7 @@ def background_eval_problem(trainer: Any) -> str | None:
     """
     if trainer.background_eval is False:
         return "background_eval is False"
-    fused_step = getattr(trainer.network, "fused_step", None)
-    fused = fused_step() if callable(fused_step) else None
+    fused = fused_step(trainer.network)
     if fused is None or trainer.gradient_method != "backprop":
         return (
             "only a network with a fused step (a plain MLP: Affine layers, ReLU or sigmoid, "

@@ -16,7 +16,7 @@ import numpy as np
 from numpy.typing import NDArray
 
 from dlzero._checks import check_positive_int
-from dlzero.diagnostics import layer_diagnostics
+from dlzero.training.diagnostics import layer_diagnostics
 from dlzero.training.history import History
 
 __all__ = ["Callback", "EarlyStopping", "RecordDiagnostics"]
@@ -137,7 +137,7 @@ class EarlyStopping:
 
 
 class RecordDiagnostics:
-    """Record :func:`dlzero.diagnostics.layer_diagnostics` in ``history.diagnostics``.
+    """Record :func:`dlzero.training.diagnostics.layer_diagnostics` in ``history.diagnostics``.
 
     Each measurement runs on the same fixed batch ``(x, t)`` (a few hundred training samples:
     a millisecond or so), after the epoch's evaluation (the first one, of the initial weights,
@@ -156,8 +156,8 @@ class RecordDiagnostics:
         Measure after every evaluation; False measures only before training (epoch 0) and
         once at the end: enough to explain a run that failed, at almost no cost.
     on_record : callable, optional
-        ``on_record(epoch, report)`` with the :class:`~dlzero.diagnostics.LayerDiagnostics`,
-        e.g. to print it.
+        ``on_record(epoch, report)`` with the
+        :class:`~dlzero.training.diagnostics.LayerDiagnostics`, e.g. to print it.
     """
 
     def __init__(

@@ -30,12 +30,20 @@ The notes' loop, step by step::
   (:class:`TrainingInterrupted`). Both carry the :class:`History` so far.
 - **Both cores.** For a small MLP each epoch's evaluation can run on a copy of the weights
   while the next epoch trains (:mod:`dlzero.training.background`); the loop reads the same.
+- **Nothing added to a step.** The mini-batches are gathered into buffers made once; the
+  progress bar and the evaluation under way are looked at between chunks of steps. Those, and
+  Ctrl-C, are handled beside the loop (:mod:`dlzero.training.loop_support`), not in it.
 
 Chapter 6 adds three things a learner needs to see *why* a network does (not) learn, each
 costing nothing unless asked for (none of them adds work to a gradient step): a validation
-split (``validation_fraction``, evaluated each epoch as ``"val"``; hyperparameters are tuned
-on it, never on the test set), early stopping (``patience``, :class:`EarlyStopping`) and
-per-layer diagnostics (``diagnostics``, :class:`RecordDiagnostics`).
+split (``Evaluation(validation_fraction=...)``, evaluated each epoch as ``"val"``;
+hyperparameters are tuned on it, never on the test set), early stopping
+(``Stopping(patience=...)``, :class:`EarlyStopping`) and per-layer diagnostics
+(``Evaluation(diagnostics=...)``, :class:`RecordDiagnostics`).
+
+The settings come in four small groups (:mod:`dlzero.training.settings`): :class:`Steps`,
+:class:`Evaluation`, :class:`Stopping` and :class:`Output`; :func:`train` takes them as flat
+keywords too (``epochs=5, patience=3``).
 
 Every random choice comes from the Generator given as ``rng``: the same seed gives the same
 history, bit for bit, on the same machine.
@@ -44,44 +52,49 @@ history, bit for bit, on the same machine.
 from __future__ import annotations
 
 import math
-import signal
 import sys
-import threading
 import time
 from collections.abc import Callable, Mapping, Sequence
-from typing import Any, TextIO
+from typing import Any
 
 import numpy as np
 from numpy.typing import NDArray
 
-from dlzero._checks import check_fraction, check_int, check_positive_int
-from dlzero._progress import interactive, progress_bar
+from dlzero._checks import check_positive_int
 from dlzero._rng import RngLike, as_rng
+from dlzero.fast import accuracy, fused_step, training_step
 from dlzero.training import background
-from dlzero.training.background import (
-    BackgroundEvaluator,
-    ForegroundEvaluator,
-    PendingEvaluation,
-)
-from dlzero.training.callbacks import EarlyStopping, RecordDiagnostics
+from dlzero.training.background import BackgroundEvaluator, ForegroundEvaluator
 from dlzero.training.data import (
-    SAMPLING,
     batch_order,
     check_batch_norm_batches,
     check_training_data,
     validation_split,
 )
-from dlzero.training.history import (
-    History,
-    TrainingDiverged,
-    TrainingInterrupted,
-    iterations_per_epoch,
+from dlzero.training.history import History, iterations_per_epoch
+from dlzero.training.loop_support import (
+    Epochs,
+    MiniBatches,
+    ProgressBars,
+    StopOnCtrlC,
+    progress_bar_factory,
+)
+from dlzero.training.settings import (
+    GRADIENT_METHODS,
+    Evaluation,
+    Output,
+    Steps,
+    Stopping,
+    as_group,
+    asked_callbacks,
+    evaluation_sets,
+    run_config,
+    trainer_keywords,
 )
 
 __all__ = ["GRADIENT_METHODS", "Trainer", "train"]
 
-# How gradients are computed: by backpropagation, or by numerical differentiation (chapter 4).
-GRADIENT_METHODS = ("backprop", "numerical")
+StepFunction = Callable[[NDArray, NDArray], tuple[float, Mapping[str, NDArray]]]
 
 
 class Trainer:
@@ -99,71 +112,22 @@ class Trainer:
     t_train : ndarray, shape (N,) labels or (N, C) one-hot
     x_test, t_test : ndarray, optional
         Evaluated at each epoch as ``"test"``.
-    eval_sets : mapping of str to (x, t), optional
-        More data sets to evaluate each epoch (e.g. a validation split), by name.
-    batch_size : int, default 100
-    iters : int, optional
-        Number of gradient steps (default 10,000, the notes' ``iters_num``).
-    epochs : int, optional
-        Alternatively, the number of epochs; ``iters = epochs * iterations_per_epoch``.
-    sampling : {"shuffle", "replacement"}, default "shuffle"
-        How mini-batches are drawn; see the module docstring for why shuffle is the default.
-    gradient : {"backprop", "numerical"}, default "backprop"
-        ``"numerical"`` uses ``network.numerical_gradient``: thousands of times slower, for
-        seeing why backpropagation matters.
+    steps : Steps, optional
+        Batch size, number of steps (``iters`` or ``epochs``), sampling, gradient method,
+        augmentation; by default 10,000 steps of 100 shuffled samples, by backpropagation.
     rng : Generator, int or None
-        Source of the mini-batches.
-    eval_batch_size : int, optional
-        Evaluate accuracy in chunks of this many samples; by default the network's own
-        ``eval_batch_size`` (10,000 for an MLP, less for a CNN, whose im2col matrices for
-        10,000 images would take gigabytes).
-    evaluate_train : bool, default True
-        Also measure accuracy on the whole training set at each epoch, as the notes do.
-    verbose : bool, default True
-        Print one line per epoch to ``log``.
-    progress : bool or "auto", default "auto"
-        A progress bar on stderr while an epoch runs (tqdm's if it is installed, else a plain
-        line); "auto" shows it only when ``verbose`` is on and someone watches: stderr is a
-        terminal, or the code runs in a Jupyter notebook (where tqdm draws a widget).
-    handle_sigint : bool, default True
-        When training in the main thread, let Ctrl-C finish the current step and stop
-        cleanly (a second Ctrl-C interrupts at once).
+        Source of the validation split, the augmentation's seed and the mini-batches, drawn in
+        that order.
+    evaluation : Evaluation, optional
+        What is measured at each epoch's end (train, validation, test and other sets), in
+        chunks of how many samples, and whether on the other core.
+    stopping : Stopping, optional
+        Early stopping (``patience``) and Ctrl-C handling.
+    output : Output, optional
+        Epoch lines, progress bar, log stream, and the config and seed the history records.
     callbacks : sequence of Callback
-    config : dict, optional
-        Extra settings to record in the history (the network's description, the data set).
-    log : text stream, optional
-        Where the epoch lines go (default ``sys.stdout``).
-    validation_fraction : float, default 0
-        In [0, 1): hold out this share of the training set (rounded, at least one sample),
-        drawn with ``rng`` before training, and evaluate it each epoch as ``"val"``. The
-        held-out samples are not trained on; ``x_train`` then means the rest.
-    patience : int, optional
-        Early stopping on the ``"val"`` accuracy (:class:`EarlyStopping`, best weights
-        restored); needs ``validation_fraction`` or an eval set named ``"val"``.
-    diagnostics : int, default 0
-        Record per-layer diagnostics after every evaluation on the first ``diagnostics``
-        training samples (:class:`RecordDiagnostics`, which also measures less often); 0
-        records none.
-    seed : int, optional
-        The seed to record in the history; by default ``rng`` when it is an int. Give it when
-        ``rng`` is a Generator made from a seed.
-    background_eval : bool or "auto", default "auto"
-        Evaluate each epoch's weights on a copy, in a second thread, while the next epoch
-        trains: both cores work, each on one BLAS thread, and the accuracies are those of the
-        weights at the epoch's end. Needs a network with a fused step (a plain MLP:
-        ``Affine`` layers, ReLU or sigmoid, ``SoftmaxWithLoss``; or ``SimpleConvNet`` and
-        ``DeepConvNet``), threadpoolctl, and callbacks that all say
-        ``background_safe`` (early stopping does not: it must act at the epoch's end). The
-        initial weights are evaluated alongside the first epoch; the last epoch's evaluation
-        runs in the foreground, with every BLAS thread. "auto" uses it when it can and
-        it pays: at least 2 CPUs, steps small enough to run on one BLAS thread anyway, and an
-        epoch's training work (about 3 x iterations x batch size samples' worth) at least the
-        evaluation's. True insists (ValueError at ``fit`` if it cannot); False never.
-    augment : callable, optional
-        ``augment(x, rng, out=...)`` returns a changed copy of each training mini-batch, e.g.
-        :class:`dlzero.augment.Augmentation` (random shifts and rotations). It draws from its
-        own generator, seeded from ``rng`` once at the start, so a seeded run stays
-        repeatable. Evaluation sets are never augmented.
+        Called at the start and end of training and after each evaluation
+        (:class:`~dlzero.training.Callback`).
     """
 
     def __init__(
@@ -175,144 +139,62 @@ class Trainer:
         x_test: NDArray | None = None,
         t_test: NDArray | None = None,
         *,
-        eval_sets: Mapping[str, tuple[NDArray, NDArray]] | None = None,
-        batch_size: int = 100,
-        iters: int | None = None,
-        epochs: int | None = None,
-        sampling: str = "shuffle",
-        gradient: str = "backprop",
+        steps: Steps | None = None,
         rng: RngLike = None,
-        eval_batch_size: int | None = None,
-        evaluate_train: bool = True,
-        verbose: bool = True,
-        progress: bool | str = "auto",
-        handle_sigint: bool = True,
+        evaluation: Evaluation | None = None,
+        stopping: Stopping | None = None,
+        output: Output | None = None,
         callbacks: Sequence[Any] = (),
-        config: Mapping[str, Any] | None = None,
-        log: TextIO | None = None,
-        validation_fraction: float = 0.0,
-        patience: int | None = None,
-        diagnostics: int = 0,
-        seed: int | None = None,
-        background_eval: bool | str = "auto",
-        augment: Callable[..., NDArray] | None = None,
     ) -> None:
+        steps, evaluation = as_group(steps, Steps), as_group(evaluation, Evaluation)
+        stopping, output = as_group(stopping, Stopping), as_group(output, Output)
         if not hasattr(optimizer, "update"):
             raise ValueError(
                 f"optimizer must have an update(params, grads) method, got {optimizer!r}"
             )
         x_train, t_train = check_training_data(x_train, t_train)
+        # The random draws, in this order: the validation split, the augmentation's seed, and
+        # at each epoch, its mini-batches.
         self.rng = as_rng(rng)
-        x_val = t_val = None
-        validation_fraction = check_fraction("validation_fraction", validation_fraction)
-        if validation_fraction:
-            x_train, t_train, x_val, t_val = validation_split(
-                x_train, t_train, validation_fraction, self.rng
+        val = None
+        if evaluation.validation_fraction:
+            x_train, t_train, *val = validation_split(
+                x_train, t_train, evaluation.validation_fraction, self.rng
             )
-        train_size = len(x_train)
-        batch_size = check_positive_int("batch_size", batch_size)
+        self.train_size = train_size = len(x_train)
+        self.batch_size = batch_size = steps.batch_size
         if batch_size > train_size:
             raise ValueError(
                 f"batch_size must be at most the number of training samples ({train_size}), "
                 f"got {batch_size}"
             )
-        if iters is not None and epochs is not None:
-            raise ValueError("give iters or epochs, not both")
-        ipe = iterations_per_epoch(train_size, batch_size)
-        if epochs is not None:
-            iters = check_positive_int("epochs", epochs) * ipe
-        elif iters is None:
-            iters = 10_000
-        iters = check_positive_int("iters", iters)
-        if sampling not in SAMPLING:
-            raise ValueError(f"sampling must be one of {SAMPLING}, got {sampling!r}")
-        if gradient not in GRADIENT_METHODS:
-            raise ValueError(f"gradient must be one of {GRADIENT_METHODS}, got {gradient!r}")
-        if progress not in (True, False, "auto"):
-            raise ValueError(f"progress must be True, False or 'auto', got {progress!r}")
-        if background_eval not in (True, False, "auto"):
-            raise ValueError(
-                f"background_eval must be True, False or 'auto', got {background_eval!r}"
-            )
-        check_batch_norm_batches(network, train_size, batch_size, sampling)
-        diagnostics = check_int("diagnostics", diagnostics, 0)
-        if augment is not None and not callable(augment):
-            raise ValueError(
-                f"augment must be callable as augment(x, rng, out=...), got {augment!r}"
-            )
+        self.iterations_per_epoch = ipe = iterations_per_epoch(train_size, batch_size)
+        self.iters = steps.epochs * ipe if steps.epochs is not None else steps.iters or 10_000
+        self.num_epochs = iterations_per_epoch(self.iters, ipe)
+        self.sampling, self.gradient_method = steps.sampling, steps.gradient
+        check_batch_norm_batches(network, train_size, batch_size, steps.sampling)
 
-        self.network = network
-        self.optimizer = optimizer
+        self.network, self.optimizer = network, optimizer
         self.x_train, self.t_train = x_train, t_train
-        self.eval_sets: dict[str, tuple[NDArray, NDArray]] = {}
-        if evaluate_train:
-            self.eval_sets["train"] = (x_train, t_train)
-        if x_val is not None:
-            if eval_sets and "val" in eval_sets:
-                raise ValueError("give validation_fraction or an eval set named 'val', not both")
-            self.eval_sets["val"] = (x_val, t_val)
-        if (x_test is None) != (t_test is None):
-            raise ValueError("give both x_test and t_test, or neither")
-        if x_test is not None:
-            self.eval_sets["test"] = (x_test, t_test)
-        for name, (x, t) in (eval_sets or {}).items():
-            if len(x) != len(t):
-                raise ValueError(f"eval set {name!r}: {len(x)} samples but {len(t)} labels")
-            self.eval_sets[name] = (x, t)
-
-        self.train_size = train_size
-        self.batch_size = batch_size
-        self.iters = iters
-        self.iterations_per_epoch = ipe
-        self.num_epochs = iterations_per_epoch(iters, ipe)
-        self.sampling = sampling
-        self.gradient_method = gradient
-        if seed is None and isinstance(rng, (int, np.integer)) and not isinstance(rng, bool):
-            seed = int(rng)
-        self.seed = None if seed is None else int(seed)
-        if eval_batch_size is None:
-            eval_batch_size = getattr(network, "eval_batch_size", 10_000)
-        self.eval_batch_size = check_positive_int("eval_batch_size", eval_batch_size)
-        self.verbose = bool(verbose)
-        self.progress = progress
-        self.background_eval = background_eval
-        self.handle_sigint = bool(handle_sigint)
-        self.callbacks = list(callbacks)
-        # Diagnostics first: at the end they describe the last epoch's weights, before early
-        # stopping puts the best epoch's back.
-        if diagnostics:
-            self.callbacks.append(RecordDiagnostics(samples=diagnostics))
-        if patience is not None:
-            if "val" not in self.eval_sets:
-                raise ValueError(
-                    "patience (early stopping) needs a validation set: give "
-                    "validation_fraction > 0 or an eval set named 'val'"
-                )
-            self.callbacks.append(EarlyStopping(patience))
-        self.log = log
-        self.augment = augment
-        self.augment_rng = (
-            np.random.default_rng(int(self.rng.integers(2**63))) if augment is not None else None
+        self.eval_sets = evaluation_sets(evaluation, (x_train, t_train), val, x_test, t_test)
+        self.eval_batch_size = check_positive_int(
+            "eval_batch_size",
+            evaluation.eval_batch_size or getattr(network, "eval_batch_size", 10_000),
         )
-        self.config: dict[str, Any] = {
-            "batch_size": batch_size,
-            "iters": iters,
-            "sampling": sampling,
-            "gradient": gradient,
-            "optimizer": repr(optimizer),
-            "network": type(network).__name__,
-            "train_size": train_size,
-            **({"validation_fraction": validation_fraction} if validation_fraction else {}),
-            **({"patience": patience} if patience is not None else {}),
-            **({"augment": getattr(augment, "config", repr(augment))} if augment else {}),
-            **{
-                f"{name}_size": len(x) for name, (x, _) in self.eval_sets.items() if name != "train"
-            },
-            **(dict(config) if config else {}),
-        }
-        self._stop_requested = False
-        self._bar: Any = None  # the progress bar on screen, if any
-        self._step: Callable[[NDArray, NDArray], tuple[float, Mapping[str, NDArray]]] | None = None
+        self.background_eval = evaluation.background_eval
+        self.callbacks = [*callbacks, *asked_callbacks(evaluation, stopping, self.eval_sets)]
+        self.handle_sigint = stopping.handle_sigint
+        self.verbose, self.progress, self.log = output.verbose, output.progress, output.log
+        self.seed = output.seed
+        if self.seed is None and isinstance(rng, (int, np.integer)) and not isinstance(rng, bool):
+            self.seed = int(rng)
+        self.augment, self.augment_rng = steps.augment, None
+        if steps.augment is not None:
+            self.augment_rng = np.random.default_rng(int(self.rng.integers(2**63)))
+        self.config = run_config(self, evaluation, stopping, output)
+        self._stop_requested = False  # set by the first Ctrl-C (StopOnCtrlC)
+        self._bars = ProgressBars()  # the epoch's progress bar, while fit runs
+        self._step: StepFunction | None = None
 
     # -- one step ----------------------------------------------------------------------------
 
@@ -320,7 +202,7 @@ class Trainer:
         """One gradient step on one mini-batch, outside :meth:`fit`: backpropagate, update.
 
         The step :meth:`fit` takes for each of its mini-batches, for a caller that draws its own
-        (the book's ``Trainer.train_step``, :class:`~dlzero.training.book_trainer.BookTrainer`).
+        (the book's ``Trainer.train_step``, :class:`~dlzero.book.BookTrainer`).
         Nothing is recorded in a history, and the batch is used as given: ``augment`` applies
         to the batches :meth:`fit` draws, not to this one.
 
@@ -340,7 +222,7 @@ class Trainer:
         self.optimizer.update(self.network.params, grads)
         return float(loss)
 
-    def _step_function(self) -> Callable[[NDArray, NDArray], tuple[float, Mapping[str, NDArray]]]:
+    def _step_function(self) -> StepFunction:
         """Return ``step(x, t) -> (loss, grads)`` computing the loss with the gradient, once."""
         net = self.network
         if self.gradient_method == "numerical":
@@ -352,7 +234,7 @@ class Trainer:
 
             return numerical_step
         if hasattr(net, "loss_and_gradient"):
-            return net.loss_and_gradient
+            return training_step(net)  # the fused step where one covers the network
         last = getattr(net, "last_layer", None)
         if last is None or not hasattr(last, "loss"):
 
@@ -379,7 +261,7 @@ class Trainer:
     def evaluate(self) -> dict[str, float]:
         """Accuracy on every evaluation set, by name."""
         return {
-            name: float(self.network.accuracy(x, t, batch_size=self.eval_batch_size))
+            name: float(accuracy(self.network, x, t, batch_size=self.eval_batch_size))
             for name, (x, t) in self.eval_sets.items()
         }
 
@@ -396,14 +278,27 @@ class Trainer:
 
     def log_line(self, line: str) -> None:
         """Print ``line`` to the trainer's log, above the progress bar if one is drawn."""
-        # A background evaluation's line can come while the next epoch's bar is drawn: take
-        # the bar off the terminal, print, and draw it again below.
-        bar = self._bar
-        if bar is not None:
-            bar.clear()
-        print(line, file=self.log if self.log is not None else sys.stdout, flush=True)
-        if bar is not None:
-            bar.refresh()
+        self._bars.print(line, self.log if self.log is not None else sys.stdout)
+
+    def background_eval_problem(self) -> str | None:
+        """Why this run's evaluation would not run in the background, or None if it would
+        (see :func:`dlzero.training.background.background_eval_problem`)."""
+        return background.background_eval_problem(self)
+
+    def _evaluator(self) -> ForegroundEvaluator | BackgroundEvaluator:
+        """This run's evaluator: on a copy of the weights in a second thread, when
+        :meth:`background_eval_problem` finds nothing against it; else in this thread."""
+        problem = self.background_eval_problem()
+        if problem is None:
+            return BackgroundEvaluator(
+                fused_step(self.network), self.eval_sets, self.eval_batch_size
+            )
+        if self.background_eval is True:
+            raise ValueError(f"background_eval=True, but {problem}")
+        return ForegroundEvaluator(self.evaluate)
+
+    def _progress_bar_factory(self) -> Callable[[int, int], Any] | None:
+        return progress_bar_factory(self.progress, self.verbose, self.num_epochs)
 
     # -- the loop ----------------------------------------------------------------------------
 
@@ -417,239 +312,59 @@ class Trainer:
         TrainingInterrupted
             Ctrl-C (SIGINT); training stopped after the current step. ``.history`` too.
         """
-        history = History(
+        history = self.history = History(
             iterations=self.iters,
             iterations_per_epoch=self.iterations_per_epoch,
             config=dict(self.config),
             seed=self.seed,
         )
-        self.history = history
-        previous_handler = self._install_sigint_handler()
         start = time.perf_counter()
         try:
-            for cb in self.callbacks:
-                if hasattr(cb, "on_train_begin"):
-                    cb.on_train_begin(self, history)
-            # A diverging run overflows before its loss turns NaN; the trainer reports that
-            # itself (TrainingDiverged), so NumPy's overflow warnings would only be noise.
-            with np.errstate(over="ignore", invalid="ignore"):
-                self._fit(history)
+            with StopOnCtrlC(self):
+                for cb in self.callbacks:
+                    if hasattr(cb, "on_train_begin"):
+                        cb.on_train_begin(self, history)
+                # A diverging run overflows before its loss turns NaN; the trainer reports that
+                # itself (TrainingDiverged), so NumPy's overflow warnings would only be noise.
+                with np.errstate(over="ignore", invalid="ignore"), self._epochs(history) as epochs:
+                    self._fit(history, epochs)
         finally:
             history.wall_time = time.perf_counter() - start
-            if previous_handler is not None:
-                signal.signal(signal.SIGINT, previous_handler)
             for cb in self.callbacks:
                 if hasattr(cb, "on_train_end"):
                     cb.on_train_end(self, history)
         return history
 
-    def _fit(self, history: History) -> None:
-        opt, params, step = self.optimizer, self.network.params, self._step_function()
-        x_train, t_train, b = self.x_train, self.t_train, self.batch_size
-        # Filled in place, and the mini-batches gathered into fixed buffers: the steps
-        # allocate nothing.
-        losses = np.full(self.iters, np.nan)
-        x_buf = np.empty((b, *x_train.shape[1:]), dtype=x_train.dtype)
-        t_buf = np.empty((b, *t_train.shape[1:]), dtype=t_train.dtype)
-        augment, augment_rng = self.augment, self.augment_rng
-        if augment is not None:
-            a_buf = np.empty(x_buf.shape, dtype=np.result_type(x_buf.dtype, np.float32))
-        make_bar = self._progress_bar_factory()
-        evaluator = self._evaluator()
-        history.config["background_eval"] = isinstance(evaluator, BackgroundEvaluator)
-        done = 0
-        pending: PendingEvaluation | None = None
+    def _epochs(self, history: History) -> Epochs:
+        """What runs beside the loop: the evaluations, the progress bars, the losses."""
+        self._bars = ProgressBars(self._progress_bar_factory())
+        return Epochs(self, history, self._evaluator(), self._bars)
 
-        def collect(wait: bool) -> bool:
-            """Record the evaluation under way if it has finished (or, with ``wait``, once it
-            has): True if the callbacks then say stop. A same-thread one has always finished."""
-            nonlocal pending
-            if pending is None or not (wait or pending.ready()):
-                return False
-            # pending is cleared only once its result is in hand: a Ctrl-C while waiting leaves
-            # it to the handler below, which still records it.
-            result, finished, pending = pending.result(), pending, None
-            return self._record(history, finished, result, losses, done)
-
-        try:
-            pending = evaluator.submit(0, 0, 0.0)  # the initial weights: epoch 0
-            if collect(wait=False):
-                return
-            for epoch in range(1, self.num_epochs + 1):
-                n_steps = min(self.iterations_per_epoch, self.iters - done)
-                order = batch_order(self.rng, self.train_size, b, n_steps, self.sampling)
-                bar = self._bar = make_bar(epoch, n_steps) if make_bar else None
-                # The steps run in chunks, between looks at the progress bar and at the
-                # evaluation under way: nothing is added to a step.
-                watching = bar is not None or pending is not None
-                chunk = max(1, n_steps // 50) if watching else n_steps
-                t0 = time.perf_counter()
-                for chunk_start in range(0, n_steps, chunk):
-                    if collect(wait=False):
-                        return
-                    for j in range(chunk_start, min(chunk_start + chunk, n_steps)):
-                        idx = order[j * b : (j + 1) * b]
-                        m = len(idx)
-                        xb = np.take(x_train, idx, axis=0, out=x_buf[:m], mode="clip")
-                        tb = np.take(t_train, idx, axis=0, out=t_buf[:m], mode="clip")
-                        if augment is not None:
-                            xb = augment(xb, augment_rng, out=a_buf[:m])
-                        loss, grads = step(xb, tb)
-                        opt.update(params, grads)
-                        losses[done] = loss
-                        done += 1
-                        if not math.isfinite(loss) or self._stop_requested:
-                            self._stop_early(history, losses, done, epoch)
-                    if bar is not None:
-                        bar.update(min(chunk, n_steps - chunk_start))
-                seconds = time.perf_counter() - t0
-                self._close_bar()
-                if collect(wait=True):  # the previous epoch's, if still under way
-                    return
-                if epoch == self.num_epochs:  # the last evaluation has every thread to itself
-                    evaluator.close()
-                    evaluator = ForegroundEvaluator(self.evaluate)
-                pending = evaluator.submit(epoch, done, seconds)
-                if collect(wait=False):
-                    return
-            history.stop_reason = "completed"
-        except BaseException:
-            if pending is not None:
-                # Training failed or was interrupted: keep the evaluation under way, if it
-                # finishes, so the history has every epoch that ended. The callbacks see it,
-                # but the reason training ended stays the one in flight (``ending`` keeps the
-                # stop reason; a callback may still have written its own message).
-                message = history.message
-                try:
-                    self._record(history, pending, pending.result(), losses, done, ending=True)
-                except Exception:  # the error in flight is the one to report
-                    pass
-                history.message = message
-            raise
-        finally:
-            self._close_bar()
-            evaluator.close()
-
-    def _record(
-        self,
-        history: History,
-        evaluation: PendingEvaluation,
-        result: tuple[dict[str, float], float],
-        losses: NDArray,
-        done: int,
-        *,
-        ending: bool = False,
-    ) -> bool:
-        """Add a finished evaluation to ``history`` and run the callbacks; True: they say stop.
-
-        ``done`` steps have run by now: ``evaluation.steps`` of them before it started, and more
-        when it ran in the background. ``ending``: training is already ending (a divergence or
-        Ctrl-C), so a stop asked for by a callback changes nothing.
-        """
-        acc, t_eval = result
-        history.loss, history.iterations_done = losses[:done], done
-        history.epochs.append(evaluation.epoch)
-        history.epoch_iterations.append(evaluation.steps)
-        for name, value in acc.items():
-            history.accuracy.setdefault(name, []).append(value)
-        start = history.epoch_iterations[-2] if len(history.epoch_iterations) > 1 else 0
-        history.epoch_loss.append(
-            float(np.mean(losses[start : evaluation.steps])) if evaluation.steps else None
+    def _fit(self, history: History, epochs: Epochs) -> None:
+        """The notes' loop: draw a mini-batch, backpropagate, update, record the loss; evaluate
+        once an epoch. ``epochs`` looks at the progress bar and at an evaluation on the other
+        core between chunks of steps, never inside one."""
+        step, opt, params = self._step_function(), self.optimizer, self.network.params
+        batches = MiniBatches(
+            self.x_train, self.t_train, self.batch_size, self.augment, self.augment_rng
         )
-        history.train_time.append(evaluation.seconds)
-        history.eval_time.append(t_eval)
-        if self.verbose:
-            self.log_line(self.epoch_line(history))
-        stop = False
-        for cb in self.callbacks:
-            if hasattr(cb, "on_epoch_end") and cb.on_epoch_end(self, history):
-                stop = True
-        if stop and not ending:
-            history.stop_reason = "stopped"
-            history.message = history.message or (
-                f"stopped by a callback after epoch {evaluation.epoch}"
-                if done
-                else "stopped by a callback before the first step"
-            )
-            if self.verbose:
-                self.log_line(history.message)
-        return stop
-
-    def _stop_early(self, history: History, losses: NDArray, done: int, epoch: int) -> None:
-        """End a run whose last loss is not finite, or that Ctrl-C asked to stop."""
-        self._close_bar()
-        history.loss, history.iterations_done = losses[:done], done
-        loss = losses[done - 1]
-        if not math.isfinite(loss):
-            lr = getattr(self.optimizer, "lr", None)
-            hint = f" (now {lr:g})" if isinstance(lr, (int, float)) else ""
-            history.stop_reason = "diverged"
-            history.message = (
-                f"training diverged: the loss became {loss} at iteration {done} (epoch {epoch}); "
-                f"try a smaller learning rate{hint}"
-            )
-            raise TrainingDiverged(history.message, history)
-        history.stop_reason = "interrupted"
-        history.message = f"interrupted at iteration {done} of {self.iters} (epoch {epoch})"
-        raise TrainingInterrupted(history.message, history)
-
-    # -- evaluation in a second thread -------------------------------------------------------
-
-    def background_eval_problem(self) -> str | None:
-        """Why this run's evaluation would not run in the background, or None if it would
-        (see :func:`dlzero.training.background.background_eval_problem`)."""
-        return background.background_eval_problem(self)
-
-    def _evaluator(self) -> ForegroundEvaluator | BackgroundEvaluator:
-        problem = self.background_eval_problem()
-        if problem is None:
-            return BackgroundEvaluator(
-                self.network.fused_step(), self.eval_sets, self.eval_batch_size
-            )
-        if self.background_eval is True:
-            raise ValueError(f"background_eval=True, but {problem}")
-        return ForegroundEvaluator(self.evaluate)
-
-    # -- Ctrl-C and the progress bar ---------------------------------------------------------
-
-    def _install_sigint_handler(self) -> Any:
-        """Make the first Ctrl-C finish the current step; return the handler to restore."""
-        self._stop_requested = False
-        if not self.handle_sigint or threading.current_thread() is not threading.main_thread():
-            return None
-        previous = signal.getsignal(signal.SIGINT)
-        if previous is None or previous == signal.SIG_IGN:
-            return None  # not ours to change: set outside Python, or Ctrl-C is ignored
-
-        def request_stop(signum: int, frame: Any) -> None:
-            self._stop_requested = True
-            # A second Ctrl-C interrupts at once.
-            signal.signal(signal.SIGINT, previous)
-            print(
-                "\nstopping after the current step (Ctrl-C again to abort)",
-                file=sys.stderr,
-                flush=True,
-            )
-
-        signal.signal(signal.SIGINT, request_stop)
-        return previous
-
-    def _progress_bar_factory(self) -> Callable[[int, int], Any] | None:
-        show = self.progress
-        if show == "auto":
-            show = self.verbose and interactive()
-        if not show:
-            return None
-
-        def make(epoch: int, total: int) -> Any:
-            return progress_bar(total, f"epoch {epoch}/{self.num_epochs}")
-
-        return make
-
-    def _close_bar(self) -> None:
-        if self._bar is not None:
-            self._bar.close()
-            self._bar = None
+        losses, done = epochs.losses, 0  # one loss per step, filled in place
+        if epochs.end(0, done):  # the initial weights: epoch 0
+            return
+        for epoch in range(1, self.num_epochs + 1):
+            n_steps = min(self.iterations_per_epoch, self.iters - done)
+            order = batch_order(self.rng, self.train_size, self.batch_size, n_steps, self.sampling)
+            for j in epochs.steps(epoch, n_steps, done):
+                x_batch, t_batch = batches.take(order, j)  # draw a mini-batch
+                loss, grads = step(x_batch, t_batch)  # backpropagation
+                opt.update(params, grads)  # SGD, Adam, ...
+                losses[done] = loss  # record the loss
+                done += 1
+                if not math.isfinite(loss) or self._stop_requested:
+                    epochs.stop(done, epoch)  # diverged, or Ctrl-C: raises
+            if epochs.end(epoch, done):  # evaluate once per epoch; True: a callback says stop
+                return
+        history.stop_reason = "completed"
 
 
 def train(
@@ -663,6 +378,25 @@ def train(
 ) -> History:
     """Train ``network`` and return its :class:`History`: ``Trainer(...).fit()`` in one call.
 
-    Takes the same arguments as :class:`Trainer`.
+    Takes :class:`Trainer`'s arguments, and each setting of a group also as a flat keyword:
+    ``train(net, opt, x, t, xt, tt, epochs=5, verbose=False, patience=3,
+    validation_fraction=0.1)`` is ``Trainer(net, opt, x, t, xt, tt, steps=Steps(epochs=5),
+    output=Output(verbose=False), stopping=Stopping(patience=3),
+    evaluation=Evaluation(validation_fraction=0.1)).fit()``. A flat keyword changes that one
+    field of the group given with it, if any.
+
+    Parameters
+    ----------
+    network, optimizer, x_train, t_train, x_test, t_test
+        As for :class:`Trainer`.
+    **kwargs
+        ``rng``, ``callbacks``, ``steps``, ``evaluation``, ``stopping``, ``output``, and the
+        fields of :class:`Steps`, :class:`Evaluation`, :class:`Stopping` and :class:`Output`.
+
+    Raises
+    ------
+    TypeError
+        An unknown keyword.
     """
-    return Trainer(network, optimizer, x_train, t_train, x_test, t_test, **kwargs).fit()
+    grouped = trainer_keywords(kwargs)
+    return Trainer(network, optimizer, x_train, t_train, x_test, t_test, **grouped).fit()

@@ -376,7 +376,12 @@ $("train-form").addEventListener("submit", async (event) => {
 });
 
 $("train-stop").addEventListener("click", () => {
-  fetch("/api/train/stop", { method: "POST" });
+  // JSON, as every request that changes something: a form on another site cannot send it.
+  fetch("/api/train/stop", {
+    method: "POST",
+    headers: { "Content-Type": "application/json" },
+    body: "{}",
+  });
 });
 
 // -- start ------------------------------------------------------------------------------------

@@ -22,14 +22,14 @@ gradients with far fewer passes over memory, which is where those layers spend t
   maximum of the blocks. Its backward sends each gradient to the first block that holds the
   maximum (ties go to the first offset, as ``Pooling``'s ``argmax`` does). So that these
   columns too are copied in contiguous runs, the padded input is kept split into phases (every
-  other row and column, see ``_StageBuffers``).
+  other row and column, see ``StageBuffers``).
 - **ReLU after pooling.** ``max(relu(a), relu(b)) = relu(max(a, b))``: the ReLU of a pooled
   stage runs on the pooled output, k*k times smaller; otherwise it writes the convolution's
   output straight into the next convolution's padded input, one pass doing both.
 - **Bias in the product.** Each column matrix has a last row of ones and the filters a last
   column holding the bias: the product adds the bias, and the weight-gradient product gives
   its gradient, with no pass of their own.
-- **Buffers per batch size,** as :mod:`dlzero.fastpath` does for the MLP: a step allocates
+- **Buffers per batch size,** as :mod:`dlzero.fast.mlp` does for the MLP: a step allocates
   almost nothing (on a small machine a fresh multi-megabyte array costs page faults at every
   step), and no gradient is formed for the input images.
 - **The input gradient as a convolution.** For a stride-1 convolution, dL/dx is the
@@ -45,7 +45,7 @@ step 11-14% slower); ``sliding_window_view``, and the other product order for th
 gradient, each under 5% of a step.
 
 Everything after the last pooling (``Affine``, ``Relu``, ``Dropout``, ``SoftmaxWithLoss``) runs
-through the layers themselves (or :class:`~dlzero.fastpath.FusedMLP` when they are a plain
+through the layers themselves (or :class:`~dlzero.fast.mlp.FusedMLP` when they are a plain
 MLP), on the whole batch, so dropout draws the same masks from the same generator.
 ``tests/test_convpath.py`` checks this path against the layers (loss, every gradient, the
 scores), on odd sizes, strides, padding, sizes that floor, ties in pooling, one and two lanes and
@@ -64,10 +64,12 @@ from typing import TypeVar
 import numpy as np
 from numpy.typing import NDArray
 
-from dlzero._threads import available_cpus, blas_thread_count, single_thread_blas
-from dlzero.conv import conv_output_hw
-from dlzero.fastpath import FusedMLP
+from dlzero._threads import available_cpus, blas_thread_count
+from dlzero.fast.cache import BufferCache
+from dlzero.fast.mlp import FusedMLP
+from dlzero.fast.stages import Stage, StageBuffers
 from dlzero.layers import Affine, Convolution, Layer, Pooling, Relu
+from dlzero.layers.im2col import conv_output_hw
 
 __all__ = ["FusedConvNet"]
 
@@ -76,12 +78,6 @@ U = TypeVar("U")
 
 # Smallest half-batch worth a second thread: below it the hand-over costs more than it saves.
 _MIN_LANE = 8
-
-# im2col forms the columns of a few output rows at a time, about this many bytes, and each
-# chunk is multiplied while it is still in the cache: the whole matrix, 23 MB for DeepConvNet's
-# second convolution on 50 images, would go out to memory and back (its forward pass took 6.1
-# ms whole, 3.9 ms in chunks of 2 rows, and 7.6 against 4.0 ms with the other lane running).
-_CHUNK_BYTES = 2 << 20
 
 _pool: ThreadPoolExecutor | None = None
 _pool_lock = threading.Lock()
@@ -106,150 +102,6 @@ if hasattr(os, "register_at_fork"):
     os.register_at_fork(after_in_child=_forget_pool_in_child)
 
 
-class _Stage:
-    """One ``Convolution``, the ``Relu`` after it, and the max ``Pooling`` after that if any.
-
-    ``pool`` is the pooling window's side ``k`` (stride ``k``, no padding), or 0 for none.
-    """
-
-    def __init__(self, conv: Convolution, pool: int, keys: tuple[str, str]) -> None:
-        self.conv = conv
-        self.pool = pool
-        self.keys = keys
-
-    def copy(self) -> _Stage:
-        conv = Convolution(self.conv.W.copy(), self.conv.b.copy(), self.conv.stride, self.conv.pad)
-        return _Stage(conv, self.pool, self.keys)
-
-
-def _chunks(total: int, row_bytes: int) -> list[tuple[int, int]]:
-    """(first, stop) ranges over ``total`` rows, each at most ``_CHUNK_BYTES`` (or one row)."""
-    step = max(1, _CHUNK_BYTES // row_bytes)
-    return [(first, min(first + step, total)) for first in range(0, total, step)]
-
-
-class _StageBuffers:
-    """The arrays of one stage for one batch size (shapes in the comments).
-
-    The product's columns are ordered (a, b, i, j, n): for each offset (a, b) in the k x k
-    pooling window, the convolution outputs at (k*i + a, k*j + b) for every pooled position
-    (i, j) and image n. The pooling is then the maximum of k*k contiguous blocks. (Without a
-    pooling k is 1: the natural order.) Output (k*i + a, k*j + b) reads padded input row
-    s*k*i + (s*a + y) for filter row y: a step of P = s*k. So the padded input is kept split
-    into its P x P phases, ``phases[c, r % P, q % P, r // P, q // P, n]`` holding the padded
-    pixel (r, q): each copy ``im2col`` makes then reads runs of out_w*N contiguous numbers.
-    """
-
-    def __init__(
-        self,
-        stage: _Stage,
-        in_shape: tuple[int, int, int, int],
-        dtype: np.dtype,
-        train: bool,
-        input_grad: bool = True,
-    ) -> None:
-        c, h, w, n = in_shape
-        fn, _, fh, fw = stage.conv.W.shape
-        s, p = stage.conv.stride, stage.conv.pad
-        k = self.k = stage.pool or 1
-        conv_h, conv_w = conv_output_hw((n, c, h, w), fh, fw, s, p, "Convolution")
-        out_h, out_w = conv_h, conv_w
-        if stage.pool:
-            out_h, out_w = conv_output_hw((n, fn, conv_h, conv_w), k, k, k, 0, "Pooling")
-        self.in_shape = in_shape
-        self.out_hw = (out_h, out_w)  # after the pooling, if any
-        m = k * k * out_h * out_w * n  # the convolution outputs the pooling uses
-        rows = c * fh * fw
-        size = np.dtype(dtype).itemsize
-        # The padded input in phases: (C, P, P, ceil((H + 2p) / P), ceil((W + 2p) / P), N);
-        # the border stays zero. With P = 1 (stride 1, no pooling) it is the padded input.
-        step = self.step = s * k
-        hp, wp = h + 2 * p, w + 2 * p
-        self.phases = np.zeros((c, step, step, -(-hp // step), -(-wp // step), n), dtype=dtype)
-        # Where the input goes: (phase view, rows, columns of the input) for each phase.
-        self.input_parts = []
-        for u in range(step):
-            for v in range(step):
-                r0, c0 = (u - p) % step, (v - p) % step  # the first input row in phase u
-                nr, nc = len(range(r0, h, step)), len(range(c0, w, step))
-                top, left = (r0 + p) // step, (c0 + p) // step
-                part = self.phases[:, u, v, top : top + nr, left : left + nc]
-                self.input_parts.append((part, slice(r0, h, step), slice(c0, w, step)))
-        # im2col of a few pooled rows of one window offset: (C*FH*FW + 1, chunk rows *
-        # out_w * N), the last row ones (the bias's input). The backward pass forms them
-        # again rather than keep them all.
-        row_chunks = _chunks(out_h, (rows + 1) * out_w * n * size)
-        self.chunks = [(block, first, stop) for block in range(k * k) for first, stop in row_chunks]
-        most = max(stop - first for first, stop in row_chunks)
-        self.col = np.empty((rows + 1, most * out_w * n), dtype=dtype)
-        self.col[rows] = 1
-        self.out = np.empty((fn, m), dtype=dtype)  # the product: convolution outputs
-        self.pooled = np.empty((fn, out_h, out_w, n), dtype=dtype) if stage.pool else None
-        self.w_aug = np.empty((fn, rows + 1), dtype=dtype)  # [W | b]
-        if train:
-            self.dout = np.empty((fn, m), dtype=dtype)  # dL/d(convolution output)
-            self.mask = np.empty((fn, out_h * out_w * n), dtype=bool)
-            self.dw_aug = np.empty((fn, rows + 1), dtype=dtype)
-            self.dw_part = np.empty((fn, rows + 1), dtype=dtype)  # one chunk's share
-            # (The first stage forms no input gradient: the images need none.)
-            if input_grad and s == 1:  # dL/dx as a convolution of the padded dL/dout
-                # dL/d(convolution output), padded by FH-1 and FW-1 so that every filter
-                # offset reads inside; outputs a floored pooling leaves out stay 0.
-                gh, gw = hp + fh - 1, wp + fw - 1
-                self.gpad = np.zeros((fn, gh, gw, n), dtype=dtype)
-                # Its im2col, a few rows of dL/dx at a time: (FN*FH*FW, chunk rows * W * N)
-                self.dx_chunks = _chunks(h, fn * fh * fw * w * n * size)
-                most_dx = max(stop - first for first, stop in self.dx_chunks)
-                self.gcol = np.empty((fn * fh * fw, most_dx * w * n), dtype=dtype)
-                self.w_t = np.empty((c, fn * fh * fw), dtype=dtype)
-                self.dx = np.empty((c, h, w, n), dtype=dtype)
-            elif input_grad:  # dL/dcol, then col2im into the padded input's gradient
-                self.dcol = np.empty((rows, most * out_w * n), dtype=dtype)
-                self.dpadded = np.empty((c, hp, wp, n), dtype=dtype)
-            if stage.pool:
-                self.dpooled = np.empty((fn, out_h * out_w * n), dtype=dtype)
-                self.equal = np.empty((fn, out_h * out_w * n), dtype=bool)
-
-    def write_input(self, a: NDArray, relu: bool) -> None:
-        """Write ``a`` (C, H, W, N), through a ReLU if ``relu``, into the padded phases."""
-        for part, rows, cols in self.input_parts:
-            if relu:
-                np.maximum(a[:, rows, cols], 0, out=part)
-            else:
-                part[...] = a[:, rows, cols]
-
-    def span(self, block: int, first: int, stop: int) -> slice:
-        """The product's columns for pooled rows ``first`` to ``stop`` of window offset
-        ``block``."""
-        out_h, out_w = self.out_hw
-        per_row = out_w * self.in_shape[3]
-        return slice((block * out_h + first) * per_row, (block * out_h + stop) * per_row)
-
-    def windows(self, stage: _Stage, block: int) -> list[tuple[tuple[int, int], int, int]]:
-        """((y, x), u, v) for every copy im2col makes for window offset ``block`` = (a, b):
-        filter offset (y, x) reads padded rows and columns u + P*i and v + P*j of pooled
-        position (i, j), with u = s*a + y and v = s*b + x."""
-        fh, fw = stage.conv.W.shape[2:]
-        a, b = divmod(block, self.k)
-        s = stage.conv.stride
-        return [((y, x), s * a + y, s * b + x) for y in range(fh) for x in range(fw)]
-
-    def columns(self, stage: _Stage, block: int, first: int, stop: int) -> NDArray:
-        """im2col of pooled rows ``first`` to ``stop`` of window offset ``block``:
-        (C*FH*FW + 1, (stop - first)*out_w*N), a view of ``col``."""
-        c, _, _, n = self.in_shape
-        fh, fw = stage.conv.W.shape[2:]
-        out_w, step = self.out_hw[1], self.step
-        col = self.col[:, : (stop - first) * out_w * n]
-        # Splitting both axes of a slice is always a view: the copies land in ``col``.
-        view = col[:-1].reshape(c, fh, fw, stop - first, out_w, n)
-        for (y, x), u, v in self.windows(stage, block):
-            top, left = first + u // step, v // step
-            phase = self.phases[:, u % step, v % step]
-            view[:, y, x] = phase[:, top : top + stop - first, left : left + out_w]
-        return col
-
-
 class FusedConvNet:
     """Loss, gradients and scores of a ``(Convolution Relu [Pooling])+ ...`` network, fused.
 
@@ -269,7 +121,7 @@ class FusedConvNet:
 
     def __init__(
         self,
-        stages: Sequence[_Stage],
+        stages: Sequence[Stage],
         tail: Sequence[Layer],
         last_layer: Layer,
         tail_keys: Sequence[tuple[Layer, str, str]],
@@ -283,9 +135,11 @@ class FusedConvNet:
         self.mlp = None
         affines = self.tail[0::2]
         if all(type(a) is Affine and a.b.shape == a.W.shape[1:] for a in affines):
-            key = {(id(layer), p): k for layer, p, k in self.tail_keys}
-            keys = [(key[id(a), "W"], key[id(a), "b"]) for a in affines]
-            self.mlp = FusedMLP.from_layers(self.tail, last_layer, keys)
+
+            def param_keys(layer: Layer) -> dict[str, str]:
+                return {p: k for owner, p, k in self.tail_keys if owner is layer}
+
+            self.mlp = FusedMLP.from_layers(self.tail, last_layer, param_keys)
         # Two lanes: a batch of training images is split in two halves, whose convolution
         # stages run at once, one in a worker thread (NumPy and BLAS release the GIL), each
         # on one BLAS thread. Threads that block, unlike BLAS threads that spin, cost nothing
@@ -294,8 +148,9 @@ class FusedConvNet:
         # as it may when this object is made (the trainer's background evaluation later sets
         # BLAS to one thread, as it sets it for the steps anyway).
         self.lanes = 2 if available_cpus() >= 2 and blas_thread_count() >= 2 else 1
-        self._buffers: list[dict[tuple[tuple[int, ...], bool], list[_StageBuffers]]] = [{}, {}]
-        self._flat: dict[tuple[tuple[int, ...], bool], tuple[NDArray, NDArray | None]] = {}
+        # Keyed by (input shape, training or not); one cache for each lane.
+        self._buffers = [BufferCache(), BufferCache()]
+        self._flat = BufferCache()
         self._grads: list[dict[str, NDArray]] = [{}, {}]
         for grads in self._grads:
             for stage in self.stages:
@@ -305,7 +160,7 @@ class FusedConvNet:
 
     @classmethod
     def from_network(cls, network: object) -> FusedConvNet | None:
-        """The fused path for a :class:`~dlzero.networks.Sequential`, or None if not covered.
+        """The fused path for a :class:`~dlzero.sequential.Sequential`, or None if not covered.
 
         Covered: one or more convolutions with a bias per filter, each followed by a ``Relu``
         and optionally by a max ``Pooling`` with a square window, its side as stride and no
@@ -315,8 +170,8 @@ class FusedConvNet:
         if getattr(network, "weight_decay_lambda", 0):
             return None
         layers = list(network.layers.values())  # type: ignore[attr-defined]
-        refs = {(id(layer), p): key for key, (layer, p) in network._param_refs.items()}  # type: ignore[attr-defined]
-        stages: list[_Stage] = []
+        keys_of = network.param_keys  # type: ignore[attr-defined]
+        stages: list[Stage] = []
         i = 0
         while i < len(layers) and type(layers[i]) is Convolution:
             conv = layers[i]
@@ -333,7 +188,7 @@ class FusedConvNet:
                     return None
                 pool = p.pool_h if p.pool_h > 1 else 0  # a 1x1 pooling passes all through
                 i += 1
-            stages.append(_Stage(conv, pool, (refs[(id(conv), "W")], refs[(id(conv), "b")])))
+            stages.append(Stage(conv, pool, (keys_of(conv)["W"], keys_of(conv)["b"])))
         tail = layers[i:]
         if not stages or any(type(layer) in (Convolution, Pooling) for layer in tail):
             return None
@@ -342,7 +197,7 @@ class FusedConvNet:
         dtypes = {a.dtype for a in arrays}
         if len(dtypes) != 1 or next(iter(dtypes)) not in (np.float32, np.float64):
             return None
-        tail_keys = [(layer, p, refs[(id(layer), p)]) for layer in tail for p in layer.param_names]
+        tail_keys = [(layer, p, key) for layer in tail for p, key in keys_of(layer).items()]
         return cls(stages, tail, network.last_layer, tail_keys)  # type: ignore[attr-defined]
 
     def snapshot(self) -> FusedConvNet:
@@ -368,48 +223,40 @@ class FusedConvNet:
 
     # -- buffers ---------------------------------------------------------------------------
 
-    def _buffers_for(
-        self, x_shape: tuple[int, ...], train: bool, lane: int = 0
-    ) -> list[_StageBuffers]:
-        """Each stage's arrays for input of ``x_shape``, made on first use and kept."""
-        key = (tuple(x_shape), train)
-        cache = self._buffers[lane]
-        bufs = cache.pop(key, None)
-        if bufs is not None:
-            cache[key] = bufs  # the most recently used last: the oldest goes first
-            return bufs
-        if len(cache) >= 4:  # batch, last batch, eval chunk, last chunk: enough
-            cache.pop(next(iter(cache)))
-        n, c, h, w = x_shape
+    def _make_buffers(self, key: tuple[tuple[int, ...], bool]) -> list[StageBuffers]:
+        """Each stage's arrays for input of shape ``key[0]``, in training or not (``key[1]``)."""
+        (n, c, h, w), train = key
         shape = (c, h, w, n)
         bufs = []
         for i, stage in enumerate(self.stages):
-            buf = _StageBuffers(stage, shape, self.dtype, train, input_grad=i > 0)
+            buf = StageBuffers(stage, shape, self.dtype, train, input_grad=i > 0)
             bufs.append(buf)
             shape = (stage.conv.W.shape[0], *buf.out_hw, n)
-        cache[key] = bufs
         return bufs
 
-    def _flat_for(self, x_shape: tuple[int, ...], train: bool) -> tuple[NDArray, NDArray | None]:
+    def _buffers_for(
+        self, x_shape: tuple[int, ...], train: bool, lane: int = 0
+    ) -> list[StageBuffers]:
+        """Each stage's arrays for input of ``x_shape``, made on first use and kept."""
+        return self._buffers[lane].get((tuple(x_shape), train), self._make_buffers)
+
+    def _make_flat(self, key: tuple[tuple[int, ...], bool]) -> tuple[NDArray, NDArray | None]:
         """The last stage's output after its ReLU, (N, C, H, W), for the layers after the
-        stages, and (in training) its gradient as (N, C*H*W), for input of ``x_shape``."""
-        n = x_shape[0]
-        pair = self._flat.get((tuple(x_shape), train))
-        if pair is None:
-            if len(self._flat) >= 4:
-                self._flat.pop(next(iter(self._flat)))
-            _, c, h, w = x_shape
-            for stage in self.stages:  # the sizes, stage by stage
-                fn, _, fh, fw = stage.conv.W.shape
-                conv, k = stage.conv, stage.pool
-                h, w = conv_output_hw((n, c, h, w), fh, fw, conv.stride, conv.pad, "Convolution")
-                if k:
-                    h, w = conv_output_hw((n, fn, h, w), k, k, k, 0, "Pooling")
-                c = fn
-            flat = np.empty((n, c, h, w), dtype=self.dtype)
-            dflat = np.empty((n, flat[0].size), dtype=self.dtype) if train else None
-            pair = self._flat[(tuple(x_shape), train)] = (flat, dflat)
-        return pair
+        stages, and (in training) its gradient as (N, C*H*W), for input of shape ``key[0]``."""
+        (n, c, h, w), train = key
+        for stage in self.stages:  # the sizes, stage by stage
+            fn, _, fh, fw = stage.conv.W.shape
+            conv, k = stage.conv, stage.pool
+            h, w = conv_output_hw((n, c, h, w), fh, fw, conv.stride, conv.pad, "Convolution")
+            if k:
+                h, w = conv_output_hw((n, fn, h, w), k, k, k, 0, "Pooling")
+            c = fn
+        flat = np.empty((n, c, h, w), dtype=self.dtype)
+        dflat = np.empty((n, flat[0].size), dtype=self.dtype) if train else None
+        return flat, dflat
+
+    def _flat_for(self, x_shape: tuple[int, ...], train: bool) -> tuple[NDArray, NDArray | None]:
+        return self._flat.get((tuple(x_shape), train), self._make_flat)
 
     # -- forward ---------------------------------------------------------------------------
 
@@ -427,7 +274,7 @@ class FusedConvNet:
 
     def _forward_stages(
         self, x: NDArray, train: bool, lane: int = 0, flat: NDArray | None = None
-    ) -> tuple[list[_StageBuffers], NDArray]:
+    ) -> tuple[list[StageBuffers], NDArray]:
         """Run the stages; return their buffers and the last one's output as (N, C, H, W),
         written into ``flat`` if given."""
         bufs = self._buffers_for(x.shape, train, lane)
@@ -496,9 +343,6 @@ class FusedConvNet:
             Gradients by parameter key. The arrays may be reused: the next call overwrites
             them.
         """
-        return single_thread_blas().call(self._loss_and_gradient, x, t)
-
-    def _loss_and_gradient(self, x: NDArray, t: NDArray) -> tuple[float, dict[str, NDArray]]:
         x = self._check_input(x)
         n = x.shape[0]
         half = (n + 1) // 2 if self.lanes > 1 and n >= 2 * _MIN_LANE else n
@@ -555,14 +399,14 @@ class FusedConvNet:
         return result, other
 
     def _backward_stages(
-        self, bufs: list[_StageBuffers], g: NDArray, grads: dict[str, NDArray]
+        self, bufs: list[StageBuffers], g: NDArray, grads: dict[str, NDArray]
     ) -> None:
         """Backward through every stage, from g = dL/d(the last ReLU output), (C, H, W, N)."""
         for i in range(len(self.stages) - 1, -1, -1):
             g = self._backward_stage(self.stages[i], bufs[i], g, grads, first=i == 0)
 
     def _backward_stage(
-        self, stage: _Stage, buf: _StageBuffers, g: NDArray, grads: dict[str, NDArray], first: bool
+        self, stage: Stage, buf: StageBuffers, g: NDArray, grads: dict[str, NDArray], first: bool
     ) -> NDArray:
         """Backward through one stage, from ``g`` = dL/d(its ReLU output), (FN, H, W, N).
 
@@ -621,7 +465,7 @@ class FusedConvNet:
         p = conv.pad
         return buf.dpadded[:, p : p + h, p : p + w]
 
-    def _input_gradient(self, stage: _Stage, buf: _StageBuffers) -> NDArray:
+    def _input_gradient(self, stage: Stage, buf: StageBuffers) -> NDArray:
         """dL/d(input) of a stride-1 stage, as a convolution of the zero-padded dL/dout.
 
         ``dx[c, i, j, n] = sum over f, y, x of W[f, c, y, x] * dout[f, i + p - y, j + p - x, n]``

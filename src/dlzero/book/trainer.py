@@ -47,6 +47,7 @@ from numpy.typing import NDArray
 from dlzero._rng import RngLike
 from dlzero.optimizers import OPTIMIZERS
 from dlzero.training.history import TrainingDiverged
+from dlzero.training.settings import Evaluation, Output, Steps
 from dlzero.training.trainer import Trainer
 
 __all__ = ["BookTrainer"]
@@ -161,17 +162,18 @@ class BookTrainer:
             self.optimizer,
             x_train,
             t_train,
-            evaluate_train=False,  # the sample below, named as the book's lists
-            eval_sets={
-                "train": (x_train[:n], t_train[:n]),
-                "test": (x_test[:n], t_test[:n]),
-            },
-            batch_size=mini_batch_size,
-            epochs=epochs,
-            sampling="replacement",
+            steps=Steps(batch_size=mini_batch_size, epochs=epochs, sampling="replacement"),
             rng=rng,
-            eval_batch_size=eval_batch,
-            verbose=self.verbose,
+            evaluation=Evaluation(
+                evaluate_train=False,  # the sample below, named as the book's lists
+                eval_sets={
+                    "train": (x_train[:n], t_train[:n]),
+                    "test": (x_test[:n], t_test[:n]),
+                },
+                eval_batch_size=eval_batch,
+            ),
+            output=Output(verbose=False),  # the book's lines instead (_BookLines)
+            callbacks=[_BookLines()] if self.verbose else (),
         )
         self.batch_size = self.trainer.batch_size
         self.train_size = self.trainer.train_size
@@ -238,6 +240,39 @@ class BookTrainer:
             print("=============== Final Test Accuracy ===============")
             print(f"test acc:{final}", flush=True)
         return final
+
+
+class _BookLines:
+    """Print what the book's verbose ``Trainer`` prints: ``train loss:...`` for every step and
+    ``=== epoch:1, train acc:..., test acc:... ===`` for every evaluation.
+
+    The loss lines of an epoch come together at its end, before the epoch's line (the loop
+    stays free of per-step printing); the text is the book's. The first epoch line is the
+    untrained network's, as dlzero's history has it (docs/book.md).
+    """
+
+    background_safe = True  # it only prints: the evaluation may run beside the next epoch
+
+    def __init__(self) -> None:
+        self._printed = 0  # loss lines printed so far
+
+    def on_epoch_end(self, trainer: Any, history: Any) -> bool:
+        losses = history.loss[self._printed : history.epoch_iterations[-1]]
+        lines = [f"train loss:{float(loss)}" for loss in losses]
+        acc, epoch = history.accuracy, len(history.epochs)
+        if epoch <= trainer.num_epochs:  # the book's lists hold `epochs` values; the last
+            lines.append(  # evaluation is its "Final Test Accuracy", printed by train()
+                f"=== epoch:{epoch}, train acc:{acc['train'][-1]}, test acc:{acc['test'][-1]} ==="
+            )
+        print("\n".join(lines), flush=True)
+        self._printed += len(losses)
+        return False
+
+    def on_train_end(self, trainer: Any, history: Any) -> None:
+        rest = history.loss[self._printed :]  # a last partial epoch's, or a stop's
+        if len(rest):
+            print("\n".join(f"train loss:{float(loss)}" for loss in rest), flush=True)
+        self._printed = 0
 
 
 def _book_optimizer(name: Any, params: Mapping[str, Any] | None) -> Any:

@@ -148,12 +148,31 @@ def decode_image(
         raise ImageError(f"{name}: damaged or truncated image ({exc})") from None
     if im.width == 0 or im.height == 0:
         raise ImageError(f"{name}: the image is empty ({im.width}x{im.height} pixels)")
+    try:
+        return _grayscale(im, Image)
+    except ImageError:
+        raise
+    except Exception as exc:
+        # A mode Pillow decodes but cannot convert (a TIFF's rarer photometric
+        # interpretations): the file's fault, not a bug, so an ImageError like any other.
+        raise ImageError(
+            f"{name}: a {im.mode} image, which cannot be read as grayscale ({exc})"
+        ) from None
 
+
+def _grayscale(im: Any, Image: Any) -> NDArray[np.float64]:
+    """Brightness in [0, 1] of a decoded picture of any mode (see :func:`read_image`)."""
     if im.mode in ("I", "I;16", "I;16B", "I;16L", "F"):
         # High bit depth gray: scale its own range to [0, 1] (contrast is normalized later).
         values = np.asarray(im, dtype=np.float64)
+        if not np.all(np.isfinite(values)):
+            raise ValueError("NaN or infinite pixels")
         lo, hi = float(values.min()), float(values.max())
         return (values - lo) / (hi - lo) if hi > lo else np.zeros_like(values)
+    if im.mode == "LAB":
+        # CIELAB's L channel is the lightness: the grayscale, with no conversion to make
+        # (Pillow has none from LAB to L).
+        return np.asarray(im.getchannel("L"), dtype=np.float64) / 255.0
     has_alpha = im.mode in ("RGBA", "LA", "PA", "RGBa", "La") or (
         im.mode == "P" and "transparency" in im.info
     )

@@ -13,6 +13,7 @@ import numpy as np
 from numpy.typing import NDArray
 
 from dlzero._html import html_table
+from dlzero.fast import predictor
 from dlzero.functions import softmax
 
 __all__ = [
@@ -70,10 +71,8 @@ def predict_proba(network: object, x: NDArray, batch_size: int | None = None) ->
         )
     x = x.reshape(len(x), *shape).astype(network.dtype, copy=False)
     step = batch_size or network.eval_batch_size
-    chunks = [
-        softmax(network.predict(x[i : i + step], train_flg=False).astype(np.float64))
-        for i in range(0, len(x), step)
-    ]
+    predict = predictor(network)  # the fused forward pass where there is one
+    chunks = [softmax(predict(x[i : i + step]).astype(np.float64)) for i in range(0, len(x), step)]
     return np.concatenate(chunks) if chunks else np.zeros((0, 0))
 
 

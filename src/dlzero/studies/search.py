@@ -5,8 +5,9 @@ set); draw the learning rate and the weight decay at random on a log scale, e.g.
 ``lr = 10 ** uniform(-6, -2)`` and ``weight_decay = 10 ** uniform(-8, -4)``; train a few
 epochs each; look at the best trials and narrow the ranges. :func:`random_search` does exactly
 that, with the trials run in parallel across the machine's cores through joblib (imported
-only here, only when ``n_jobs`` is not 1), or on a Dask cluster (:func:`connect`, then
-``random_search(..., client=client)``; ``distributed`` is imported only then).
+only here, only when ``n_jobs`` is not 1), or on a Dask cluster
+(:func:`dlzero.interop.dask.connect`, then ``random_search(..., client=client)``;
+``distributed`` is imported only then).
 
 Reproducible by construction: the validation split, every trial's hyperparameters and every
 trial's own seed (initial weights, mini-batches, dropout masks) are derived from the search's
@@ -21,38 +22,24 @@ import io
 import math
 import os
 import time
-import warnings
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
-from typing import TYPE_CHECKING, Any, TypeVar
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 from numpy.typing import NDArray
 
 from dlzero._checks import check_positive_int
+from dlzero.interop.dask import as_they_finish, send_to_cluster
 from dlzero.networks import MultiLayerNet
 from dlzero.optimizers import get_optimizer
-from dlzero.training import Trainer, TrainingDiverged, validation_size
-from dlzero.training.data import validation_split
+from dlzero.training import Evaluation, Output, Steps, Stopping, Trainer, TrainingDiverged
+from dlzero.training.data import validation_size, validation_split
 
 if TYPE_CHECKING:
-    from distributed import Client, Future
+    from distributed import Client
 
-__all__ = [
-    "SearchResult",
-    "Trial",
-    "as_they_finish",
-    "connect",
-    "random_search",
-    "run_trial",
-    "send_to_cluster",
-]
-
-T = TypeVar("T")
-
-# Seconds to wait for a Dask scheduler to answer, and then for its first worker: a scheduler
-# on the network answers in milliseconds, and a wrong address should not hang for long.
-CONNECT_TIMEOUT = 10.0
+__all__ = ["SearchResult", "Trial", "random_search", "run_trial"]
 
 
 @dataclass
@@ -188,16 +175,16 @@ def run_trial(
         get_optimizer(settings["optimizer"], lr=trial.lr),
         x_train,
         t_train,
-        eval_sets={"val": (x_val, t_val)},
-        batch_size=settings["batch_size"],
-        epochs=settings["epochs"],
+        steps=Steps(batch_size=settings["batch_size"], epochs=settings["epochs"]),
         rng=np.random.default_rng(batches),
-        verbose=False,
-        progress=False,
-        handle_sigint=False,
-        # Parallel trials already keep every core busy, and a trial's few hundred images
-        # evaluate in milliseconds: a second thread per trial would only compete.
-        background_eval=False,
+        evaluation=Evaluation(
+            eval_sets={"val": (x_val, t_val)},
+            # Parallel trials already keep every core busy, and a trial's few hundred images
+            # evaluate in milliseconds: a second thread per trial would only compete.
+            background_eval=False,
+        ),
+        stopping=Stopping(handle_sigint=False),
+        output=Output(verbose=False, progress=False),
     )
     t0 = time.perf_counter()
     try:
@@ -261,10 +248,10 @@ def random_search(
     on_trial : callable, optional
         ``on_trial(trial)`` as each trial finishes (in the order they finish).
     client : distributed.Client, optional
-        Run the trials on this Dask cluster instead (see :func:`connect`), as many at once as
-        its workers have threads. A trial whose worker dies is run again on another one; a
-        trial that still cannot finish, or raises, comes back with status ``"failed"`` and its
-        ``error``, and the others still count.
+        Run the trials on this Dask cluster instead (see :func:`dlzero.interop.dask.connect`),
+        as many at once as its workers have threads. A trial whose worker dies is run again on
+        another one; a trial that still cannot finish, or raises, comes back with status
+        ``"failed"`` and its ``error``, and the others still count.
 
     Returns
     -------
@@ -381,99 +368,6 @@ def random_search(
         done.sort(key=lambda t: t.index)
     settings["seconds"] = time.perf_counter() - t0
     return SearchResult(done, settings)
-
-
-def connect(scheduler: str, timeout: float = CONNECT_TIMEOUT) -> Client:
-    """A client of the Dask scheduler at ``scheduler``, for ``random_search(client=...)``.
-
-    ::
-
-        with connect("tcp://HOST:8786") as client:
-            result = random_search(x_train, t_train, client=client, seed=0)
-
-    Parameters
-    ----------
-    scheduler : str
-        The scheduler's address, as ``dask scheduler`` prints it: ``tcp://host:8786``.
-    timeout : float
-        Seconds to wait for the scheduler to answer, then as long for its first worker.
-
-    Returns
-    -------
-    distributed.Client
-        Close it when done (``with`` does).
-
-    Raises
-    ------
-    ImportError
-        ``distributed`` is not installed (``pip install 'dlzero[dask]'``).
-    ValueError
-        ``scheduler`` is not an address.
-    ConnectionError
-        The scheduler did not answer, or no worker joined it, within ``timeout``.
-    """
-    try:
-        import distributed
-        from distributed.comm import get_address_host_port
-    except ImportError:
-        raise ImportError(
-            "a search on a Dask cluster needs distributed: pip install 'dlzero[dask]'"
-        ) from None
-    # Checked before Client(): one given a malformed address fails half-built, and its
-    # clean-up at exit then prints a traceback.
-    try:
-        get_address_host_port(scheduler)
-    except ValueError as exc:
-        raise ValueError(
-            f"{scheduler!r} is not a Dask scheduler address ({exc}); expected e.g. tcp://host:8786"
-        ) from None
-    try:
-        client = distributed.Client(scheduler, timeout=timeout, set_as_default=False)
-    except OSError as exc:  # refused, unknown host, timed out
-        raise ConnectionError(f"cannot reach the Dask scheduler at {scheduler}: {exc}") from None
-    try:
-        client.wait_for_workers(1, timeout=timeout)
-    except distributed.TimeoutError:
-        client.close()
-        raise ConnectionError(
-            f"the Dask scheduler at {scheduler} has no worker (none joined in {timeout:g} s)"
-        ) from None
-    return client
-
-
-def send_to_cluster(client: Client, arrays: Sequence[NDArray]) -> list[Future]:
-    """Put ``arrays`` on ``client``'s cluster once, as tasks of their own that later tasks
-    take as arguments: the data travels once, not once with each task.
-
-    Not ``client.scatter``: scattered data is lost for good when every worker holding it has
-    died, while a task's result Dask can compute again. Dask warns about a task over 10 MB
-    ("Sending large graph"); a data set is meant to be one, so the warning is silenced here.
-    """
-    with warnings.catch_warnings():
-        warnings.filterwarnings("ignore", "Sending large graph", UserWarning)
-        return [client.submit(np.asarray, a, pure=False) for a in arrays]
-
-
-def as_they_finish(
-    client: Client, pending: dict[Future, T]
-) -> Iterator[tuple[T, Any, BaseException | None]]:
-    """Yield ``(key, result, None)``, or ``(key, None, error)``, for each of ``pending``'s
-    futures as it finishes, removing it from ``pending`` (what is left there can be cancelled).
-
-    Removed at once so the cluster forgets each result: otherwise a worker that dies later would
-    make Dask compute the finished tasks again. An error means the task raised, was cancelled,
-    or could not finish: each time a worker died under it Dask ran it again on another (up to
-    ``distributed.scheduler.allowed-failures`` times, 3 by default). The others go on.
-    """
-    from distributed import as_completed
-
-    for future in as_completed(list(pending), loop=client.loop):
-        key = pending.pop(future)
-        try:
-            result, error = future.result(), None
-        except Exception as exc:
-            result, error = None, exc
-        yield key, result, error
 
 
 def _run_on_cluster(

@@ -21,12 +21,13 @@ weights.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 import numpy as np
 from numpy.typing import NDArray
 
-from dlzero._threads import SMALL_PRODUCT, single_thread_blas
+from dlzero._threads import SMALL_PRODUCT
+from dlzero.fast.cache import BufferCache
 from dlzero.layers import Affine, Layer, Relu, Sigmoid, SoftmaxWithLoss
 
 __all__ = ["FusedMLP"]
@@ -47,7 +48,7 @@ class FusedMLP:
         The params-dict keys of each affine's ``W`` and ``b``, so ``loss_and_gradient`` returns
         grads under the network's names.
     weight_decay_lambda : float
-        As in :class:`~dlzero.networks.Sequential`.
+        As in :class:`~dlzero.sequential.Sequential`.
 
     Use :meth:`from_layers` to build one from a network's layers, which returns None when the
     network has any other kind of layer.
@@ -69,7 +70,7 @@ class FusedMLP:
             )
         self.keys = list(keys)
         self.weight_decay_lambda = weight_decay_lambda
-        self._buffers: dict[int, _Buffers] = {}
+        self._buffers: BufferCache[_Buffers] = BufferCache()
         # Weights of the largest affine: N times this is a step's largest product.
         self._largest_weight = max(a.W.size for a in self.affines)
         self._grads: dict[str, NDArray] = {}
@@ -80,14 +81,30 @@ class FusedMLP:
         self.dtype = dtype
 
     @classmethod
+    def from_network(cls, network: object) -> FusedMLP | None:
+        """The fused step of a :class:`~dlzero.sequential.Sequential`, or None if it is not a
+        plain MLP (``Affine`` layers with ``Relu`` or ``Sigmoid`` between them,
+        ``SoftmaxWithLoss`` last, one float dtype)."""
+        return cls.from_layers(
+            list(network.layers.values()),  # type: ignore[attr-defined]
+            network.last_layer,  # type: ignore[attr-defined]
+            network.param_keys,  # type: ignore[attr-defined]
+            network.weight_decay_lambda,  # type: ignore[attr-defined]
+        )
+
+    @classmethod
     def from_layers(
         cls,
         layers: Sequence[Layer],
         last_layer: Layer,
-        keys: Sequence[tuple[str, str]],
+        param_keys: Callable[[Layer], dict[str, str]],
         weight_decay_lambda: float = 0.0,
     ) -> FusedMLP | None:
-        """Build the fused step for ``layers``, or return None if they are not a plain MLP."""
+        """Build the fused step for ``layers``, or return None if they are not a plain MLP.
+
+        ``param_keys(layer)`` gives the params keys of a layer's parameters,
+        ``{"W": "W1", "b": "b1"}`` (:meth:`Sequential.param_keys`).
+        """
         if type(last_layer) is not SoftmaxWithLoss or len(layers) % 2 == 0:
             return None
         affines, activations = list(layers[0::2]), list(layers[1::2])
@@ -100,6 +117,7 @@ class FusedMLP:
         dtypes = {a.W.dtype for a in affines} | {a.b.dtype for a in affines}
         if len(dtypes) != 1 or next(iter(dtypes)) not in (np.float32, np.float64):
             return None
+        keys = [(k["W"], k["b"]) for k in map(param_keys, affines)]
         return cls(affines, [type(a) for a in activations], keys, weight_decay_lambda)
 
     def snapshot(self) -> FusedMLP:
@@ -111,14 +129,8 @@ class FusedMLP:
         affines = [Affine(a.W.copy(), a.b.copy()) for a in self.affines]
         return FusedMLP(affines, self.activations, self.keys, self.weight_decay_lambda)
 
-    def _buffers_for(self, n: int) -> _Buffers:
-        """Arrays for a batch of ``n``, made on first use and kept: no allocation per step."""
-        buf = self._buffers.get(n)
-        if buf is None:
-            if len(self._buffers) >= 4:  # batch, last batch, eval chunk, last chunk: enough
-                self._buffers.pop(next(iter(self._buffers)))
-            buf = self._buffers[n] = _Buffers(n, [a.W.shape[1] for a in self.affines], self.dtype)
-        return buf
+    def _make_buffers(self, n: int) -> _Buffers:
+        return _Buffers(n, [a.W.shape[1] for a in self.affines], self.dtype)
 
     def _hidden(self, x: NDArray, z: list[NDArray]) -> NDArray:
         """Run every affine but the last, activating in place; return the last activation."""
@@ -156,7 +168,7 @@ class FusedMLP:
         ndarray, shape (N, C)
         """
         x = self._as_rows(x)
-        z = self._buffers_for(x.shape[0]).z
+        z = self._buffers.get(x.shape[0], self._make_buffers).z
         out = self.affines[-1]
         np.matmul(self._hidden(x, z), out.W, out=z[-1])
         z[-1] += out.b
@@ -171,16 +183,13 @@ class FusedMLP:
     ) -> tuple[float, dict[str, NDArray]]:
         """One forward and backward pass.
 
-        When the step's largest matrix product is small (the chapter-5 step's is), it runs on
-        one BLAS thread: see :mod:`dlzero._threads` for the measurements behind this.
-
         Parameters
         ----------
         x : ndarray, shape (N, D) or (N, ...) with D values per sample
         t : ndarray, shape (N,) integer labels or (N, C) one-hot
         input_grad : ndarray, shape (N, D), optional
             Where to write dL/dx; by default it is not computed (no one needs it for the
-            input images; :mod:`dlzero.convpath` needs it for the layers before the MLP).
+            input images; :mod:`dlzero.fast.conv` needs it for the layers before the MLP).
 
         Returns
         -------
@@ -189,16 +198,9 @@ class FusedMLP:
         grads : dict of str to ndarray
             Gradients by parameter key. The arrays are reused: the next call overwrites them.
         """
-        if not self.uses_every_blas_thread(x.shape[0]):
-            return single_thread_blas().call(self._loss_and_gradient, x, t, input_grad)
-        return self._loss_and_gradient(x, t, input_grad)
-
-    def _loss_and_gradient(
-        self, x: NDArray, t: NDArray, input_grad: NDArray | None = None
-    ) -> tuple[float, dict[str, NDArray]]:
         x = self._as_rows(x)
         n = x.shape[0]
-        buf = self._buffers_for(n)
+        buf = self._buffers.get(n, self._make_buffers)
         z, delta, rows = buf.z, buf.delta, buf.rows
         out = self.affines[-1]
         n_classes = out.W.shape[1]

@@ -1,48 +1,27 @@
-"""Parameter files for ``network.save_params`` and ``load_params``, the book's included.
+"""A restricted unpickler for the book's parameter files: a dict of arrays, or nothing.
 
 The book saves a network's ``params`` dict with ``pickle`` (``ch07/params.pkl``,
 ``ch08/deep_convnet_params.pkl``, and ``ch03/sample_weight.pkl``, a dict of the same kind).
-Unpickling runs whatever a file names, so :func:`read_params` reads a pickle with a restricted
-unpickler: it resolves only the few NumPy functions that rebuild an array, builds nothing but a
-dict of numeric arrays, and refuses any other file with :class:`ParamFileError` before
-anything it names is called. Before it runs, :func:`_check_opcodes` reads the file's opcodes:
-only those a dict of arrays is made of, nested no deeper than such a dict is; and the arrays
-built may not hold more bytes than the file. dlzero's own ``save_params`` writes a plain
-``.npz`` archive (whatever the file name), read back with ``allow_pickle=False``.
-
-The book's ``Dropout`` keeps units as they are in training and multiplies by ``1 - ratio`` at
-inference; dlzero's divides by ``1 - ratio`` in training and does nothing at inference. Weights
-trained by the book's code therefore expect that factor at inference, and
-:func:`fold_test_time_dropout` moves it into the weights of the next layer, so that the
-network predicts exactly as the book's did.
+Unpickling runs whatever a file names, so :func:`read_array_pickle` reads a pickle with a
+restricted unpickler: it resolves only the few NumPy functions that rebuild an array, builds
+nothing but a dict of numeric arrays, and refuses any other file with :class:`ParamFileError`
+before anything it names is called. Before it runs, :func:`_check_opcodes` reads the file's
+opcodes: only those a dict of arrays is made of, nested no deeper than such a dict is; and the
+arrays built may not hold more bytes than the file.
 """
 
 from __future__ import annotations
 
 import io
 import math
-import os
 import pickle
 import pickletools
-import zipfile
-from collections.abc import Iterable, Mapping
 from typing import Any
 
 import numpy as np
 from numpy.typing import NDArray
 
-from dlzero._io import atomic_write
-from dlzero.layers import Affine, BookDropout, Convolution, Dropout, Layer, Pooling, Relu
-
-__all__ = [
-    "ParamFileError",
-    "check_params",
-    "fold_test_time_dropout",
-    "plan_dropout_fold",
-    "read_params",
-    "read_params_file",
-    "write_params",
-]
+__all__ = ["ParamFileError", "check_arrays", "read_array_pickle"]
 
 
 class ParamFileError(ValueError):
@@ -261,7 +240,7 @@ class _ArrayDictUnpickler(pickle.Unpickler):
             ) from None
 
 
-def _check_arrays(obj: object, path: str) -> dict[str, NDArray]:
+def check_arrays(obj: object, path: str) -> dict[str, NDArray]:
     """``obj`` as a dict of str to numeric ndarray, or a ParamFileError naming what is wrong."""
     if not isinstance(obj, dict):
         raise ParamFileError(f"{path}: expected a dict of arrays, found {type(obj).__name__}")
@@ -283,150 +262,29 @@ def _check_arrays(obj: object, path: str) -> dict[str, NDArray]:
     return arrays
 
 
-def read_params_file(path: str | os.PathLike[str]) -> tuple[dict[str, NDArray], str]:
-    """Read a parameter file: ``(arrays by name, "pickle" or "npz")``.
-
-    A pickle (the book's ``save_params``) goes through the restricted unpickler; an ``.npz``
-    archive (dlzero's ``save_params``) through ``np.load(allow_pickle=False)``.
+def read_array_pickle(data: bytes, name: str) -> dict[str, NDArray]:
+    """The dict of arrays pickled in ``data`` (read from the file ``name``), unpickled safely.
 
     Raises
     ------
     ParamFileError
-        If the file is neither, or holds anything but a dict of numeric arrays (a pickle that
-        names any other global, e.g. a function to call, is refused before it runs).
-    OSError
-        If the file cannot be read.
+        ``data`` is not a pickle of a dict of numeric arrays: it names another global, its
+        opcodes are not those of such a dict, or its arrays hold more bytes than ``data``.
     """
-    name = os.fspath(path)
-    with open(name, "rb") as f:
-        data = f.read()
-    if data[:2] == b"PK":  # a zip archive: an .npz
-        try:
-            with np.load(io.BytesIO(data), allow_pickle=False) as archive:
-                arrays = {key: archive[key] for key in archive.files}
-        except (ValueError, zipfile.BadZipFile, OSError) as exc:
-            raise ParamFileError(f"{name}: not a readable .npz of arrays ({exc})") from None
-        return _check_arrays(arrays, name), "npz"
-    if data[:1] == b"\x80":  # a pickle's PROTO opcode (protocol 2 and later)
-        try:
-            _check_opcodes(data)
-            obj = _ArrayDictUnpickler(io.BytesIO(data)).load()
-        except Exception as exc:  # refused, or malformed: truncated, wrong arguments, ...
-            if isinstance(exc, pickle.UnpicklingError) and str(exc).startswith("refused"):
-                raise ParamFileError(f"{name}: {exc}") from None
-            raise ParamFileError(f"{name}: not a pickle of NumPy arrays ({exc})") from None
-        arrays = _check_arrays(obj, name)
-        # Each array's bytes are in the file once: a file that uses them again and again
-        # (a few bytes a reference) could ask for far more memory than it holds.
-        total = sum(a.nbytes for a in arrays.values())
-        if total > len(data):
-            raise ParamFileError(
-                f"{name}: refused: its arrays hold {total:,} bytes, more than the file's "
-                f"{len(data):,} (the same data used for several arrays)"
-            )
-        return {key: a.copy() for key, a in arrays.items()}, "pickle"
-    raise ParamFileError(
-        f"{name}: not a parameter file (expected the book's pickle or dlzero's .npz)"
-    )
-
-
-def read_params(path: str | os.PathLike[str]) -> dict[str, NDArray]:
-    """The dict of arrays in a parameter file: the book's ``.pkl`` or dlzero's ``.npz``.
-
-    For the book's ``ch03/sample_weight.pkl``, which its chapter-3 script unpickles itself:
-    ``network = read_params("sample_weight.pkl")`` gives the same dict, safely.
-    """
-    return read_params_file(path)[0]
-
-
-def write_params(path: str | os.PathLike[str], arrays: Mapping[str, NDArray]) -> None:
-    """Write ``arrays`` to ``path`` as an uncompressed ``.npz`` archive, atomically.
-
-    The name is kept as given (``np.savez`` would append ``.npz``), so the book's
-    ``save_params("params.pkl")`` writes ``params.pkl``, an archive that ``load_params`` reads.
-    """
-    with atomic_write(path, "wb") as f:
-        np.savez(f, **{key: np.asarray(a) for key, a in arrays.items()})
-
-
-def check_params(expected: Mapping[str, NDArray], given: Mapping[str, NDArray], where: str) -> None:
-    """Raise ParamFileError unless ``given`` has exactly ``expected``'s keys and shapes."""
-    missing = [k for k in expected if k not in given]
-    unexpected = [k for k in given if k not in expected]
-    if missing or unexpected:
+    try:
+        _check_opcodes(data)
+        obj = _ArrayDictUnpickler(io.BytesIO(data)).load()
+    except Exception as exc:  # refused, or malformed: truncated, wrong arguments, ...
+        if isinstance(exc, pickle.UnpicklingError) and str(exc).startswith("refused"):
+            raise ParamFileError(f"{name}: {exc}") from None
+        raise ParamFileError(f"{name}: not a pickle of NumPy arrays ({exc})") from None
+    arrays = check_arrays(obj, name)
+    # Each array's bytes are in the file once: a file that uses them again and again
+    # (a few bytes a reference) could ask for far more memory than it holds.
+    total = sum(a.nbytes for a in arrays.values())
+    if total > len(data):
         raise ParamFileError(
-            f"{where}: the file's parameters do not fit the network: "
-            + (f"missing {missing}" if missing else "")
-            + ("; " if missing and unexpected else "")
-            + (f"not in the network {unexpected}" if unexpected else "")
+            f"{name}: refused: its arrays hold {total:,} bytes, more than the file's "
+            f"{len(data):,} (the same data used for several arrays)"
         )
-    for key, value in expected.items():
-        if np.shape(given[key]) != np.shape(value):
-            raise ParamFileError(
-                f"{where}: parameter {key!r} has shape {np.shape(given[key])} in the file, "
-                f"the network's has {np.shape(value)} (built with other sizes?)"
-            )
-
-
-# Layers through which a positive factor passes unchanged: f(s * x) = s * f(x) for s > 0.
-_HOMOGENEOUS = (Relu, Pooling, Dropout)
-
-
-def plan_dropout_fold(layers: Iterable[Layer]) -> list[tuple[Layer, float, bool]]:
-    """Where :func:`fold_test_time_dropout` would put each factor: ``(layer, factor, bias)``.
-
-    Nothing is changed; a network whose factors cannot be folded raises here, before any
-    parameter is touched. ``bias`` says whether the layer's ``b`` is scaled too.
-    """
-    plan: list[tuple[Layer, float, bool]] = []
-    pending = 1.0
-    last: Layer | None = None  # the last Affine or Convolution seen
-    homogeneous_since_last = True
-    for layer in layers:
-        if isinstance(layer, BookDropout):
-            continue  # it applies the factor itself
-        if isinstance(layer, Dropout):
-            pending *= 1.0 - layer.dropout_ratio
-        elif isinstance(layer, (Affine, Convolution)):
-            if pending != 1.0:
-                plan.append((layer, pending, False))
-                pending = 1.0
-            last, homogeneous_since_last = layer, True
-        elif not isinstance(layer, _HOMOGENEOUS):
-            if pending != 1.0:
-                raise ValueError(
-                    f"cannot fold the book's dropout factor through {type(layer).__name__}: "
-                    "load these weights into a network whose dropout layers are followed by "
-                    "ReLU, pooling or an affine layer"
-                )
-            homogeneous_since_last = False
-    if pending != 1.0:
-        if last is None or not homogeneous_since_last:
-            raise ValueError(
-                "cannot fold the book's dropout factor at the end of the network: no affine "
-                "or convolution layer before it with only ReLU and pooling in between"
-            )
-        plan.append((last, pending, True))
-    return plan
-
-
-def fold_test_time_dropout(layers: Iterable[Layer]) -> None:
-    """Fold the book's inference-time dropout factor into the weights, in place.
-
-    Each ``Dropout`` of ratio ``r`` multiplied its input by ``1 - r`` at inference in the book.
-    That factor passes unchanged through ReLU and pooling, so it is moved into the ``W`` of the
-    next ``Affine`` or ``Convolution``; a factor left at the end (the book's DeepConvNet
-    drops out its scores) goes into the ``W`` and ``b`` of the last such layer. With dlzero's
-    inverted dropout, which does nothing at inference, the network then computes exactly the
-    book's function. The ratios are those of the network's own ``Dropout`` layers.
-
-    Raises
-    ------
-    ValueError
-        If a factor would have to pass through a layer that does not let it (a sigmoid, batch
-        normalization), where folding cannot be exact; nothing is changed then.
-    """
-    for layer, factor, bias in plan_dropout_fold(layers):
-        layer.W *= layer.W.dtype.type(factor)
-        if bias:
-            layer.b *= layer.b.dtype.type(factor)
+    return {key: a.copy() for key, a in arrays.items()}

@@ -1,6 +1,6 @@
 """Export a network to ONNX, for inference anywhere ONNX runs (onnxruntime, browsers, phones).
 
-``to_onnx(network, "model.onnx")`` walks ``network.layers`` in order, as ``predict`` does, and
+``export(network, "model.onnx")`` walks ``network.layers`` in order, as ``predict`` does, and
 writes one standard ONNX node (or none) per layer::
 
     Affine              -> Gemm (after a Flatten when its input is a 4-D image batch)
@@ -52,7 +52,7 @@ from dlzero.layers import (
     Tanh,
 )
 
-__all__ = ["INPUT_NAME", "IR_VERSION", "OPSET", "OUTPUT_NAME", "build_onnx_model", "to_onnx"]
+__all__ = ["INPUT_NAME", "IR_VERSION", "OPSET", "OUTPUT_NAME", "build_onnx_model", "export"]
 
 #: The ONNX operator set the graph uses: opset 17 has every operator needed here in its
 #: current form (Softmax on one axis, BatchNormalization with ``training_mode``).
@@ -160,12 +160,12 @@ def _check_layers(network: Any) -> None:
         if type(layer) not in _EXPORTABLE:
             known = ", ".join(cls.__name__ for cls in _EXPORTABLE)
             raise ValueError(
-                f"to_onnx: cannot export layer {name!r} ({type(layer).__name__}); "
+                f"export: cannot export layer {name!r} ({type(layer).__name__}); "
                 f"the layers that can be exported are {known}"
             )
     if type(network.last_layer) is not SoftmaxWithLoss:
         raise ValueError(
-            "to_onnx: the last layer must be SoftmaxWithLoss, got "
+            "export: the last layer must be SoftmaxWithLoss, got "
             f"{type(network.last_layer).__name__}"
         )
 
@@ -181,7 +181,7 @@ def _sample_shape(network: Any, input_shape: tuple[int, ...] | None) -> tuple[in
     if type(first) is Affine:
         return (first.W.shape[0],)
     raise ValueError(
-        f"to_onnx: cannot tell the input shape of this {type(network).__name__}; pass "
+        f"export: cannot tell the input shape of this {type(network).__name__}; pass "
         "input_shape, e.g. (1, 28, 28)"
     )
 
@@ -237,7 +237,7 @@ def build_onnx_model(network: Any, *, input_shape: tuple[int, ...] | None = None
         num_classes = network.predict(np.zeros((1, *sample_shape), np.float32)).shape[1]
     except ValueError as exc:
         raise ValueError(
-            f"to_onnx: the network does not take samples of shape {sample_shape}: {exc}"
+            f"export: the network does not take samples of shape {sample_shape}: {exc}"
         ) from None
 
     graph = _Graph(tensor=INPUT_NAME, rank=1 + len(sample_shape))
@@ -285,7 +285,7 @@ def build_onnx_model(network: Any, *, input_shape: tuple[int, ...] | None = None
     return model
 
 
-def to_onnx(
+def export(
     network: Any, path: str | os.PathLike[str], *, input_shape: tuple[int, ...] | None = None
 ) -> Any:
     """Write ``network`` to ``path`` as an ONNX model, atomically, and return the model.

@@ -1,6 +1,6 @@
 """The array functions under convolution and pooling (chapter 7): ``im2col``, ``col2im`` and
 ``conv_output_size``; the layers themselves, ``Convolution`` and ``Pooling``, are in
-:mod:`dlzero.layers`.
+:mod:`dlzero.layers.conv`.
 
 A convolution slides each filter over the image and takes a dot product at every position.
 ``im2col`` ("image to columns") copies every filter-sized window of the input into one row of

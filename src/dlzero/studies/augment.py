@@ -7,8 +7,8 @@ sees images it has never seen and cannot memorize the exact pixels.
 
 :func:`shift_rotate` moves and turns each image by given amounts (bilinear interpolation,
 zeros coming in from outside); :class:`Augmentation` draws the amounts at random from a
-seeded generator and is what the trainer takes (``Trainer(augment=...)``, ``dlzero train
---augment``). Everything is NumPy, vectorized over the batch.
+seeded generator and is what the trainer takes (``Trainer(steps=Steps(augment=...))``,
+``dlzero train --augment``). Everything is NumPy, vectorized over the batch.
 """
 
 from __future__ import annotations

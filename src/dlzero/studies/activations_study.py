@@ -30,7 +30,7 @@ from dlzero.networks import ACTIVATIONS, WEIGHT_INITS, activation_layer
 
 __all__ = ["ActivationStudy", "activation_study", "format_table", "parse_init"]
 
-# How close to an asymptote an output counts as saturated (as dlzero.diagnostics).
+# How close to an asymptote an output counts as saturated (as dlzero.training.diagnostics).
 SATURATION_TOL = 0.01
 
 

@@ -16,8 +16,16 @@ This module is the format alone: it writes such a file (atomically, see :mod:`dl
 checks a header, and reads arrays into a network's own arrays after checking each one's dtype
 and shape *from the ``.npy`` header, before reading its data*. A header may name only the
 classes in :data:`NETWORK_NAMES`, and an object array (which would need pickle) is refused with
-its name: nothing in a file is ever executed. Which class a name stands for, and building it,
-is :mod:`dlzero.serialization`'s; this module imports no network.
+its name: nothing in a file is ever executed.
+
+What a file may cost is decided before it is read: every member must be stored or deflated
+(no encryption, no other zip method), and claim no more bytes than deflate can expand its
+compressed size to (1032:1), so a file's arrays are bounded by its size on disk; a member's
+``.npy`` header must agree with that claim; and :meth:`ModelArchive.check_arrays` compares the
+shapes a header's config implies with the ``.npy`` headers before the network is built. Non-
+finite and complex weights are refused. Every zip, zlib or ``.npy`` error is a
+:class:`ModelFileError`. Which class a name stands for, and building it,
+is :mod:`dlzero.files.serialization`'s; this module imports no network.
 """
 
 from __future__ import annotations
@@ -26,6 +34,7 @@ import json
 import math
 import os
 import zipfile
+import zlib
 from collections.abc import Callable, Mapping
 from types import TracebackType
 from typing import IO, Any
@@ -60,6 +69,25 @@ _STATE_PREFIX = "state."
 _MAX_HEADER_BYTES = 1 << 20
 # The dtypes a network's arrays may have (float16 is there for users who cast to save space).
 _DTYPES = ("float16", "float32", "float64")
+# Deflate cannot expand data by more than 1032:1 (a 258-byte match in at least 2 bits); an
+# archive member that claims more was crafted or damaged. With this, what a model file may
+# cost in memory is known from its size on disk before any array is read.
+_MAX_DEFLATE_RATIO = 1032
+_DEFLATE_SLACK = 1024  # bytes: the end of a tiny stream, stored blocks' headers
+# What numpy.savez_compressed writes (deflate), and what an uncompressed np.savez writes.
+_COMPRESSIONS = {zipfile.ZIP_STORED: "stored", zipfile.ZIP_DEFLATED: "deflate"}
+# Errors zipfile, zlib and numpy's .npy reader raise on a damaged member: reported as
+# ModelFileError, never as a traceback from inside the standard library.
+_READ_ERRORS = (
+    ValueError,
+    zipfile.BadZipFile,
+    EOFError,
+    OSError,
+    zlib.error,
+    NotImplementedError,
+    RuntimeError,
+    OverflowError,
+)
 
 
 class ModelFileError(ValueError):
@@ -161,12 +189,17 @@ class ModelArchive:
         try:
             self.zip = zipfile.ZipFile(path)
             names = self.zip.namelist()
-        except (zipfile.BadZipFile, EOFError, OSError) as exc:
+        except _READ_ERRORS as exc:
             raise self.error(f"damaged or truncated .npz archive ({exc})") from None
         self.keys = [n[: -len(".npy")] for n in names if n.endswith(".npy")]
         if len(self.keys) != len(names) or len(set(self.keys)) != len(self.keys):
             self.zip.close()
             raise self.error("not a dlzero model (the archive holds files other than arrays)")
+        for info in self.zip.infolist():
+            problem = _member_problem(info)
+            if problem:
+                self.zip.close()
+                raise self.error(f"{info.filename!r} {problem}")
 
     def __enter__(self) -> ModelArchive:
         return self
@@ -185,21 +218,20 @@ class ModelArchive:
     def _open(self, key: str) -> IO[bytes]:
         return self.zip.open(key + ".npy")
 
-    def _read_npy_header(self, key: str) -> tuple[tuple[int, ...], bool, np.dtype]:
+    def _read_npy_header(self, key: str) -> tuple[tuple[int, ...], np.dtype]:
+        """The member's shape and dtype from its ``.npy`` header, its size checked, no data."""
         fmt = np.lib.format
-        with self._open(key) as f:
-            version = fmt.read_magic(f)
-            if version == (1, 0):
-                return fmt.read_array_header_1_0(f)
-            if version == (2, 0):
-                return fmt.read_array_header_2_0(f)
-            raise ValueError(f"unsupported .npy format version {version}")
-
-    def read(self, key: str, check: Callable[[tuple[int, ...], np.dtype], str | None]) -> NDArray:
-        """The array ``key``, after ``check(shape, dtype)`` (a message, or None) approves it."""
         try:
-            shape, _, dtype = self._read_npy_header(key)
-        except (ValueError, zipfile.BadZipFile, EOFError, OSError) as exc:
+            with self._open(key) as f:
+                version = fmt.read_magic(f)
+                if version == (1, 0):
+                    shape, _, dtype = fmt.read_array_header_1_0(f)
+                elif version == (2, 0):
+                    shape, _, dtype = fmt.read_array_header_2_0(f)
+                else:
+                    raise ValueError(f"unsupported .npy format version {version}")
+                offset = f.tell()
+        except _READ_ERRORS as exc:
             raise self.error(f"array {key!r} is damaged or truncated ({exc})") from None
         if dtype.hasobject:
             # Reading it would need pickle, which can run any code: never.
@@ -207,13 +239,27 @@ class ModelArchive:
                 f"array {key!r} holds Python objects (pickled data); dlzero model files hold "
                 "numbers only and are never unpickled"
             )
+        # The archive's own record of the member's size must be the header's: what reading
+        # it costs is then what the file's size allows (see _member_problem), not more.
+        declared = offset + math.prod(shape) * dtype.itemsize
+        stored = self.zip.getinfo(key + ".npy").file_size
+        if declared != stored:
+            raise self.error(
+                f"array {key!r} is damaged: its header declares {declared:,} bytes, the archive "
+                f"holds {stored:,}"
+            )
+        return shape, dtype
+
+    def read(self, key: str, check: Callable[[tuple[int, ...], np.dtype], str | None]) -> NDArray:
+        """The array ``key``, after ``check(shape, dtype)`` (a message, or None) approves it."""
+        shape, dtype = self._read_npy_header(key)
         problem = check(shape, dtype)
         if problem:
             raise self.error(f"array {key!r}: {problem}")
         try:
             with self._open(key) as f:
                 array = np.lib.format.read_array(f, allow_pickle=False)
-        except (ValueError, zipfile.BadZipFile, EOFError, OSError) as exc:
+        except _READ_ERRORS as exc:
             raise self.error(f"array {key!r} is damaged or truncated ({exc})") from None
         if array.shape != shape or array.dtype != dtype:  # pragma: no cover - numpy's own check
             raise self.error(f"array {key!r} does not match its header")
@@ -236,17 +282,31 @@ class ModelArchive:
             raise self.error(f"the {_HEADER_KEY!r} header is not valid JSON ({exc})") from None
         return _check_header(header, self.error)
 
-    def read_into(
-        self, header: Mapping[str, Any], params: Mapping[str, NDArray], state: Mapping[str, NDArray]
+    def check_arrays(
+        self,
+        header: Mapping[str, Any],
+        params: Mapping[str, tuple[int, ...]],
+        state: Mapping[str, tuple[int, ...]],
     ) -> None:
-        """Copy the stored arrays into ``params`` and ``state`` (a network's own arrays).
+        """Check that the file holds exactly these arrays, of these shapes and the config's
+        dtype, from the ``.npy`` headers alone: nothing is allocated for them.
 
-        The file must hold exactly these keys (compared before anything is read), each array
-        with its target's dtype and shape (checked before its data is read).
+        :func:`dlzero.files.serialization.load` calls it with the shapes the config implies, before
+        building the network: a header that names a network far larger than the file's arrays
+        is refused here, not after the network has been built.
         """
+        dtype = np.dtype(header["config"]["dtype"])
+        expected = {_PARAM_PREFIX + k: s for k, s in params.items()}
+        expected.update({_STATE_PREFIX + k: s for k, s in state.items()})
+        self._check_keys(header, expected)
         what = describe(header)
-        expected = {_PARAM_PREFIX + k: v for k, v in params.items()}
-        expected.update({_STATE_PREFIX + k: v for k, v in state.items()})
+        for key, shape in expected.items():
+            found_shape, found_dtype = self._read_npy_header(key)
+            problem = _shape_problem(found_shape, found_dtype, tuple(shape), dtype, what)
+            if problem:
+                raise self.error(f"array {key!r}: {problem}")
+
+    def _check_keys(self, header: Mapping[str, Any], expected: Mapping[str, Any]) -> None:
         stored = {_PARAM_PREFIX + k for k in header["params"]}
         stored |= {_STATE_PREFIX + k for k in header["state"]}
         present = set(self.keys) - {_HEADER_KEY}
@@ -255,9 +315,56 @@ class ModelArchive:
             extra = sorted((stored | present) - set(expected))
             problems = [f"missing {', '.join(missing)}"] if missing else []
             problems += [f"unexpected {', '.join(extra)}"] if extra else []
-            raise self.error(f"the arrays do not fit {what}: " + "; ".join(problems))
+            raise self.error(f"the arrays do not fit {describe(header)}: " + "; ".join(problems))
+
+    def read_into(
+        self, header: Mapping[str, Any], params: Mapping[str, NDArray], state: Mapping[str, NDArray]
+    ) -> None:
+        """Copy the stored arrays into ``params`` and ``state`` (a network's own arrays).
+
+        The file must hold exactly these keys (compared before anything is read), each array
+        with its target's dtype and shape (checked before its data is read), and only finite
+        numbers: a NaN or an infinite weight would make every prediction NaN.
+        """
+        what = describe(header)
+        expected = {_PARAM_PREFIX + k: v for k, v in params.items()}
+        expected.update({_STATE_PREFIX + k: v for k, v in state.items()})
+        self._check_keys(header, expected)
         for key, target in expected.items():
-            target[...] = self.read(key, _shape_check(target, what))
+            array = self.read(key, _shape_check(target, what))
+            finite = np.isfinite(array)
+            if not finite.all():
+                nan = int(np.count_nonzero(np.isnan(array)))
+                inf = array.size - int(np.count_nonzero(finite)) - nan
+                raise self.error(
+                    f"array {key!r} holds {nan:,} NaN and {inf:,} infinite values; a network's "
+                    "weights must be finite numbers (was it saved after its training diverged?)"
+                )
+            target[...] = array
+
+
+def _member_problem(info: zipfile.ZipInfo) -> str | None:
+    """What makes an archive member unreadable or too costly to read, from the zip's own
+    directory: encryption, a compression other than numpy's, or a size deflate cannot give."""
+    if info.flag_bits & 0x1:
+        return "is encrypted; dlzero model files are not (is this a file dlzero wrote?)"
+    method = _COMPRESSIONS.get(info.compress_type)
+    if method is None:
+        return (
+            f"is compressed with zip method {info.compress_type}; dlzero model files use "
+            f"{' or '.join(_COMPRESSIONS.values())} only"
+        )
+    limit = (
+        info.compress_size
+        if method == "stored"
+        else _MAX_DEFLATE_RATIO * info.compress_size + _DEFLATE_SLACK
+    )
+    if info.file_size > limit:
+        return (
+            f"claims {info.file_size:,} bytes from {info.compress_size:,} compressed ({method}), "
+            "more than that compression can give: the archive is damaged or crafted"
+        )
+    return None
 
 
 def _check_header(header: Any, error: Callable[[str], ModelFileError]) -> dict[str, Any]:
@@ -290,13 +397,22 @@ def _check_header(header: Any, error: Callable[[str], ModelFileError]) -> dict[s
     return header
 
 
+def _shape_problem(
+    shape: tuple[int, ...], dtype: np.dtype, want: tuple[int, ...], want_dtype: np.dtype, what: str
+) -> str | None:
+    if dtype.kind == "c":
+        return (
+            f"{shape} {dtype}: complex numbers in the file, but {what}'s weights are real "
+            f"({want_dtype}); the imaginary part would be dropped"
+        )
+    if shape != want or dtype != want_dtype:
+        return f"{shape} {dtype} in the file, but {what} needs {want} {want_dtype}"
+    return None
+
+
 def _shape_check(expected: NDArray, what: str) -> Callable[[tuple[int, ...], np.dtype], str | None]:
     def check(shape: tuple[int, ...], dtype: np.dtype) -> str | None:
-        if shape != expected.shape or dtype != expected.dtype:
-            return (
-                f"{shape} {dtype} in the file, but {what} needs {expected.shape} {expected.dtype}"
-            )
-        return None
+        return _shape_problem(shape, dtype, expected.shape, expected.dtype, what)
 
     return check
 

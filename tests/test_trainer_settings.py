@@ -1,0 +1,179 @@
+"""Tests of the trainer's settings groups, ``train``'s flat keywords, and the loop's shape."""
+
+import ast
+import dataclasses
+import inspect
+import io
+import textwrap
+
+import numpy as np
+import pytest
+
+from dlzero.networks import TwoLayerNet
+from dlzero.optimizers import SGD
+from dlzero.training import (
+    EarlyStopping,
+    Evaluation,
+    Output,
+    Steps,
+    Stopping,
+    Trainer,
+    train,
+)
+from dlzero.training.settings import trainer_keywords
+
+# Every keyword Trainer took before the settings were grouped, besides the data: train keeps
+# taking each of them, flat.
+FLAT_KEYWORDS = {
+    "eval_sets", "batch_size", "iters", "epochs", "sampling", "gradient", "rng",
+    "eval_batch_size", "evaluate_train", "verbose", "progress", "handle_sigint", "callbacks",
+    "config", "log", "validation_fraction", "patience", "diagnostics", "seed",
+    "background_eval", "augment",
+}  # fmt: skip
+
+
+def blobs(n=300, d=6, c=3, seed=0):
+    rng = np.random.default_rng(seed)
+    t = rng.integers(0, c, n)
+    centers = 3 * rng.standard_normal((c, d))
+    return (centers[t] + rng.standard_normal((n, d))).astype(np.float32), t
+
+
+def fields(group):
+    return {f.name for f in dataclasses.fields(group)}
+
+
+def test_every_old_keyword_is_a_trainer_keyword_or_a_field_of_one_group():
+    groups = [Steps, Evaluation, Stopping, Output]
+    own = {"rng", "callbacks"}
+    names = [name for g in groups for name in fields(g)]
+    assert len(names) == len(set(names))  # a flat keyword names one field only
+    assert set(names) | own == FLAT_KEYWORDS
+
+
+def test_train_takes_the_flat_keywords_as_before():
+    x, t = blobs()
+    log = io.StringIO()
+
+    class Seen:
+        background_safe = True
+
+        def __init__(self):
+            self.epochs = []
+
+        def on_epoch_end(self, trainer, history):
+            self.epochs.append(history.epochs[-1])
+
+    def net():
+        return TwoLayerNet(6, 10, 3, weight_init_std=0.3, rng=0)
+
+    flat_seen, grouped_seen = Seen(), Seen()
+    flat = train(
+        net(), SGD(0.1), x[:200], t[:200], x[200:], t[200:],
+        batch_size=20, epochs=4, sampling="replacement", gradient="backprop", rng=3,
+        eval_sets={"extra": (x[:30], t[:30])}, eval_batch_size=7, evaluate_train=False,
+        validation_fraction=0.25, patience=2, diagnostics=10, background_eval=False,
+        verbose=True, progress=False, log=log, handle_sigint=False, callbacks=[flat_seen],
+        config={"note": "flat"}, seed=11, augment=None,
+    )  # fmt: skip
+    grouped = Trainer(
+        net(), SGD(0.1), x[:200], t[:200], x[200:], t[200:],
+        steps=Steps(batch_size=20, epochs=4, sampling="replacement", gradient="backprop"),
+        rng=3,
+        evaluation=Evaluation(
+            eval_sets={"extra": (x[:30], t[:30])}, eval_batch_size=7, evaluate_train=False,
+            validation_fraction=0.25, diagnostics=10, background_eval=False,
+        ),
+        stopping=Stopping(patience=2, handle_sigint=False),
+        output=Output(verbose=False, progress=False, config={"note": "flat"}, seed=11),
+        callbacks=[grouped_seen],
+    ).fit()  # fmt: skip
+    np.testing.assert_array_equal(flat.loss, grouped.loss)
+    assert flat.accuracy == grouped.accuracy and set(flat.accuracy) == {"val", "test", "extra"}
+    assert flat.epochs == grouped.epochs and flat_seen.epochs == grouped_seen.epochs
+    assert flat.config == grouped.config
+    assert flat.config["note"] == "flat" and flat.config["patience"] == 2
+    assert flat.seed == 11 and len(flat.diagnostics) == len(grouped.diagnostics) > 0
+    assert log.getvalue().splitlines()[0].startswith("epoch 0/4")
+
+
+def test_iters_as_a_flat_keyword():
+    x, t = blobs()
+    h = train(TwoLayerNet(6, 5, 3, rng=0), SGD(0.1), x, t, iters=7, batch_size=50, verbose=False)
+    assert h.iterations_done == 7 and h.epochs == [0, 1, 2]
+
+
+def test_a_flat_keyword_changes_one_field_of_the_group_given_with_it():
+    out = trainer_keywords({"steps": Steps(batch_size=10, epochs=3), "epochs": 5, "rng": 1})
+    assert out == {"steps": Steps(batch_size=10, epochs=5), "rng": 1}
+    out = trainer_keywords({"verbose": False, "patience": 2})
+    assert out == {"output": Output(verbose=False), "stopping": Stopping(patience=2)}
+
+
+def test_train_refuses_an_unknown_keyword():
+    x, t = blobs()
+    with pytest.raises(TypeError, match="train\\(\\) got an unexpected keyword argument 'epoch'"):
+        train(TwoLayerNet(6, 5, 3, rng=0), SGD(0.1), x, t, epoch=3)
+
+
+def test_the_groups_are_checked_when_made_and_then_frozen():
+    steps = Steps(batch_size=np.int64(10), epochs=np.int64(2))
+    assert type(steps.batch_size) is int and type(steps.epochs) is int
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        steps.batch_size = 5
+    assert Evaluation(validation_fraction=np.float32(0.5)).validation_fraction == 0.5
+    assert Output(verbose=0, seed=np.int64(3)) == Output(verbose=False, seed=3)
+    for make, message in [
+        (lambda: Steps(batch_size=0), "batch_size must be a positive integer"),
+        (lambda: Steps(iters=3, epochs=1), "not both"),
+        (lambda: Steps(sampling="random"), "sampling must be one of"),
+        (lambda: Evaluation(background_eval="yes"), "background_eval must be True, False"),
+        (lambda: Evaluation(validation_fraction=1.0), "validation_fraction must be"),
+        (lambda: Evaluation(diagnostics=-1), "diagnostics must be an integer >= 0"),
+        (lambda: Evaluation(eval_sets={"a": (np.zeros((3, 2)), np.zeros(2))}), "eval set 'a'"),
+        (lambda: Stopping(patience=0), "patience must be a positive integer"),
+        (lambda: Output(progress="yes"), "progress must be True, False or 'auto'"),
+    ]:
+        with pytest.raises(ValueError, match=message):
+            make()
+
+
+def test_trainer_refuses_a_group_in_the_wrong_place():
+    x, t = blobs()
+    with pytest.raises(TypeError, match="expected a Steps"):
+        Trainer(TwoLayerNet(6, 5, 3, rng=0), SGD(0.1), x, t, steps=Evaluation())
+
+
+def test_trainer_takes_at_most_twelve_parameters():
+    parameters = list(inspect.signature(Trainer).parameters)
+    assert len(parameters) <= 12, parameters
+
+
+def test_early_stopping_comes_from_the_stopping_group():
+    x, t = blobs()
+    trainer = Trainer(
+        TwoLayerNet(6, 5, 3, rng=0), SGD(0.1), x, t,
+        evaluation=Evaluation(validation_fraction=0.2), stopping=Stopping(patience=3),
+    )  # fmt: skip
+    (stopper,) = trainer.callbacks
+    assert isinstance(stopper, EarlyStopping) and stopper.patience == 3
+
+
+def _depth(node, depth=0):
+    """The deepest nesting of compound statements (for, while, if, with, try) in ``node``."""
+    compound = (ast.For, ast.While, ast.If, ast.With, ast.Try)
+    deepest = depth
+    for child in ast.iter_child_nodes(node):
+        inner = depth + 1 if isinstance(child, compound) else depth
+        deepest = max(deepest, _depth(child, inner))
+    return deepest
+
+
+def test_the_loop_reads_like_the_notes_loop():
+    # for epoch -> for step -> if, and short enough to read against the notes in one screen:
+    # the progress bar, Ctrl-C and the evaluations are beside it (loop_support), not in it.
+    source = textwrap.dedent(inspect.getsource(Trainer._fit))
+    tree = ast.parse(source).body[0]
+    assert _depth(tree) <= 3
+    assert len(source.splitlines()) <= 40
+    assert not any(isinstance(n, (ast.Try, ast.With)) for n in ast.walk(tree))
