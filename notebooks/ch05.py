@@ -118,6 +118,39 @@ report
 
 # %% [markdown]
 # Every parameter agrees to better than 1e-7: the backward passes are right.
+
+# %% [markdown]
+# ## Check your own layer
+#
+# The check above covers a whole network. When you write a layer yourself, as the book asks,
+# `dlzero.check_layer` checks that one layer: its `backward` against central differences, each
+# gradient on its own, with a hint when a usual mistake fits the numbers. Here is an `Affine`
+# whose `backward` forgets to sum `db` over the batch, then dlzero's own.
+
+
+# %%
+class MyAffine:
+    def __init__(self, W, b):
+        self.W, self.b = W, b
+
+    def forward(self, x):
+        self.x = x
+        return x @ self.W + self.b
+
+    def backward(self, dout):
+        self.dW = self.x.T @ dout
+        self.db = dout  # the mistake: db = dout.sum(axis=0)
+        return dout @ self.W.T
+
+
+rng = np.random.default_rng(0)
+W, b, x = rng.standard_normal((4, 3)), rng.standard_normal(3), rng.standard_normal((5, 4))
+print(dlzero.check_layer(MyAffine(W, b), x))
+print(dlzero.check_layer(dlzero.Affine(W, b), x))
+
+# %% [markdown]
+# `dlzero exercises 5` hands out a notebook with each of chapter 5's layers to write, and a
+# check after each (docs/check_layer.md).
 #
 # ## Training with backpropagation
 #

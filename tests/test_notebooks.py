@@ -174,6 +174,9 @@ def test_ch05_graph_and_gradient_check(executed):
     assert "price 715\n" in text
     assert "dapple 2.2, dapple_num 110, dorange 3.3, dorange_num 165, dtax 650" in text
     assert number(r"largest relative error (\S+)", text) < 1e-7
+    # the learner's own layer, checked: the fault named, dlzero's own Affine passing
+    assert "FAIL MyAffine: db is wrong" in text and "hint: db is the sum of dout" in text
+    assert "PASS Affine: dx, dW and db match" in text
 
 
 def test_ch05_notes_findings(executed):
