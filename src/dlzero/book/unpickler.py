@@ -103,7 +103,7 @@ def _array_from_bytes(raw: object, dtype: object, shape: object, order: str) -> 
     """An array of ``shape`` viewing the bytes ``raw``, after checking every argument.
 
     A view, not a copy: a file may use the same bytes for many arrays, and
-    :func:`read_params_file` checks the total against the file's size before copying.
+    ``params.read_params_file`` checks the total against the file's size before copying.
     """
     if not isinstance(dtype, _DtypeStub):
         raise _refuse("an array without a numeric dtype")
