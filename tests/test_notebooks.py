@@ -174,6 +174,15 @@ def test_ch05_graph_and_gradient_check(executed):
     assert "price 715\n" in text
     assert "dapple 2.2, dapple_num 110, dorange 3.3, dorange_num 165, dtax 650" in text
     assert number(r"largest relative error (\S+)", text) < 1e-7
+    # One test image traced through the trained network, node by node.
+    assert re.search(r"^prediction 7 \(.*\), label 7 \(.*\), loss \S+$", text, re.M)
+    nodes = re.findall(r"^(Affine1|Relu1|Affine2|SoftmaxWithLoss) +(\S+) ", text, re.M)
+    assert nodes == [
+        ("Affine1", "1x50"),
+        ("Relu1", "1x50"),
+        ("Affine2", "1x10"),
+        ("SoftmaxWithLoss", "()"),
+    ]
 
 
 def test_ch05_notes_findings(executed):
