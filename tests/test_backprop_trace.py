@@ -1,5 +1,5 @@
 """Backpropagation you can see (issue 27): the trace of one input, the book's apple graphs, the
-pictures of both."""
+pictures of both, and ``dlzero backprop``. The endpoint and the tab: test_serve_backprop.py."""
 
 from __future__ import annotations
 
@@ -291,3 +291,82 @@ def test_a_deep_network_graph_wraps_onto_rows(images, tmp_path):
     assert "from Pool1" in texts and "from SoftmaxWithLoss" in texts
     width, height = fig.get_size_inches()
     assert height > 2 * 3.7 and width < 14
+
+
+# -- dlzero backprop ---------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def seven(tmp_path_factory):
+    PIL = pytest.importorskip("PIL.Image", reason="reading pictures needs Pillow (dlzero[cli])")
+    from PIL import ImageDraw
+
+    im = PIL.new("L", (280, 280), 0)
+    ImageDraw.Draw(im).line([(80, 50), (200, 50), (120, 240)], fill=255, width=20)
+    path = tmp_path_factory.mktemp("digits") / "seven.png"
+    im.save(path)
+    return path
+
+
+def test_the_command_prints_a_line_per_node_and_draws_the_graph(
+    run_dlzero, digit_model, seven, tmp_path
+):
+    network, model = digit_model
+    out = tmp_path / "graph.png"
+    status, stdout, stderr = run_dlzero(["backprop", model, seven, "--label", "7", "--out", out])
+    assert status == 0, stderr
+    lines = stdout.splitlines()
+    from dlzero.studies.digits import load_digit
+
+    expected = trace_backprop(network, load_digit(seven), 7).lines()
+    assert lines == [*expected, f"wrote {out}"]
+    assert lines[0].startswith("prediction 7 (") and "label 7" in lines[0]
+    assert [line.split()[0] for line in lines[2:6]] == [
+        "Affine1", "Relu1", "Affine2", "SoftmaxWithLoss",
+    ]  # fmt: skip
+    assert out.read_bytes()[:4] == b"\x89PNG"
+
+
+def test_the_command_without_a_model_trains_the_chapter_5_network_first(
+    run_dlzero, seven, tmp_path
+):
+    status, stdout, stderr = run_dlzero(
+        ["backprop", seven, "--label", "1", "--no-plot", "--iters", "30"]
+    )
+    assert status == 0, stderr
+    assert "training the chapter-5 network first" in stderr and "test accuracy" in stderr
+    assert stdout.splitlines()[0].startswith("prediction ") and "label 1" in stdout
+    assert "wrote" not in stdout
+
+
+@pytest.mark.parametrize(
+    ("argv", "message"),
+    [
+        (["{model}", "missing.png", "--label", "7"], "cannot read 'missing.png'"),
+        (["{model}", "{seven}", "--label", "10"], "argument --label: expected the correct digit"),
+        (["{model}", "{seven}", "--label", "x"], "argument --label"),
+        (["{model}", "{seven}"], "the following arguments are required: --label"),
+        (["{model}", "{text}", "--label", "7"], "not an image"),
+        (["{model}", "{blank}", "--label", "7"], "blank"),
+        (["nomodel.npz", "{seven}", "--label", "7"], "nomodel.npz"),
+        (["{model}", "{seven}", "--label", "7", "--out", "graph.txt"], "plot file suffix"),
+        (["{model}", "{seven}", "{seven}", "--label", "7"], "unrecognized arguments"),
+    ],
+)
+def test_bad_input_is_a_one_line_error_with_status_2(
+    run_dlzero, digit_model, seven, tmp_path, argv, message
+):
+    from PIL import Image
+
+    (tmp_path / "text.png").write_text("not a picture")
+    Image.new("L", (50, 50), 0).save(tmp_path / "blank.png")
+    paths = {
+        "model": digit_model[1],
+        "seven": seven,
+        "text": tmp_path / "text.png",
+        "blank": tmp_path / "blank.png",
+    }
+    status, stdout, stderr = run_dlzero(["backprop", *(a.format(**paths) for a in argv)])
+    assert status == 2 and stdout == ""
+    assert len(stderr.strip().splitlines()) == 1 and stderr.startswith("dlzero backprop: error")
+    assert message in stderr, stderr
