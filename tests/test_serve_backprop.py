@@ -51,12 +51,16 @@ def close(answer, expected):
 def test_the_tab_is_on_the_page_and_fetches_nothing_from_elsewhere(server):
     page = call(server, "GET", "/")[1].decode()
     assert 'id="tab-backprop"' in page and '<script src="backprop.js">' in page
-    status, script, headers = call(server, "GET", "/backprop.js")
-    assert status == 200 and headers["Content-Type"].startswith("text/javascript")
-    assert b"/api/backprop/learn" in script
+    assert '<script src="backprop_graph.js">' in page
+    scripts = b""
+    for path in ("/backprop_graph.js", "/backprop.js"):
+        status, script, headers = call(server, "GET", path)
+        assert status == 200 and headers["Content-Type"].startswith("text/javascript")
+        scripts += script
+    assert b"/api/backprop/learn" in scripts and b"backpropGraph.draw" in scripts
     # Only relative paths are fetched (the one absolute URL is SVG's namespace, not fetched).
-    assert re.findall(rb"https?://[^\"]*", script) == [b"http://www.w3.org/2000/svg"]
-    assert not re.search(rb"fetch\(\s*[\"'`]https?:", script)
+    assert re.findall(rb"https?://[^\"]*", scripts) == [b"http://www.w3.org/2000/svg"]
+    assert not re.search(rb"fetch\(\s*[\"'`]https?:", scripts)
 
 
 def test_backprop_json_is_the_trace_of_the_served_network(server, served, digit):

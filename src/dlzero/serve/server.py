@@ -1,11 +1,12 @@
-"""The HTTP server behind ``dlzero serve``: one page, its four files, and a small JSON API.
+"""The HTTP server behind ``dlzero serve``: one page, its five files, and a small JSON API.
 
 Built on the standard library's :class:`~http.server.ThreadingHTTPServer` (one thread per
 connection): no dependency beyond what ``dlzero predict`` already needs (NumPy, Pillow), a few
 requests a second from one learner's browser, and nothing about it a learner cannot read here.
 ``docs/serve.md`` says why in full and describes the API::
 
-    GET  /                  the page (index.html; app.js, backprop.js, style.css beside it)
+    GET  /                  the page (index.html; style.css, app.js, backprop_graph.js and
+                            backprop.js beside it)
     GET  /api/model         the network being served
     POST /api/predict       a drawing (image/png, or JSON {"pixels": 28x28 or 280x280})
     POST /api/train         start a short training run (JSON settings)
@@ -77,6 +78,7 @@ STATIC_FILES = {  # the only files served: nothing else on disk can be reached b
     "/index.html": ("index.html", "text/html; charset=utf-8"),
     "/app.js": ("app.js", "text/javascript; charset=utf-8"),
     "/backprop.js": ("backprop.js", "text/javascript; charset=utf-8"),
+    "/backprop_graph.js": ("backprop_graph.js", "text/javascript; charset=utf-8"),
     "/style.css": ("style.css", "text/css; charset=utf-8"),
 }
 GET_PATHS = {*STATIC_FILES, "/api/model", "/api/train"}
