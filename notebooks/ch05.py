@@ -183,3 +183,35 @@ dlzero.plotting.plot_accuracy(history)
 # %% [markdown]
 # The full run (10,000 steps) ends at about 98% on the training set and 97% on the test set;
 # the ReLU network learns faster than chapter 4's sigmoid one.
+
+# %% [markdown]
+# ## Seeing it: the graphs with their numbers
+#
+# The two shopping graphs, computed by the `MulLayer` and `AddLayer` above and drawn as the
+# book draws them: each edge's value going forward above its arrow, and the derivative of the
+# price coming back below it, in red.
+
+# %%
+from dlzero.studies import apples
+
+dlzero.plotting.plot_computational_graph(apples.buy_apples())
+
+# %%
+dlzero.plotting.plot_computational_graph(apples.buy_apples_and_oranges())
+
+# %% [markdown]
+# The network is the same kind of graph, with arrays on its edges. `dlzero.trace_backprop`
+# runs one test image forward and backward through the trained network (the layers' own
+# `forward` and `backward`) and keeps what passes every node: its output, the gradient
+# arriving from above (`dout`), the gradient it passes down (`dx`), and its parameters'
+# gradients. The last node's `dout` is 1, and its `dx` is `y - t`.
+
+# %%
+trace = dlzero.trace_backprop(network, x_test[0], t_test[0])
+print("\n".join(trace.lines()))
+dlzero.plotting.plot_backprop_graph(trace)
+
+# %% [markdown]
+# Each picture of `dW1` is `x` times the gradient arriving at `Affine1`: only the weights on
+# the digit's ink get a gradient. `dlzero backprop my7.png --label 7` prints the same lines
+# for a picture of your own, and `dlzero serve` steps through them in its "backprop" tab.

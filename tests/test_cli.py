@@ -307,6 +307,7 @@ def test_every_option_has_help():
         "activations",
         "export",
         "serve",
+        "backprop",
         "book",
         "exercises",
     }

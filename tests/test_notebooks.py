@@ -177,6 +177,15 @@ def test_ch05_graph_and_gradient_check(executed):
     # the learner's own layer, checked: the fault named, dlzero's own Affine passing
     assert "FAIL MyAffine: db is wrong" in text and "hint: db is the sum of dout" in text
     assert "PASS Affine: dx, dW and db match" in text
+    # One test image traced through the trained network, node by node.
+    assert re.search(r"^prediction 7 \(.*\), label 7 \(.*\), loss \S+$", text, re.M)
+    nodes = re.findall(r"^(Affine1|Relu1|Affine2|SoftmaxWithLoss) +(\S+) ", text, re.M)
+    assert nodes == [
+        ("Affine1", "1x50"),
+        ("Relu1", "1x50"),
+        ("Affine2", "1x10"),
+        ("SoftmaxWithLoss", "()"),
+    ]
 
 
 def test_ch05_notes_findings(executed):

@@ -4,14 +4,16 @@ explicitly and Selenium Manager is told to stay offline.
 
 Skipped, saying why, without selenium (``pip install -e ".[dev]"``) or without the browser
 (``apt-get install chromium chromium-driver``; the paths can be given with ``DLZERO_CHROMIUM``
-and ``DLZERO_CHROMEDRIVER``). ``DLZERO_SERVE_SCREENSHOT=path.png`` keeps the screenshot
-(``docs/serve.png`` was taken so).
+and ``DLZERO_CHROMEDRIVER``). ``DLZERO_SERVE_SCREENSHOT=path.png`` keeps the screenshot of the
+draw tab (``docs/serve.png`` was taken so), ``DLZERO_BACKPROP_SCREENSHOT=path.png`` the
+backprop tab's (``docs/backprop.png``).
 """
 
 from __future__ import annotations
 
 import copy
 import os
+import re
 import shutil
 from pathlib import Path
 
@@ -74,7 +76,18 @@ def draw(driver, strokes, steps=8):
     """Draw ``strokes`` (lists of (x, y) points in the 280x280 canvas) with the mouse, then
     wait for the page's prediction and return it (the digit shown on the page)."""
     driver.find_element(By.ID, "clear").click()
-    pad = driver.find_element(By.ID, "pad")
+    stroke(driver, driver.find_element(By.ID, "pad"), strokes, steps)
+    WebDriverWait(driver, 20).until(
+        lambda d: (
+            d.find_element(By.ID, "prediction").get_attribute("data-busy") == "false"
+            and _text(d, "prediction").isdigit()
+        )
+    )
+    return _text(driver, "prediction")
+
+
+def stroke(driver, pad, strokes, steps=8):
+    """Draw ``strokes`` on the canvas ``pad`` with mouse events, as a hand draws."""
     actions = ActionChains(driver, duration=5)
     for points in strokes:
         x, y = points[0]
@@ -88,13 +101,6 @@ def draw(driver, strokes, steps=8):
                 x, y = nx, ny
         actions.release()
     actions.perform()
-    WebDriverWait(driver, 20).until(
-        lambda d: (
-            d.find_element(By.ID, "prediction").get_attribute("data-busy") == "false"
-            and _text(d, "prediction").isdigit()
-        )
-    )
-    return _text(driver, "prediction")
 
 
 ONE = [[(150, 40), (135, 240)]]
@@ -157,3 +163,97 @@ def test_a_training_run_started_from_the_page_reaches_its_end(page):
     WebDriverWait(page, 10).until(lambda d: "trained on the page" in _text(d, "model-info"))
     page.find_element(By.ID, "tab-draw").click()
     assert draw(page, ONE) == "1"
+
+
+def _images(driver):
+    return len(driver.find_elements(By.CSS_SELECTOR, "#bp-graph image"))
+
+
+def _wait_traced(driver, words):
+    WebDriverWait(driver, 20).until(
+        lambda d: (
+            d.find_element(By.ID, "bp-status").get_attribute("data-busy") == "false"
+            and words in _text(d, "bp-summary")
+        )
+    )
+    return _text(driver, "bp-summary")
+
+
+def test_the_backprop_tab_steps_through_the_graph_learns_and_resets(page, tmp_path):
+    page.find_element(By.ID, "tab-backprop").click()
+    stroke(page, page.find_element(By.ID, "bp-pad"), SEVEN)
+    # The label defaults to the prediction.
+    summary = _wait_traced(page, "label t = 7")
+    assert summary.startswith("prediction 7 (")
+    checked = page.find_element(By.CSS_SELECTOR, "#bp-labels [aria-checked='true']")
+    assert checked.text == "7"
+    nodes = page.find_elements(By.CSS_SELECTOR, "#bp-graph g.node")
+    names = [n.get_attribute("data-name") for n in nodes]
+    assert names == ["Affine1", "Relu1", "Affine2", "SoftmaxWithLoss"]
+    shapes = _text(page, "bp-graph")
+    assert all(s in shapes for s in ("1×784", "1×50", "1×10", "scalar"))
+    # Everything shown: four values forward, four gradients back, four parameter gradients.
+    assert _images(page) == 12 and _text(page, "bp-step-text") == "all 8 steps shown"
+    assert len(page.find_elements(By.CSS_SELECTOR, "#bp-dw canvas")) == 8
+
+    # Step through: the input alone, then forward node by node, then backward.
+    page.find_element(By.ID, "bp-first").click()
+    assert _images(page) == 1 and "step 0 of 8" in _text(page, "bp-step-text")
+    step = page.find_element(By.ID, "bp-step")
+    for _ in range(2):
+        step.click()
+    assert _text(page, "bp-step-text") == "forward 2 of 4: Relu1"
+    assert "units pass" in _text(page, "bp-explain") and _images(page) == 3
+    current = page.find_element(By.CSS_SELECTOR, "#bp-graph g.node.current")
+    assert current.get_attribute("data-name") == "Relu1"
+    for _ in range(3):
+        step.click()
+    assert _text(page, "bp-step-text") == "backward 1 of 4: SoftmaxWithLoss"
+    assert "y − t" in _text(page, "bp-explain") and _images(page) == 5
+    step.click()  # Affine2's backward: its dx, dW2 and db2
+    assert _text(page, "bp-step-text") == "backward 2 of 4: Affine2"
+    assert "dW2: 50×10" in _text(page, "bp-explain") and _images(page) == 8
+    page.find_element(By.ID, "bp-back").click()
+    assert _images(page) == 5
+    page.find_element(By.ID, "bp-all").click()
+    assert _images(page) == 12
+
+    # Another label: a larger loss.
+    loss_7 = float(summary.rsplit("loss ", 1)[1])
+    page.find_element(By.CSS_SELECTOR, "#bp-labels [data-digit='3']").click()
+    summary = _wait_traced(page, "label t = 3")
+    loss_3 = float(summary.rsplit("loss ", 1)[1])
+    assert loss_3 > loss_7
+
+    # Learn this digit as a 3 (a smaller step than the default), then check, then reset.
+    lr = page.find_element(By.ID, "bp-lr")
+    lr.clear()
+    lr.send_keys("0.01")
+    page.find_element(By.ID, "bp-learn").click()
+    WebDriverWait(page, 20).until(
+        lambda d: d.find_element(By.ID, "bp-learn-status").get_attribute("data-steps") == "1"
+    )
+    result = _text(page, "bp-learn-result")
+    before, after = (float(p) for p in re.findall(r"([\d.]+)%", result))
+    assert result.startswith("p(3):") and after > before
+    summary = _wait_traced(page, "the copy after 1 learning step")
+    assert float(summary.split("loss ")[1].split(";")[0]) < loss_3
+    page.find_element(By.ID, "bp-check").click()
+    WebDriverWait(page, 20).until(lambda d: "times longer" in _text(d, "bp-check-times"))
+    rows = page.find_elements(By.CSS_SELECTOR, "#bp-check-table tr")
+    assert len(rows) == 5 and rows[1].text.startswith("W1[")
+
+    page.execute_script("window.scrollTo(0, 0)")
+    page.set_window_size(1280, 1600)  # the whole tab in the picture
+    try:
+        shot = Path(os.environ.get("DLZERO_BACKPROP_SCREENSHOT") or tmp_path / "backprop.png")
+        assert page.save_screenshot(str(shot)) and shot.stat().st_size > 10_000
+    finally:
+        page.set_window_size(1280, 900)
+
+    page.find_element(By.ID, "bp-reset").click()
+    WebDriverWait(page, 20).until(
+        lambda d: d.find_element(By.ID, "bp-learn-status").get_attribute("data-steps") == "0"
+    )
+    summary = _wait_traced(page, "label t = 3")
+    assert "copy" not in summary and float(summary.rsplit("loss ", 1)[1]) == loss_3

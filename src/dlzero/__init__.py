@@ -55,6 +55,7 @@ from dlzero.layers.im2col import col2im, conv_output_size, im2col
 from dlzero.networks import MultiLayerNet, TwoLayerNet
 from dlzero.optimizers import SGD, AdaGrad, Adam, Momentum, Nesterov, RMSprop, get_optimizer
 from dlzero.sequential import Sequential
+from dlzero.studies.backprop import BackpropTrace, trace_backprop
 from dlzero.training import (
     EarlyStopping,
     History,
@@ -72,6 +73,7 @@ __all__ = [
     "Adam",
     "AddLayer",
     "Affine",
+    "BackpropTrace",
     "BatchNormalization",
     "Convolution",
     "DeepConvNet",
@@ -123,6 +125,7 @@ __all__ = [
     "softmax",
     "step_function",
     "sum_squared_error",
+    "trace_backprop",
     "train",
 ]
 

@@ -16,6 +16,7 @@
     dlzero predict model.npz my7.png --show       # your own digit, as MNIST was made
     dlzero evaluate model.npz                     # accuracy per class, confusions, mistakes
     dlzero serve model.npz                        # draw a digit in the browser, watch it think
+    dlzero backprop model.npz my7.png --label 7   # chapter 5's graph for your digit, node by node
     dlzero book ch05/train_neuralnet.py           # the book's own script, on dlzero
     dlzero exercises 5                            # write the layers yourself, each one checked
 
@@ -40,6 +41,7 @@ from collections.abc import Sequence
 from dlzero._version import __version__
 from dlzero.cli import (
     activations,
+    backprop,
     book,
     compare,
     exercises,
@@ -68,6 +70,7 @@ COMMANDS = (
     model.add_parsers,
     export.add_parsers,
     serve.add_parsers,
+    backprop.add_parsers,
     book.add_parsers,
     exercises.add_parsers,
 )

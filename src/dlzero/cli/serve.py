@@ -54,7 +54,9 @@ def add_parsers(subparsers: Any) -> None:
         "picture), the ten class probabilities, every hidden unit's activation (dead ReLU "
         "units marked; a CNN's first feature maps) and the saliency map, the gradient of the "
         "top score with respect to the pixels by the layers' own backward. A second tab trains "
-        "a new network from the page and shows its loss and accuracy as it learns. Without "
+        "a new network from the page and shows its loss and accuracy as it learns; a third "
+        "shows the computational graph for your digit and its label, forward and backward, "
+        "node by node (as 'dlzero backprop' prints it). Without "
         "MODEL, the chapter-5 network is trained first, in a few seconds. Ctrl-C stops the "
         "server (exit status 0). See docs/serve.md for the JSON API.",
     )

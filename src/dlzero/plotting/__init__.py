@@ -1,5 +1,6 @@
 """Plots: training curves (:mod:`~dlzero.plotting.curves`), pictures of a trained model
-(:mod:`~dlzero.plotting.models`) and convolution filters (:mod:`~dlzero.plotting.filters`).
+(:mod:`~dlzero.plotting.models`), convolution filters (:mod:`~dlzero.plotting.filters`) and
+computational graphs with their forward and backward numbers (:mod:`~dlzero.plotting.graphs`).
 
 matplotlib is imported only when a plot is made (``import dlzero.plotting`` stays light), and
 figures use the Agg canvas, never ``pyplot``: no window can open, nothing blocks, and the
@@ -19,6 +20,7 @@ from dlzero.plotting.curves import (
     smooth_curve,
 )
 from dlzero.plotting.filters import plot_filters, plot_filters_before_after
+from dlzero.plotting.graphs import plot_backprop_graph, plot_computational_graph
 from dlzero.plotting.models import (
     plot_confusion_matrix,
     plot_first_layer_weights,
@@ -31,7 +33,9 @@ __all__ = [
     "new_figure",
     "plot_accuracy",
     "plot_activation_histograms",
+    "plot_backprop_graph",
     "plot_comparison",
+    "plot_computational_graph",
     "plot_confusion_matrix",
     "plot_filters",
     "plot_filters_before_after",

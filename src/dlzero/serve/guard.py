@@ -18,7 +18,7 @@ from typing import Any
 import numpy as np
 from numpy.typing import NDArray
 
-from dlzero.studies.digits import ImageError, to_mnist
+from dlzero.studies.digits import ImageError, decode_image, to_mnist
 
 __all__ = [
     "IDLE_TIMEOUT",
@@ -30,6 +30,7 @@ __all__ = [
     "REQUEST_DEADLINE",
     "HTTPError",
     "allowed_hosts",
+    "drawing_input",
     "host_allowed",
     "pixels_input",
 ]
@@ -172,6 +173,30 @@ def pixels_input(payload: Any) -> NDArray[np.float32]:
     if pixels.shape == (28, 28):
         return pixels.astype(np.float32)
     return prepare_pixels(pixels)
+
+
+def drawing_input(body: bytes, ctype: str) -> NDArray[np.float32]:
+    """The network's 28x28 input from a request's body: a picture (``image/*``, prepared like
+    a ``dlzero predict`` picture) or JSON ``{"pixels": ...}`` (:func:`pixels_input`).
+
+    Raises
+    ------
+    HTTPError
+        400 for bad pixels or a picture that cannot be read; 415 for another content type;
+        422 for a blank drawing.
+    """
+    if ctype == "application/json":
+        return pixels_input(json_body(body, ctype))
+    if ctype.startswith("image/"):
+        try:
+            gray = decode_image(body, name="the uploaded picture", max_pixels=MAX_PIXELS)
+        except ImageError as exc:
+            raise HTTPError(HTTPStatus.BAD_REQUEST, str(exc)) from None
+        return prepare_pixels(gray)
+    raise HTTPError(
+        HTTPStatus.UNSUPPORTED_MEDIA_TYPE,
+        f"send the drawing as image/png or application/json, not {ctype}",
+    )
 
 
 def prepare_pixels(gray: NDArray) -> NDArray[np.float32]:

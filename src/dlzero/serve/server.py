@@ -1,16 +1,19 @@
-"""The HTTP server behind ``dlzero serve``: one page, its three files, and a small JSON API.
+"""The HTTP server behind ``dlzero serve``: one page, its five files, and a small JSON API.
 
 Built on the standard library's :class:`~http.server.ThreadingHTTPServer` (one thread per
 connection): no dependency beyond what ``dlzero predict`` already needs (NumPy, Pillow), a few
 requests a second from one learner's browser, and nothing about it a learner cannot read here.
 ``docs/serve.md`` says why in full and describes the API::
 
-    GET  /                  the page (index.html, app.js, style.css beside it)
+    GET  /                  the page (index.html; style.css, app.js, backprop_graph.js and
+                            backprop.js beside it)
     GET  /api/model         the network being served
     POST /api/predict       a drawing (image/png, or JSON {"pixels": 28x28 or 280x280})
     POST /api/train         start a short training run (JSON settings)
     GET  /api/train         the run so far (the page polls it)
     POST /api/train/stop    end the run after the current step
+    POST /api/backprop      one drawing and its label, forward and backward, node by node
+                            (and /learn, /check, /reset: see dlzero.serve.backprop)
 
 Every error is a JSON object ``{"error": message, "status": code}`` with a 4xx status; a bug
 would be a 500 with a one-line message (the traceback goes to the server's log, never to the
@@ -42,6 +45,7 @@ from numpy.typing import NDArray
 
 from dlzero._version import __version__
 from dlzero.networks import Sequential
+from dlzero.serve.backprop import BACKPROP_PATHS, BackpropTab
 from dlzero.serve.guard import (
     IDLE_TIMEOUT,
     MAX_BODY,
@@ -52,14 +56,12 @@ from dlzero.serve.guard import (
     DeadlineSocketReader,
     HTTPError,
     allowed_hosts,
+    drawing_input,
     host_allowed,
     json_body,
-    pixels_input,
-    prepare_pixels,
 )
 from dlzero.serve.inference import ServedModel, look_inside
 from dlzero.serve.training_job import TrainingJob, TrainingSettings
-from dlzero.studies.digits import ImageError, decode_image
 
 __all__ = [
     "MAX_BODY",
@@ -75,10 +77,12 @@ STATIC_FILES = {  # the only files served: nothing else on disk can be reached b
     "/": ("index.html", "text/html; charset=utf-8"),
     "/index.html": ("index.html", "text/html; charset=utf-8"),
     "/app.js": ("app.js", "text/javascript; charset=utf-8"),
+    "/backprop.js": ("backprop.js", "text/javascript; charset=utf-8"),
+    "/backprop_graph.js": ("backprop_graph.js", "text/javascript; charset=utf-8"),
     "/style.css": ("style.css", "text/css; charset=utf-8"),
 }
 GET_PATHS = {*STATIC_FILES, "/api/model", "/api/train"}
-POST_PATHS = {"/api/predict", "/api/train", "/api/train/stop"}
+POST_PATHS = {"/api/predict", "/api/train", "/api/train/stop", *BACKPROP_PATHS}
 Data = tuple[tuple[NDArray, NDArray], tuple[NDArray, NDArray]]
 
 
@@ -120,6 +124,7 @@ class DigitServer(ThreadingHTTPServer):
         self._data: Data | None = None
         self._job: TrainingJob | None = None
         self._lock = threading.Lock()  # guards _job and _data
+        self.backprop = BackpropTab()  # the backprop tab's network: served, or a trained copy
         self.static = {
             name: (resources.files("dlzero.serve").joinpath("static", name).read_bytes(), ctype)
             for name, ctype in STATIC_FILES.values()
@@ -283,6 +288,11 @@ class RequestHandler(BaseHTTPRequestHandler):
         if path == "/api/predict":
             self._send_json(HTTPStatus.OK, self._predict(body, ctype))
             return
+        if path in BACKPROP_PATHS:
+            query = urlsplit(self.path).query
+            answer = self.server.backprop.answer(self.server.model, path, body, ctype, query)
+            self._send_json(HTTPStatus.OK, answer)
+            return
         if path == "/api/train":
             # JSON only, even for the defaults ({}): a page from another site cannot send
             # application/json here without a CORS preflight, which this server never grants.
@@ -327,19 +337,7 @@ class RequestHandler(BaseHTTPRequestHandler):
     # -- /api/predict ------------------------------------------------------------------------
 
     def _predict(self, body: bytes, ctype: str) -> dict[str, Any]:
-        if ctype == "application/json":
-            image = pixels_input(json_body(body, ctype))
-        elif ctype.startswith("image/"):
-            try:
-                gray = decode_image(body, name="the uploaded picture", max_pixels=MAX_PIXELS)
-            except ImageError as exc:
-                raise HTTPError(HTTPStatus.BAD_REQUEST, str(exc)) from None
-            image = prepare_pixels(gray)
-        else:
-            raise HTTPError(
-                HTTPStatus.UNSUPPORTED_MEDIA_TYPE,
-                f"send the drawing as image/png or application/json, not {ctype}",
-            )
+        image = drawing_input(body, ctype)
         result = look_inside(self.server.model.network, image)
         result["input28"] = np.round(image.astype(np.float64), 4).tolist()
         return result

@@ -5,8 +5,26 @@
 - :mod:`~dlzero.studies.evaluation`: per-class precision and recall, confusion matrix, mistakes.
 - :mod:`~dlzero.studies.augment`: random shifts and rotations of training images.
 - :mod:`~dlzero.studies.digits`: your own digit, prepared the way MNIST was made.
+- :mod:`~dlzero.studies.backprop`: one input forward and backward, node by node (chapter 5).
+- :mod:`~dlzero.studies.apples`: the book's apple examples, computed by its layers.
 """
 
-from dlzero.studies import activations_study, augment, digits, evaluation, search
+from dlzero.studies import (
+    activations_study,
+    apples,
+    augment,
+    backprop,
+    digits,
+    evaluation,
+    search,
+)
 
-__all__ = ["activations_study", "augment", "digits", "evaluation", "search"]
+__all__ = [
+    "activations_study",
+    "apples",
+    "augment",
+    "backprop",
+    "digits",
+    "evaluation",
+    "search",
+]

@@ -1,6 +1,7 @@
 // dlzero serve: the page. Plain JavaScript, no library: draw on a canvas, send it to
 // POST /api/predict as a PNG, and draw what comes back; train from the second tab and poll
-// GET /api/train for the curves.
+// GET /api/train for the curves. The backprop tab is backprop.js, which uses makePad,
+// drawPixels and showBars from here.
 "use strict";
 
 const $ = (id) => document.getElementById(id);
@@ -29,67 +30,74 @@ async function loadModel() {
 }
 
 // -- drawing ----------------------------------------------------------------------------------
+// A pad: a 280x280 canvas drawn on with a mouse, finger or pen, white ink on black as MNIST.
+// onChange(kind) is called as the ink changes: "move" while drawing, "up" when a stroke ends.
 
-const pad = $("pad");
-const ink = pad.getContext("2d");
-let drawing = false;
-let inked = false; // anything drawn since the last clear
-let last = null;
+function makePad(canvas, onChange) {
+  const ctx = canvas.getContext("2d");
+  const pad = { canvas, inked: false };
+  let drawing = false;
+  let last = null;
+
+  pad.clear = () => {
+    ctx.fillStyle = "#000";
+    ctx.fillRect(0, 0, canvas.width, canvas.height);
+    pad.inked = false;
+  };
+
+  function point(event) {
+    // The canvas may be shown smaller than 280 px (a phone): map to its own pixels.
+    const rect = canvas.getBoundingClientRect();
+    return [
+      (event.clientX - rect.left) * (canvas.width / rect.width),
+      (event.clientY - rect.top) * (canvas.height / rect.height),
+    ];
+  }
+
+  canvas.addEventListener("pointerdown", (event) => {
+    drawing = true;
+    canvas.setPointerCapture(event.pointerId);
+    last = point(event);
+    ctx.fillStyle = "#fff"; // a dot: a line of no length draws nothing
+    ctx.beginPath();
+    ctx.arc(...last, 10, 0, 2 * Math.PI);
+    ctx.fill();
+    pad.inked = true;
+    onChange("move");
+  });
+  canvas.addEventListener("pointermove", (event) => {
+    if (!drawing) return;
+    const p = point(event);
+    // White ink on black, as MNIST; about MNIST's stroke width once scaled to 20x20.
+    ctx.strokeStyle = "#fff";
+    ctx.lineWidth = 20;
+    ctx.lineCap = "round";
+    ctx.lineJoin = "round";
+    ctx.beginPath();
+    ctx.moveTo(...last);
+    ctx.lineTo(...p);
+    ctx.stroke();
+    last = p;
+    onChange("move");
+  });
+  for (const type of ["pointerup", "pointercancel"]) {
+    canvas.addEventListener(type, () => {
+      if (!drawing) return;
+      drawing = false;
+      onChange("up");
+    });
+  }
+  pad.clear();
+  return pad;
+}
+
+const pad = makePad($("pad"), () => predictSoon());
 
 function clearPad() {
-  ink.fillStyle = "#000";
-  ink.fillRect(0, 0, pad.width, pad.height);
-  inked = false;
+  pad.clear();
   showNothing();
 }
 
-function point(event) {
-  // The canvas may be shown smaller than 280 px (a phone): map to its own pixels.
-  const rect = pad.getBoundingClientRect();
-  return [
-    (event.clientX - rect.left) * (pad.width / rect.width),
-    (event.clientY - rect.top) * (pad.height / rect.height),
-  ];
-}
-
-function stroke(from, to) {
-  // White ink on black, as MNIST; about MNIST's stroke width once scaled to 20x20.
-  ink.strokeStyle = "#fff";
-  ink.lineWidth = 20;
-  ink.lineCap = "round";
-  ink.lineJoin = "round";
-  ink.beginPath();
-  ink.moveTo(...from);
-  ink.lineTo(...to);
-  ink.stroke();
-  inked = true;
-}
-
-pad.addEventListener("pointerdown", (event) => {
-  drawing = true;
-  pad.setPointerCapture(event.pointerId);
-  last = point(event);
-  ink.fillStyle = "#fff"; // a dot: a line of no length draws nothing
-  ink.beginPath();
-  ink.arc(...last, 10, 0, 2 * Math.PI);
-  ink.fill();
-  inked = true;
-  predictSoon();
-});
-pad.addEventListener("pointermove", (event) => {
-  if (!drawing) return;
-  const p = point(event);
-  stroke(last, p);
-  last = p;
-  predictSoon();
-});
-for (const type of ["pointerup", "pointercancel"]) {
-  pad.addEventListener(type, () => {
-    if (!drawing) return;
-    drawing = false;
-    predictSoon();
-  });
-}
 $("clear").addEventListener("click", clearPad);
 
 // -- predicting while drawing ----------------------------------------------------------------
@@ -104,7 +112,7 @@ function setBusy(busy) {
 }
 
 function predictSoon() {
-  if (!inked) return;
+  if (!pad.inked) return;
   setBusy(true);
   if (inFlight) {
     again = true;
@@ -112,7 +120,7 @@ function predictSoon() {
   }
   inFlight = true;
   again = false;
-  pad.toBlob(async (blob) => {
+  pad.canvas.toBlob(async (blob) => {
     try {
       const response = await fetch("/api/predict", {
         method: "POST",
@@ -121,7 +129,7 @@ function predictSoon() {
       });
       const result = await response.json();
       if (response.ok) {
-        if (inked) show(result);
+        if (pad.inked) show(result);
         $("draw-status").textContent = "";
       } else if (response.status === 422) {
         showNothing(); // nothing to read yet
@@ -162,8 +170,7 @@ function drawPixels(canvas, rows, colour) {
 
 const grey = (v) => [255 * v, 255 * v, 255 * v];
 
-function showBars(probabilities, top) {
-  const bars = $("bars");
+function showBars(probabilities, top, bars = $("bars")) {
   bars.replaceChildren();
   probabilities.forEach((p, digit) => {
     const row = document.createElement("div");
