@@ -13,12 +13,18 @@ import os
 import numpy as np
 import pytest
 from hypothesis import HealthCheck, given, settings
-from hypothesis import strategies as st
 
 import dlzero
 from dlzero.files.serialization import NETWORK_CLASSES, ModelFileError, expected_shapes
 from dlzero.studies.digits import ImageError, read_image, to_mnist
-from hostile import bounded_memory, hostile_models, hostile_pictures, run_bounded
+from hostile import (
+    bounded_memory,
+    hostile_models,
+    hostile_pictures,
+    mutate,
+    mutations,
+    run_bounded,
+)
 
 # A few-kilobyte input may cost about 100 MB above the interpreter's own ~40 MB (issue 25).
 PEAK_MB = 150
@@ -194,37 +200,10 @@ def small_model(tmp_path_factory):
     return path.read_bytes()
 
 
-def _mutations():
-    flips = st.lists(
-        st.tuples(st.integers(min_value=0), st.integers(min_value=0, max_value=255)),
-        min_size=1,
-        max_size=8,
-    )
-    return st.one_of(
-        st.tuples(st.just("flip"), flips),
-        st.tuples(st.just("truncate"), st.integers(min_value=0)),
-        st.tuples(st.just("insert"), st.tuples(st.integers(min_value=0), st.binary(max_size=64))),
-    )
-
-
-def _mutate(data: bytes, mutation) -> bytes:
-    kind, arg = mutation
-    out = bytearray(data)
-    if kind == "flip":
-        for pos, value in arg:
-            out[pos % len(out)] = value
-    elif kind == "truncate":
-        del out[arg % len(out) :]
-    else:
-        pos, extra = arg
-        out[pos % len(out) : pos % len(out)] = extra
-    return bytes(out)
-
-
 def _fuzz_load(small_model, tmp_path_factory, mutation):
     folder = tmp_path_factory.mktemp("mutant")
     path = folder / "model.npz"
-    data = _mutate(small_model, mutation)
+    data = mutate(small_model, mutation)
     path.write_bytes(data)
     with bounded_memory(300):
         try:
@@ -240,7 +219,7 @@ def _fuzz_load(small_model, tmp_path_factory, mutation):
 @settings(
     max_examples=30, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
 )
-@given(mutation=_mutations())
+@given(mutation=mutations())
 def test_fuzz_load_raises_only_model_file_error(small_model, tmp_path_factory, mutation):
     _fuzz_load(small_model, tmp_path_factory, mutation)
 
@@ -249,6 +228,6 @@ def test_fuzz_load_raises_only_model_file_error(small_model, tmp_path_factory, m
 @settings(
     max_examples=2000, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
 )
-@given(mutation=_mutations())
+@given(mutation=mutations())
 def test_fuzz_load_raises_only_model_file_error_slow(small_model, tmp_path_factory, mutation):
     _fuzz_load(small_model, tmp_path_factory, mutation)
