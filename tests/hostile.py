@@ -25,6 +25,7 @@ import tempfile
 import threading
 import time
 import zipfile
+import zlib
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -497,3 +498,29 @@ def hostile_params(folder: str | os.PathLike[str]) -> dict[str, Path]:
         write_both(name, {**params, "W1": W1})
     write_both("complex", {**params, "W1": params["W1"] + 0.5j})
     return paths
+
+
+def huge_png(path: str | os.PathLike[str], width: int = 9000, height: int = 9000) -> Path:
+    """A black grayscale PNG of ``width x height`` pixels with a white bar in its middle, written
+    a row at a time: a few tens of kilobytes that decode to ``width * height`` bytes or more."""
+    import struct
+
+    def chunk(kind: bytes, data: bytes) -> bytes:
+        body = kind + data
+        return struct.pack(">I", len(data)) + body + struct.pack(">I", zlib.crc32(body))
+
+    black = bytes(width + 1)  # filter byte 0, then the row
+    bar = bytearray(black)
+    bar[1 + width // 2 - width // 20 : 1 + width // 2 + width // 20] = b"\xff" * (width // 10)
+    compress = zlib.compressobj(9)
+    rows = [
+        compress.compress(bytes(bar) if height // 4 <= y < 3 * height // 4 else black)
+        for y in range(height)
+    ]
+    idat = b"".join(rows) + compress.flush()
+    header = struct.pack(">IIBBBBB", width, height, 8, 0, 0, 0, 0)  # 8-bit grayscale
+    path = Path(path)
+    path.write_bytes(
+        b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", header) + chunk(b"IDAT", idat) + chunk(b"IEND", b"")
+    )
+    return path
