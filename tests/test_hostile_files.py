@@ -13,12 +13,19 @@ import os
 import numpy as np
 import pytest
 from hypothesis import HealthCheck, given, settings
-from hypothesis import strategies as st
 
 import dlzero
 from dlzero.files.serialization import NETWORK_CLASSES, ModelFileError, expected_shapes
-from dlzero.studies.digits import ImageError, read_image, to_mnist
-from hostile import bounded_memory, hostile_models, hostile_pictures, run_bounded
+from dlzero.studies.digits import MAX_PIXELS, ImageError, read_image, to_mnist
+from hostile import (
+    bounded_memory,
+    hostile_models,
+    hostile_pictures,
+    huge_png,
+    mutate,
+    mutations,
+    run_bounded,
+)
 
 # A few-kilobyte input may cost about 100 MB above the interpreter's own ~40 MB (issue 25).
 PEAK_MB = 150
@@ -124,6 +131,43 @@ def test_predict_reports_a_bad_picture_goes_on_and_exits_2(models, pictures, sev
     assert out.peak_mb < PEAK_MB and out.seconds < SECONDS
 
 
+# -- pictures of more pixels than are read ------------------------------------------------------
+
+
+def test_a_huge_picture_is_refused_before_it_is_decoded_and_predict_goes_on(
+    models, seven, tmp_path
+):
+    # 9000x9000 pixels in 95 KB: before, predict decoded them all (about 2.6 GB at its peak).
+    huge = huge_png(tmp_path / "huge.png")
+    out = run_bounded(argv=["predict", str(models["good"]), str(huge), str(seven)])
+    assert out.returncode == 2, out.stderr
+    (line,) = out.stderr.strip().splitlines()
+    assert line.startswith("dlzero predict: error: ") and str(huge) in line
+    assert "9000x9000 pixels; at most 4,194,304" in line
+    assert [row.split()[0] for row in out.stdout.strip().splitlines()] == [str(seven)]
+    assert out.peak_mb < PEAK_MB and out.seconds < SECONDS, (out.peak_mb, out.seconds)
+
+
+def test_read_image_reads_at_most_max_pixels(seven):
+    assert MAX_PIXELS == 2048 * 2048
+    assert read_image(seven, max_pixels=280 * 280).shape == (280, 280)
+    with pytest.raises(ImageError, match=r"seven.png: the image is 280x280 pixels; at most 78,399"):
+        read_image(seven, max_pixels=280 * 280 - 1)
+
+
+def test_a_large_jpeg_is_decoded_at_a_smaller_scale_to_the_same_digit(tmp_path):
+    from PIL import Image, ImageDraw
+
+    photo = Image.new("RGB", (2400, 1800), (240, 240, 230))  # 4.3 million pixels
+    ImageDraw.Draw(photo).line([(900, 400), (1500, 400), (1100, 1500)], (20, 20, 30), 60)
+    photo.save(tmp_path / "photo.jpg", quality=90)
+    small = read_image(tmp_path / "photo.jpg")
+    assert small.shape == (900, 1200)  # libjpeg's 1/2 scale
+    full = read_image(tmp_path / "photo.jpg", max_pixels=2400 * 1800)
+    assert full.shape == (1800, 2400)
+    assert np.abs(to_mnist(small) - to_mnist(full)).max() < 0.05
+
+
 # -- the shapes a config implies, without building it ------------------------------------------
 
 CONFIGS = [
@@ -194,37 +238,10 @@ def small_model(tmp_path_factory):
     return path.read_bytes()
 
 
-def _mutations():
-    flips = st.lists(
-        st.tuples(st.integers(min_value=0), st.integers(min_value=0, max_value=255)),
-        min_size=1,
-        max_size=8,
-    )
-    return st.one_of(
-        st.tuples(st.just("flip"), flips),
-        st.tuples(st.just("truncate"), st.integers(min_value=0)),
-        st.tuples(st.just("insert"), st.tuples(st.integers(min_value=0), st.binary(max_size=64))),
-    )
-
-
-def _mutate(data: bytes, mutation) -> bytes:
-    kind, arg = mutation
-    out = bytearray(data)
-    if kind == "flip":
-        for pos, value in arg:
-            out[pos % len(out)] = value
-    elif kind == "truncate":
-        del out[arg % len(out) :]
-    else:
-        pos, extra = arg
-        out[pos % len(out) : pos % len(out)] = extra
-    return bytes(out)
-
-
 def _fuzz_load(small_model, tmp_path_factory, mutation):
     folder = tmp_path_factory.mktemp("mutant")
     path = folder / "model.npz"
-    data = _mutate(small_model, mutation)
+    data = mutate(small_model, mutation)
     path.write_bytes(data)
     with bounded_memory(300):
         try:
@@ -240,7 +257,7 @@ def _fuzz_load(small_model, tmp_path_factory, mutation):
 @settings(
     max_examples=30, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
 )
-@given(mutation=_mutations())
+@given(mutation=mutations())
 def test_fuzz_load_raises_only_model_file_error(small_model, tmp_path_factory, mutation):
     _fuzz_load(small_model, tmp_path_factory, mutation)
 
@@ -249,6 +266,6 @@ def test_fuzz_load_raises_only_model_file_error(small_model, tmp_path_factory, m
 @settings(
     max_examples=2000, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
 )
-@given(mutation=_mutations())
+@given(mutation=mutations())
 def test_fuzz_load_raises_only_model_file_error_slow(small_model, tmp_path_factory, mutation):
     _fuzz_load(small_model, tmp_path_factory, mutation)

@@ -124,7 +124,7 @@ def test_the_model_file_module_imports_no_network():
     imported = {n.module for n in ast.walk(tree) if isinstance(n, ast.ImportFrom)}
     imported |= {a.name for n in ast.walk(tree) if isinstance(n, ast.Import) for a in n.names}
     dlzero_imports = {m for m in imported if m and m.startswith("dlzero")}
-    assert dlzero_imports == {"dlzero._io", "dlzero._version"}
+    assert dlzero_imports == {"dlzero._io", "dlzero._version", "dlzero.files.npy_archive"}
 
 
 def test_loaded_parameters_are_shared_with_the_layers(tmp_path):

@@ -22,7 +22,7 @@ from hypothesis import strategies as st
 from dlzero.serve import server as server_module
 from dlzero.serve.server import MAX_BODY, MAX_CONNECTIONS, allowed_hosts
 from dlzero.serve.training_job import MAX_WORK, TrainingSettings
-from hostile import bounded_memory, hostile_pictures
+from hostile import bounded_memory, hostile_pictures, huge_png
 from test_serve import call as serve_call
 
 PIL = pytest.importorskip("PIL.Image", reason="reading pictures needs Pillow (dlzero[cli])")
@@ -233,6 +233,14 @@ def test_pictures_pillow_cannot_convert_are_a_4xx(server, tmp_path):
             server, "POST", "/api/predict", pictures["lab"].read_bytes(), "image/tiff"
         )
     assert status == 200 and len(answer["probabilities"]) == 10
+    assert still_serving(server)
+
+
+def test_a_picture_of_too_many_pixels_is_a_4xx_before_it_is_decoded(server, tmp_path):
+    huge = huge_png(tmp_path / "huge.png").read_bytes()  # 9000x9000 pixels in 95 KB
+    with bounded_memory(100):  # decoding it would take 81 MB for its pixels alone
+        status, answer = call(server, "POST", "/api/predict", huge, "image/png")
+    assert status == 400 and "9000x9000 pixels; at most 1,048,576" in answer["error"], answer
     assert still_serving(server)
 
 

@@ -14,10 +14,8 @@ network predicts exactly as the book's did.
 
 from __future__ import annotations
 
-import io
 import os
-import zipfile
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 
 import numpy as np
@@ -25,10 +23,12 @@ from numpy.typing import NDArray
 
 from dlzero._io import atomic_write
 from dlzero.book.layers import BookDropout
-from dlzero.book.unpickler import ParamFileError, check_arrays, read_array_pickle
+from dlzero.book.unpickler import ParamFileError, read_array_pickle
+from dlzero.files.npy_archive import NpyArchive
 from dlzero.layers import Affine, Convolution, Dropout, Layer, Pooling, Relu
 
 __all__ = [
+    "MAX_PARAMS_BYTES",
     "ParamFileError",
     "check_params",
     "fold_test_time_dropout",
@@ -41,35 +41,110 @@ __all__ = [
 ]
 
 
-def read_params_file(path: str | os.PathLike[str]) -> tuple[dict[str, NDArray], str]:
+#: What the arrays of a parameter file may hold in all, in bytes, when no network says what
+#: it expects (:func:`read_params`): 1 GiB, hundreds of times the book's largest file.
+MAX_PARAMS_BYTES = 1 << 30
+
+#: Checks the shapes a file holds, by name, before its arrays are read (raises ParamFileError).
+ShapeCheck = Callable[[Mapping[str, tuple[int, ...]]], None]
+
+
+def read_params_file(
+    path: str | os.PathLike[str],
+    fits: ShapeCheck | None = None,
+    *,
+    max_bytes: int = MAX_PARAMS_BYTES,
+) -> tuple[dict[str, NDArray], str]:
     """Read a parameter file: ``(arrays by name, "pickle" or "npz")``.
 
-    A pickle (the book's ``save_params``) goes through the restricted unpickler; an ``.npz``
-    archive (dlzero's ``save_params``) through ``np.load(allow_pickle=False)``.
+    A pickle (the book's ``save_params``) goes through the restricted unpickler, which may
+    make no more than a few times the file's size in objects; an ``.npz`` archive (dlzero's
+    ``save_params``) is read member by member (:class:`~dlzero.files.npy_archive.NpyArchive`):
+    only ``.npy`` members, stored or deflated, whose headers are read first.
+
+    Parameters
+    ----------
+    path : str or PathLike
+    fits : callable, optional
+        ``fits(shapes)``, given each array's shape by name, raises ParamFileError if they do not
+        fit what the caller expects (:func:`load_params`: the network's); for an ``.npz``,
+        before any array is read.
+    max_bytes : int, default MAX_PARAMS_BYTES
+        Refuse an ``.npz`` whose arrays would take more bytes than this, before reading them.
 
     Raises
     ------
     ParamFileError
-        If the file is neither, or holds anything but a dict of numeric arrays (a pickle that
-        names any other global, e.g. a function to call, is refused before it runs).
+        If the file is neither, holds anything but a dict of real numeric arrays, holds NaN
+        or infinite numbers, would cost more memory than its size allows, or does not fit
+        (a pickle that names any other global, e.g. a function to call, is refused before it
+        runs). Every zip-level error and ``MemoryError`` is reported this way.
     OSError
         If the file cannot be read.
     """
     name = os.fspath(path)
     with open(name, "rb") as f:
-        data = f.read()
-    if data[:2] == b"PK":  # a zip archive: an .npz
-        try:
-            with np.load(io.BytesIO(data), allow_pickle=False) as archive:
-                arrays = {key: archive[key] for key in archive.files}
-        except (ValueError, zipfile.BadZipFile, OSError) as exc:
-            raise ParamFileError(f"{name}: not a readable .npz of arrays ({exc})") from None
-        return check_arrays(arrays, name), "npz"
-    if data[:1] == b"\x80":  # a pickle's PROTO opcode (protocol 2 and later)
-        return read_array_pickle(data, name), "pickle"
-    raise ParamFileError(
-        f"{name}: not a parameter file (expected the book's pickle or dlzero's .npz)"
-    )
+        magic = f.read(2)
+    if magic == b"PK":  # a zip archive: an .npz
+        arrays, kind = _read_npz(name, fits, max_bytes), "npz"
+    elif magic[:1] == b"\x80":  # a pickle's PROTO opcode (protocol 2 and later)
+        with open(name, "rb") as f:
+            data = f.read()
+        arrays, kind = read_array_pickle(data, name), "pickle"
+        _check_dtypes({k: a.dtype for k, a in arrays.items()}, name)
+        if fits:
+            fits({k: a.shape for k, a in arrays.items()})
+    else:
+        raise ParamFileError(
+            f"{name}: not a parameter file (expected the book's pickle or dlzero's .npz)"
+        )
+    _check_finite(arrays, name)
+    return arrays, kind
+
+
+def _read_npz(name: str, fits: ShapeCheck | None, max_bytes: int) -> dict[str, NDArray]:
+    """The arrays of an ``.npz``, each header checked (and ``fits``) before any data is read."""
+    with NpyArchive(
+        name, ParamFileError, "parameter files", "not a parameter file (an archive of other files)"
+    ) as archive:
+        headers = {key: archive.npy_header(key) for key in archive.keys}
+        _check_dtypes({key: dtype for key, (_, dtype) in headers.items()}, name)
+        total = archive.stored_bytes()
+        if total > max_bytes:
+            raise ParamFileError(
+                f"{name}: its arrays would take {total:,} bytes, more than the {max_bytes:,} "
+                "a parameter file may hold"
+            )
+        if fits:
+            fits({key: shape for key, (shape, _) in headers.items()})
+        return {key: archive.read(key) for key in archive.keys}
+
+
+def _check_dtypes(dtypes: Mapping[str, np.dtype], where: str) -> None:
+    """Refuse complex arrays and anything but numbers, by name."""
+    for key, dtype in dtypes.items():
+        if dtype.kind == "c":
+            raise ParamFileError(
+                f"{where}: parameter {key!r} is complex ({dtype}); a network's weights are "
+                "real numbers (the imaginary part would be dropped)"
+            )
+        if dtype.kind not in "biuf":
+            raise ParamFileError(
+                f"{where}: parameter {key!r} has dtype {dtype}, expected a NumPy array of numbers"
+            )
+
+
+def _check_finite(arrays: Mapping[str, NDArray], where: str) -> None:
+    """Refuse NaN and infinite numbers, naming the array: every prediction would be NaN."""
+    for key, a in arrays.items():
+        if a.dtype.kind == "f" and not np.isfinite(a).all():
+            nan = int(np.count_nonzero(np.isnan(a)))
+            inf = int(np.count_nonzero(np.isinf(a)))
+            raise ParamFileError(
+                f"{where}: parameter {key!r} holds {nan:,} NaN and {inf:,} infinite values; a "
+                "network's weights must be finite numbers (was it saved after its training "
+                "diverged?)"
+            )
 
 
 def read_params(path: str | os.PathLike[str]) -> dict[str, NDArray]:
@@ -93,6 +168,16 @@ def write_params(path: str | os.PathLike[str], arrays: Mapping[str, NDArray]) ->
 
 def check_params(expected: Mapping[str, NDArray], given: Mapping[str, NDArray], where: str) -> None:
     """Raise ParamFileError unless ``given`` has exactly ``expected``'s keys and shapes."""
+    _check_shapes(
+        {k: np.shape(v) for k, v in expected.items()},
+        {k: np.shape(v) for k, v in given.items()},
+        where,
+    )
+
+
+def _check_shapes(
+    expected: Mapping[str, tuple[int, ...]], given: Mapping[str, tuple[int, ...]], where: str
+) -> None:
     missing = [k for k in expected if k not in given]
     unexpected = [k for k in given if k not in expected]
     if missing or unexpected:
@@ -102,12 +187,29 @@ def check_params(expected: Mapping[str, NDArray], given: Mapping[str, NDArray], 
             + ("; " if missing and unexpected else "")
             + (f"not in the network {unexpected}" if unexpected else "")
         )
-    for key, value in expected.items():
-        if np.shape(given[key]) != np.shape(value):
+    for key, shape in expected.items():
+        if tuple(given[key]) != tuple(shape):
             raise ParamFileError(
-                f"{where}: parameter {key!r} has shape {np.shape(given[key])} in the file, "
-                f"the network's has {np.shape(value)} (built with other sizes?)"
+                f"{where}: parameter {key!r} has shape {tuple(given[key])} in the file, "
+                f"the network's has {tuple(shape)} (built with other sizes?)"
             )
+
+
+def _fits(network: Any, where: str) -> ShapeCheck:
+    """The check :func:`load_params` makes of a file's shapes: exactly the network's
+    parameters (names without a dot), and state arrays (names with one) it has."""
+    state = getattr(network, "state", {})
+
+    def fits(shapes: Mapping[str, tuple[int, ...]]) -> None:
+        params = {k: s for k, s in shapes.items() if "." not in k}
+        state_given = {k: s for k, s in shapes.items() if "." in k}
+        _check_shapes({k: np.shape(v) for k, v in network.params.items()}, params, where)
+        unknown = [k for k in state_given if k not in state]
+        if unknown:
+            raise ParamFileError(f"{where}: state {unknown} not in the network")
+        _check_shapes({k: np.shape(state[k]) for k in state_given}, state_given, where)
+
+    return fits
 
 
 # Layers through which a positive factor passes unchanged: f(s * x) = s * f(x) for s > 0.
@@ -221,15 +323,11 @@ def load_params(
         fit the network; the network is left unchanged.
     """
     where = os.fspath(file_name)
-    arrays, kind = read_params_file(file_name)
+    # The file's shapes are compared with the network's before an .npz's arrays are read.
+    arrays, kind = read_params_file(file_name, _fits(network, where))
     given = {k: v for k, v in arrays.items() if "." not in k}
     state_given = {k: v for k, v in arrays.items() if "." in k}
-    check_params(network.params, given, where)
     state = getattr(network, "state", {})
-    unknown = [k for k in state_given if k not in state]
-    if unknown:
-        raise ParamFileError(f"{where}: state {unknown} not in the network")
-    check_params({k: state[k] for k in state_given}, state_given, where)
     layers = list(getattr(network, "layers", {}).values())
     fold = book_dropout if book_dropout is not None else kind == "pickle"
     if fold:

@@ -120,11 +120,12 @@ def add_parsers(subparsers: Any) -> None:
     p = subparsers.add_parser(
         "predict",
         help="predict the digit in your own pictures with a saved model",
-        description="Read each picture (PNG or JPEG, any size, colour or gray, dark on light or "
-        "light on dark), make it MNIST-like as MNIST was made (grayscale, digit light on dark, "
-        "cropped, scaled to fit 20x20, centred by its centre of mass in 28x28), and print the "
-        "predicted digit with the three most likely classes. A file that is not an image, or a "
-        "blank picture, is an error (exit status 2); the other pictures are still predicted.",
+        description="Read each picture (PNG or JPEG, colour or gray, dark on light or light on "
+        "dark, up to 2048x2048 pixels; a larger JPEG is read at 1/2, 1/4 or 1/8 of its size), "
+        "make it MNIST-like as MNIST was made (grayscale, digit light on dark, cropped, scaled "
+        "to fit 20x20, centred by its centre of mass in 28x28), and print the predicted digit "
+        "with the three most likely classes. A file that is not an image, a larger picture, or "
+        "a blank one is an error (exit status 2); the other pictures are still predicted.",
     )
     p.add_argument("model", metavar="MODEL", help="a model saved by 'dlzero train --save'")
     p.add_argument("images", metavar="IMAGE", nargs="+", help="pictures of one digit each")

@@ -18,14 +18,15 @@ and shape *from the ``.npy`` header, before reading its data*. A header may name
 classes in :data:`NETWORK_NAMES`, and an object array (which would need pickle) is refused with
 its name: nothing in a file is ever executed.
 
-What a file may cost is decided before it is read: every member must be stored or deflated
-(no encryption, no other zip method), and claim no more bytes than deflate can expand its
+What a file may cost is decided before it is read
+(:class:`~dlzero.files.npy_archive.NpyArchive`): every member must be stored or deflated (no
+encryption, no other zip method), and claim no more bytes than deflate can expand its
 compressed size to (1032:1), so a file's arrays are bounded by its size on disk; a member's
 ``.npy`` header must agree with that claim; and :meth:`ModelArchive.check_arrays` compares the
-shapes a header's config implies with the ``.npy`` headers before the network is built. Non-
-finite and complex weights are refused. Every zip, zlib or ``.npy`` error is a
-:class:`ModelFileError`. Which class a name stands for, and building it,
-is :mod:`dlzero.files.serialization`'s; this module imports no network.
+shapes a header's config implies with the ``.npy`` headers before the network is built.
+Non-finite and complex weights are refused. Every zip, zlib or ``.npy`` error is a
+:class:`ModelFileError`. Which class a name stands for, and building it, is
+:mod:`dlzero.files.serialization`'s; this module imports no network.
 """
 
 from __future__ import annotations
@@ -33,17 +34,15 @@ from __future__ import annotations
 import json
 import math
 import os
-import zipfile
-import zlib
 from collections.abc import Callable, Mapping
-from types import TracebackType
-from typing import IO, Any
+from typing import Any
 
 import numpy as np
 from numpy.typing import NDArray
 
 from dlzero._io import atomic_write
 from dlzero._version import __version__
+from dlzero.files.npy_archive import NpyArchive
 
 __all__ = [
     "FORMAT",
@@ -69,25 +68,6 @@ _STATE_PREFIX = "state."
 _MAX_HEADER_BYTES = 1 << 20
 # The dtypes a network's arrays may have (float16 is there for users who cast to save space).
 _DTYPES = ("float16", "float32", "float64")
-# Deflate cannot expand data by more than 1032:1 (a 258-byte match in at least 2 bits); an
-# archive member that claims more was crafted or damaged. With this, what a model file may
-# cost in memory is known from its size on disk before any array is read.
-_MAX_DEFLATE_RATIO = 1032
-_DEFLATE_SLACK = 1024  # bytes: the end of a tiny stream, stored blocks' headers
-# What numpy.savez_compressed writes (deflate), and what an uncompressed np.savez writes.
-_COMPRESSIONS = {zipfile.ZIP_STORED: "stored", zipfile.ZIP_DEFLATED: "deflate"}
-# Errors zipfile, zlib and numpy's .npy reader raise on a damaged member: reported as
-# ModelFileError, never as a traceback from inside the standard library.
-_READ_ERRORS = (
-    ValueError,
-    zipfile.BadZipFile,
-    EOFError,
-    OSError,
-    zlib.error,
-    NotImplementedError,
-    RuntimeError,
-    OverflowError,
-)
 
 
 class ModelFileError(ValueError):
@@ -169,7 +149,7 @@ def write(
 # -- read --------------------------------------------------------------------------------------
 
 
-class ModelArchive:
+class ModelArchive(NpyArchive):
     """An open model file: its ``.npy`` members, read without pickle and checked before reading.
 
     Use it in a ``with`` block: ``header()`` returns the checked header, ``read_into`` copies
@@ -178,92 +158,22 @@ class ModelArchive:
     """
 
     def __init__(self, path: str | os.PathLike[str]) -> None:
-        self.name = os.fspath(path)
         with open(path, "rb") as f:  # OSError (missing file, a folder) passes through as is
             magic = f.read(4)
         if magic != b"PK\x03\x04":
-            raise self.error(
-                "not a dlzero model (expected an .npz archive made by "
+            raise ModelFileError(
+                f"{os.fspath(path)}: not a dlzero model (expected an .npz archive made by "
                 "'dlzero train --save' or network.save)"
             )
-        try:
-            self.zip = zipfile.ZipFile(path)
-            names = self.zip.namelist()
-        except _READ_ERRORS as exc:
-            raise self.error(f"damaged or truncated .npz archive ({exc})") from None
-        self.keys = [n[: -len(".npy")] for n in names if n.endswith(".npy")]
-        if len(self.keys) != len(names) or len(set(self.keys)) != len(self.keys):
-            self.zip.close()
-            raise self.error("not a dlzero model (the archive holds files other than arrays)")
-        for info in self.zip.infolist():
-            problem = _member_problem(info)
-            if problem:
-                self.zip.close()
-                raise self.error(f"{info.filename!r} {problem}")
+        super().__init__(
+            path,
+            ModelFileError,
+            "dlzero model files",
+            "not a dlzero model (the archive holds files other than arrays)",
+        )
 
     def __enter__(self) -> ModelArchive:
         return self
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        traceback: TracebackType | None,
-    ) -> None:
-        self.zip.close()
-
-    def error(self, message: str) -> ModelFileError:
-        return ModelFileError(f"{self.name}: {message}")
-
-    def _open(self, key: str) -> IO[bytes]:
-        return self.zip.open(key + ".npy")
-
-    def _read_npy_header(self, key: str) -> tuple[tuple[int, ...], np.dtype]:
-        """The member's shape and dtype from its ``.npy`` header, its size checked, no data."""
-        fmt = np.lib.format
-        try:
-            with self._open(key) as f:
-                version = fmt.read_magic(f)
-                if version == (1, 0):
-                    shape, _, dtype = fmt.read_array_header_1_0(f)
-                elif version == (2, 0):
-                    shape, _, dtype = fmt.read_array_header_2_0(f)
-                else:
-                    raise ValueError(f"unsupported .npy format version {version}")
-                offset = f.tell()
-        except _READ_ERRORS as exc:
-            raise self.error(f"array {key!r} is damaged or truncated ({exc})") from None
-        if dtype.hasobject:
-            # Reading it would need pickle, which can run any code: never.
-            raise self.error(
-                f"array {key!r} holds Python objects (pickled data); dlzero model files hold "
-                "numbers only and are never unpickled"
-            )
-        # The archive's own record of the member's size must be the header's: what reading
-        # it costs is then what the file's size allows (see _member_problem), not more.
-        declared = offset + math.prod(shape) * dtype.itemsize
-        stored = self.zip.getinfo(key + ".npy").file_size
-        if declared != stored:
-            raise self.error(
-                f"array {key!r} is damaged: its header declares {declared:,} bytes, the archive "
-                f"holds {stored:,}"
-            )
-        return shape, dtype
-
-    def read(self, key: str, check: Callable[[tuple[int, ...], np.dtype], str | None]) -> NDArray:
-        """The array ``key``, after ``check(shape, dtype)`` (a message, or None) approves it."""
-        shape, dtype = self._read_npy_header(key)
-        problem = check(shape, dtype)
-        if problem:
-            raise self.error(f"array {key!r}: {problem}")
-        try:
-            with self._open(key) as f:
-                array = np.lib.format.read_array(f, allow_pickle=False)
-        except _READ_ERRORS as exc:
-            raise self.error(f"array {key!r} is damaged or truncated ({exc})") from None
-        if array.shape != shape or array.dtype != dtype:  # pragma: no cover - numpy's own check
-            raise self.error(f"array {key!r} does not match its header")
-        return array
 
     def header(self) -> dict[str, Any]:
         """The header, checked: format, version, class name, config, keys and metadata."""
@@ -301,7 +211,7 @@ class ModelArchive:
         self._check_keys(header, expected)
         what = describe(header)
         for key, shape in expected.items():
-            found_shape, found_dtype = self._read_npy_header(key)
+            found_shape, found_dtype = self.npy_header(key)
             problem = _shape_problem(found_shape, found_dtype, tuple(shape), dtype, what)
             if problem:
                 raise self.error(f"array {key!r}: {problem}")
@@ -343,31 +253,7 @@ class ModelArchive:
             target[...] = array
 
 
-def _member_problem(info: zipfile.ZipInfo) -> str | None:
-    """What makes an archive member unreadable or too costly to read, from the zip's own
-    directory: encryption, a compression other than numpy's, or a size deflate cannot give."""
-    if info.flag_bits & 0x1:
-        return "is encrypted; dlzero model files are not (is this a file dlzero wrote?)"
-    method = _COMPRESSIONS.get(info.compress_type)
-    if method is None:
-        return (
-            f"is compressed with zip method {info.compress_type}; dlzero model files use "
-            f"{' or '.join(_COMPRESSIONS.values())} only"
-        )
-    limit = (
-        info.compress_size
-        if method == "stored"
-        else _MAX_DEFLATE_RATIO * info.compress_size + _DEFLATE_SLACK
-    )
-    if info.file_size > limit:
-        return (
-            f"claims {info.file_size:,} bytes from {info.compress_size:,} compressed ({method}), "
-            "more than that compression can give: the archive is damaged or crafted"
-        )
-    return None
-
-
-def _check_header(header: Any, error: Callable[[str], ModelFileError]) -> dict[str, Any]:
+def _check_header(header: Any, error: Callable[[str], Exception]) -> dict[str, Any]:
     if not isinstance(header, dict) or header.get("format") != FORMAT:
         raise error(f"not a dlzero model (the header does not say format {FORMAT!r})")
     version = header.get("version")

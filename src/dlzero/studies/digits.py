@@ -28,6 +28,7 @@ from numpy.typing import NDArray
 __all__ = [
     "DIGIT_BOX",
     "IMAGE_SIZE",
+    "MAX_PIXELS",
     "RASTER_FORMATS",
     "ImageError",
     "decode_image",
@@ -48,6 +49,11 @@ _INK_FLOOR = 0.2
 # Thin strokes are measured and widened at 4x the final scale (see _thicken_thin_strokes).
 _WORK_BOX = 4 * DIGIT_BOX
 _MNIST_STROKE = 2.6  # median stroke width of MNIST's digits, pixels in the 20-pixel box
+#: The most pixels :func:`read_image` decodes (2048x2048): reading a picture takes about 30
+#: bytes a pixel (its float64 grayscale and the steps of :func:`to_mnist`), so about 130 MB
+#: here, and a PNG of a huge blank canvas is only kilobytes. A larger JPEG (a phone's photo)
+#: is decoded at 1/2, 1/4 or 1/8 of its size to fit; anything else larger is refused.
+MAX_PIXELS = 2048 * 2048
 
 
 class ImageError(ValueError):
@@ -67,16 +73,21 @@ def _pil() -> Any:
     return Image, ImageOps
 
 
-def read_image(path: str | os.PathLike[str]) -> NDArray[np.float64]:
+def read_image(
+    path: str | os.PathLike[str], *, max_pixels: int = MAX_PIXELS
+) -> NDArray[np.float64]:
     """Read a picture as grayscale brightness in [0, 1] (0 black, 1 white).
 
     Parameters
     ----------
     path : str or PathLike
-        A PNG or JPEG file (any format Pillow reads), of any size, colour or gray. A JPEG's
-        EXIF orientation is applied (phone photos). Transparent pixels are laid on white
-        when the opaque ones are dark, on black when they are light, so a digit drawn on a
+        A PNG or JPEG file (any format Pillow reads), colour or gray. A JPEG's EXIF
+        orientation is applied (phone photos). Transparent pixels are laid on white when the
+        opaque ones are dark, on black when they are light, so a digit drawn on a
         transparent canvas keeps its contrast.
+    max_pixels : int, default MAX_PIXELS
+        The most pixels decoded (2048x2048): a larger JPEG is decoded at 1/2, 1/4 or 1/8 of
+        its size, any other larger picture refused before it is decoded.
 
     Returns
     -------
@@ -85,13 +96,13 @@ def read_image(path: str | os.PathLike[str]) -> NDArray[np.float64]:
     Raises
     ------
     ImageError
-        The file is not an image, or is damaged or truncated.
+        The file is not an image, is damaged or truncated, or is too large.
     OSError
         The file cannot be opened (missing, a folder, no permission).
     """
     with open(path, "rb") as f:  # a missing file is an OSError, not an ImageError
         data = f.read()
-    return decode_image(data, name=os.fspath(path))
+    return decode_image(data, name=os.fspath(path), max_pixels=max_pixels)
 
 
 #: The picture formats :func:`decode_image` reads (Pillow's names).
@@ -99,7 +110,7 @@ RASTER_FORMATS = ("PNG", "JPEG", "BMP", "GIF", "TIFF", "WEBP", "PPM")
 
 
 def decode_image(
-    data: bytes, *, name: str = "image", max_pixels: int | None = None
+    data: bytes, *, name: str = "image", max_pixels: int = MAX_PIXELS
 ) -> NDArray[np.float64]:
     """Decode the bytes of a picture (a PNG or JPEG file's content) as :func:`read_image` does.
 
@@ -109,9 +120,10 @@ def decode_image(
         The encoded picture, e.g. a PNG sent by a browser's canvas.
     name : str
         Names the picture in error messages.
-    max_pixels : int, optional
-        Refuse a picture of more pixels than this, before decoding it: a small compressed
-        file can hold a huge image (a server sets this; Pillow's own limit is ~179 million).
+    max_pixels : int, default MAX_PIXELS
+        Decode no more pixels than this: a small compressed file can hold a huge image. A
+        larger JPEG is decoded at 1/2, 1/4 or 1/8 of its size (libjpeg's own scaling) if
+        that fits; any other larger picture is refused before it is decoded.
 
     Returns
     -------
@@ -127,10 +139,15 @@ def decode_image(
     try:
         # Raster formats only: Pillow would hand EPS and PDF to Ghostscript, when installed.
         with Image.open(io.BytesIO(data), formats=RASTER_FORMATS) as opened:
-            if max_pixels is not None and opened.width * opened.height > max_pixels:
+            width, height = opened.size
+            if width * height > max_pixels and opened.format == "JPEG":
+                scaled = [(-(-width // k), -(-height // k)) for k in (2, 4, 8)]
+                size = next((s for s in scaled if s[0] * s[1] <= max_pixels), scaled[-1])
+                opened.draft(opened.mode, size)  # libjpeg decodes at that scale
+            if opened.width * opened.height > max_pixels:
                 raise ImageError(
-                    f"{name}: the image is {opened.width}x{opened.height} pixels; at most "
-                    f"{max_pixels:,} pixels are accepted"
+                    f"{name}: the image is {width}x{height} pixels; at most {max_pixels:,} "
+                    "pixels are read (shrink it first)"
                 )
             opened.load()
             im = ImageOps.exif_transpose(opened)
