@@ -429,3 +429,20 @@ def test_the_benchmark_runs_both_sides_and_prints_the_table(book_tree, tmp_path)
         p.name: _outputs(nbformat.read(p, as_version=4)) for p in (tmp_path / "executed").iterdir()
     }
     assert sides == {"ch01.book.ipynb": ["True\n"], "ch01.dlzero.ipynb": ["dlzero\n"]}
+
+
+def test_a_kernel_that_does_not_load_the_extension_or_start_is_reported(
+    book_tree, run_dlzero, monkeypatch
+):
+    from dlzero.book import kernel
+
+    path = _notebook(book_tree / "notebooks" / "nb.ipynb", "print(1)")
+    # ipykernel logs a failed extension and goes on: the runner must not run the book's cells
+    # on a plain kernel.
+    monkeypatch.setattr(kernel, "EXTENSION_ARGUMENT", "--IPKernelApp.extensions=dlzero.nothing")
+    status, out, err = run_dlzero(["book", path])
+    assert status == 1 and "cell 1/1" not in out
+    assert "the kernel did not load dlzero.book: is dlzero importable by" in err
+    monkeypatch.setattr(kernel, "make_argv", lambda extra: [sys.executable, "-c", "exit(3)"])
+    status, out, err = run_dlzero(["book", path])
+    assert status == 1 and "the kernel did not start" in err

@@ -40,14 +40,21 @@ def write_spec(folder: str | os.PathLike[str], extension: bool = True) -> Path:
     Path
         ``folder``.
     """
-    from ipykernel.kernelspec import make_ipkernel_cmd, write_kernel_spec
+    from ipykernel.kernelspec import write_kernel_spec
 
     extra = [EXTENSION_ARGUMENT] if extension else []
     overrides = {
-        "argv": make_ipkernel_cmd(executable=sys.executable, extra_arguments=extra),
+        "argv": make_argv(extra),
         "display_name": DISPLAY_NAME if extension else f"Python {sys.version_info[0]}",
     }
     return Path(write_kernel_spec(Path(folder), overrides=overrides))
+
+
+def make_argv(extra: list[str]) -> list[str]:
+    """The kernel's command line: ipykernel on this Python, with ``extra`` arguments."""
+    from ipykernel.kernelspec import make_ipkernel_cmd
+
+    return make_ipkernel_cmd(executable=sys.executable, extra_arguments=extra)
 
 
 def kernel_dir(user: bool = False, prefix: str | os.PathLike[str] | None = None) -> Path:

@@ -213,14 +213,16 @@ def execute(
         client = NotebookClient(
             nb,
             km=manager,
-            timeout=timeout if timeout is not None else None,
+            timeout=timeout,
             resources={"metadata": {"path": folder}},
             # The kernel's own warnings (TCP without encryption) are noise in this report; a
             # failed load of the extension is reported by _check_extension.
             extra_arguments=["--IPKernelApp.log_level=ERROR"],
         )
+        started = False
         try:
             with client.setup_kernel(cleanup_kc=True, env=_kernel_env(), cwd=folder):
+                started = True
                 if extension:
                     _check_extension(client)
                 for number, (index, cell) in enumerate(code, 1):
@@ -230,7 +232,7 @@ def execute(
                     except CellTimeoutError:
                         error = f"timed out after {timeout:g} s"
                     except DeadKernelError:
-                        error = "the kernel died (out of memory?)"
+                        error = "the kernel died"
                     except CellExecutionError as exc:
                         error = _error_line(exc)
                     else:
@@ -250,7 +252,9 @@ def execute(
                         }
                         break
                     run.ran += 1
-        except (RuntimeError, TimeoutError) as exc:  # the kernel did not start
+        except (RuntimeError, TimeoutError) as exc:
+            if started:
+                raise
             raise KernelError(f"the kernel did not start: {_first_line(str(exc))}") from None
     if extension:
         nb.metadata["kernelspec"] = {
@@ -262,16 +266,18 @@ def execute(
 
 
 def _check_extension(client: Any) -> None:
-    """Raise :class:`NotebookError` unless the kernel loaded ``dlzero.book``."""
-    msg_id = client.kc.execute(
-        "", silent=True, store_history=False, user_expressions={"loaded": LOADED_CHECK}
-    )
+    """Raise :class:`KernelError` unless the kernel loaded ``dlzero.book``, saying why."""
+    expressions = {"loaded": LOADED_CHECK, "importable": "__import__('dlzero.book') and 1"}
+    msg_id = client.kc.execute("", silent=True, store_history=False, user_expressions=expressions)
     reply = client.wait_for_reply(msg_id)
-    found = (reply or {}).get("content", {}).get("user_expressions", {}).get("loaded", {})
-    if found.get("data", {}).get("text/plain") != "True":
-        raise KernelError(
-            f"the kernel did not load dlzero.book: is dlzero importable by {sys.executable}?"
-        )
+    found = (reply or {}).get("content", {}).get("user_expressions", {})
+    if found.get("loaded", {}).get("data", {}).get("text/plain") == "True":
+        return
+    why = found.get("importable", {})
+    because = f" ({why['ename']}: {why.get('evalue', '')})" if why.get("ename") else ""
+    raise KernelError(
+        f"the kernel did not load dlzero.book{because}: is dlzero importable by {sys.executable}?"
+    )
 
 
 def main(path: str, out: str | None, timeout: float | None, prog: str) -> int:
