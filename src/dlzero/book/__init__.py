@@ -11,10 +11,15 @@
   folding the book's inference-time dropout factor into the weights.
 - :mod:`dlzero.book.trainer`: :class:`BookTrainer`, the book's ``common/trainer.py`` on
   dlzero's :class:`~dlzero.training.Trainer`.
+- :mod:`dlzero.book.ipython`: ``%load_ext dlzero.book`` (the two functions below), the same
+  imports in IPython and Jupyter; :mod:`dlzero.book.kernel` installs a Jupyter kernel that
+  loads it, and :mod:`dlzero.book.notebook` runs a notebook with it (``dlzero book NB.ipynb``).
+  Neither imports IPython or Jupyter until used.
 
 ``docs/book.md`` has the table of which dlzero name answers each of the book's.
 """
 
+from dlzero.book.ipython import load_ipython_extension, unload_ipython_extension
 from dlzero.book.layers import BookDropout
 from dlzero.book.networks import MultiLayerNetExtend
 from dlzero.book.params import (
@@ -30,7 +35,9 @@ __all__ = [
     "BookTrainer",
     "MultiLayerNetExtend",
     "ParamFileError",
+    "load_ipython_extension",
     "load_params",
     "read_params",
     "save_params",
+    "unload_ipython_extension",
 ]

@@ -27,7 +27,15 @@ from typing import Any
 
 import numpy as np
 
-__all__ = ["BOOK_MODULES", "BOOK_PACKAGES", "BookFinder", "book_imports", "is_book_module"]
+__all__ = [
+    "BOOK_MODULES",
+    "BOOK_PACKAGES",
+    "BookFinder",
+    "book_imports",
+    "install_finder",
+    "is_book_module",
+    "remove_finder",
+]
 
 # Where each name comes from: (dlzero module, names). Names None: the module's ``__all__``; a
 # tuple: those names; a dict: book name -> dlzero name. The book's modules have no ``__all__``,
@@ -136,6 +144,32 @@ class BookFinder(importlib.abc.MetaPathFinder):
         return spec
 
 
+def install_finder() -> tuple[BookFinder, dict[str, Any]]:
+    """Put a :class:`BookFinder` first on ``sys.meta_path``; set aside modules it will answer.
+
+    Returns
+    -------
+    finder : BookFinder
+        The finder installed.
+    saved : dict
+        The ``common``/``dataset`` modules imported before, taken out of ``sys.modules``:
+        :func:`remove_finder` puts them back.
+    """
+    saved = {n: sys.modules.pop(n) for n in list(sys.modules) if is_book_module(n)}
+    finder = BookFinder()
+    sys.meta_path.insert(0, finder)
+    return finder, saved
+
+
+def remove_finder(finder: BookFinder, saved: Mapping[str, Any]) -> None:
+    """Undo :func:`install_finder`: the finder and every module it made go, ``saved`` returns."""
+    if finder in sys.meta_path:
+        sys.meta_path.remove(finder)
+    for name in [n for n in sys.modules if is_book_module(n)]:
+        del sys.modules[name]
+    sys.modules.update(saved)
+
+
 @contextmanager
 def book_imports() -> Iterator[BookFinder]:
     """While the block runs, ``common.*`` and ``dataset.*`` imports resolve to dlzero.
@@ -143,14 +177,8 @@ def book_imports() -> Iterator[BookFinder]:
     On the way out the finder is removed from ``sys.meta_path``, the modules it made are
     dropped from ``sys.modules``, and modules of those names imported before are restored.
     """
-    saved: dict[str, Any] = {n: sys.modules.pop(n) for n in list(sys.modules) if is_book_module(n)}
-    finder = BookFinder()
-    sys.meta_path.insert(0, finder)
+    finder, saved = install_finder()
     try:
         yield finder
     finally:
-        if finder in sys.meta_path:
-            sys.meta_path.remove(finder)
-        for name in [n for n in sys.modules if is_book_module(n)]:
-            del sys.modules[name]
-        sys.modules.update(saved)
+        remove_finder(finder, saved)

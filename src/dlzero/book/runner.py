@@ -13,6 +13,10 @@ what dlzero does differently on purpose.
 Exit status: the script's own (0 when it ends normally, its ``sys.exit`` code); 1 when it
 raises (its traceback is printed from the script's first frame down); 2 when there is no such
 file; 130 on Ctrl-C.
+
+``dlzero book NB.ipynb`` runs one of the book's notebooks instead (:mod:`dlzero.book.notebook`)
+and ``dlzero book --install-kernel`` installs the Jupyter kernel (:mod:`dlzero.book.kernel`);
+:func:`dispatch` picks which. Neither imports Jupyter unless asked for.
 """
 
 from __future__ import annotations
@@ -35,17 +39,23 @@ EXIT_USAGE = 2  # no script to run
 EXIT_INTERRUPTED = 130  # 128 + SIGINT, as a shell reports Ctrl-C
 
 DESCRIPTION = (
-    "Run a script written for the book 'Deep Learning from Scratch' with its common.* and "
-    "dataset.mnist imports answered by dlzero. Run it from the book's folder, as the book does "
-    "(the script appends its parent folder to sys.path)."
+    "Run a script or notebook written for the book 'Deep Learning from Scratch' with its "
+    "common.* and dataset.mnist imports answered by dlzero. Run a script from the book's "
+    "folder, as the book does (the script appends its parent folder to sys.path); a notebook "
+    "runs in its own folder. Or install a Jupyter kernel that does the same."
 )
 EPILOG = """examples:
   cd deep-learning-from-scratch
   %(prog)s ch05/train_neuralnet.py
   MPLBACKEND=Agg %(prog)s ch07/train_convnet.py      # plots drawn off screen
+  %(prog)s notebooks/ch05.ipynb --out ch05.run.ipynb  # the executed copy, figures included
+  DLZERO_QUICK=1 %(prog)s notebooks/ch06.ipynb        # the long training cells cut
+  %(prog)s --install-kernel --user                    # then pick 'Python 3 (dlzero book)'
 
 Arguments after SCRIPT.py are the script's own (sys.argv[1:]). Exit status: the script's own;
-1 if it raised (its traceback is shown); 2 if there is no such file; 130 on Ctrl-C.
+1 if it raised (its traceback is shown); 2 if there is no such file; 130 on Ctrl-C. For a
+notebook: 0 when every cell ran, 1 when a cell raised (it is named), 2 for bad input.
+In IPython or Jupyter, %%load_ext dlzero.book does the same for the session.
 See docs/book.md for which dlzero module answers each of the book's, and what differs."""
 
 
@@ -138,13 +148,68 @@ def build_parser(prog: str = "python -m dlzero.book") -> argparse.ArgumentParser
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    """The script and its arguments, for this parser and ``dlzero book``'s."""
-    parser.add_argument("script", metavar="SCRIPT.py", help="the book's script to run")
+    """The script and its arguments, the notebook's options and the kernel's, for this parser
+    and ``dlzero book``'s."""
+    parser.add_argument(
+        "script",
+        metavar="SCRIPT.py",
+        nargs="?",  # not with --install-kernel; required otherwise (dispatch says so)
+        help="the book's script to run, or one of its notebooks (NB.ipynb)",
+    )
     rest = parser.add_argument(
         "args", nargs=argparse.REMAINDER, metavar="ARGS", help="the script's own arguments"
     )
     # It may be empty: without this, a missing SCRIPT.py is reported as "SCRIPT.py, ARGS".
     rest.required = False
+    _add_notebook_options(parser)
+    kernel = parser.add_argument_group("the Jupyter kernel 'Python 3 (dlzero book)'")
+    what = kernel.add_mutually_exclusive_group()
+    what.add_argument(
+        "--install-kernel", action="store_true", help="install it (system-wide unless told)"
+    )
+    what.add_argument("--uninstall-kernel", action="store_true", help="remove it")
+    where = kernel.add_mutually_exclusive_group()
+    where.add_argument("--user", action="store_true", help="for this user only")
+    where.add_argument("--prefix", metavar="P", help="under P/share/jupyter/kernels (a venv)")
+
+
+def _add_notebook_options(parser: argparse.ArgumentParser) -> None:
+    """``--out`` and ``--timeout``: before SCRIPT.py, or after a notebook's name."""
+    group = parser.add_argument_group("a notebook (NB.ipynb)")
+    group.add_argument("--out", metavar="EXECUTED.ipynb", help="write the executed notebook")
+    group.add_argument(
+        "--timeout", type=float, metavar="S", help="seconds a cell may run (default: no limit)"
+    )
+
+
+def dispatch(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
+    """Run what the parsed ``args`` ask for: a script, a notebook, or the kernel's install."""
+    prog = parser.prog
+    if args.install_kernel or args.uninstall_kernel:
+        if args.script is not None:
+            parser.error("--install-kernel and --uninstall-kernel take no SCRIPT.py")
+        from dlzero.book import kernel
+
+        return kernel.command(args.uninstall_kernel, args.user, args.prefix, prog)
+    if args.script is None:
+        parser.error("the following arguments are required: SCRIPT.py")
+    if args.user or args.prefix is not None:
+        parser.error("--user and --prefix go with --install-kernel or --uninstall-kernel")
+    if args.script.endswith(".ipynb"):
+        # A notebook has no arguments of its own: what follows its name is ours.
+        after = argparse.ArgumentParser(prog=prog, add_help=False)
+        _add_notebook_options(after)
+        late, unknown = after.parse_known_args(args.args)
+        if unknown:
+            parser.error(f"a notebook takes no arguments: {' '.join(unknown)}")
+        out = late.out if late.out is not None else args.out
+        timeout = late.timeout if late.timeout is not None else args.timeout
+        from dlzero.book import notebook
+
+        return notebook.main(args.script, out, timeout, prog)
+    if args.out is not None or args.timeout is not None:
+        parser.error("--out and --timeout are for a notebook (NB.ipynb)")
+    return run(args.script, args.args, prog)
 
 
 def run(script: str, args: Sequence[str], prog: str) -> int:
@@ -171,4 +236,4 @@ def main(argv: Sequence[str] | None = None) -> int:
     """``python -m dlzero.book SCRIPT.py [ARGS]``; return the exit status."""
     parser = build_parser()
     args = parser.parse_args(argv)
-    return run(args.script, args.args, parser.prog)
+    return dispatch(args, parser)

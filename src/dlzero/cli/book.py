@@ -1,9 +1,11 @@
-"""``dlzero book SCRIPT.py [ARGS]``: run one of the book's own scripts on dlzero.
+"""``dlzero book SCRIPT.py [ARGS]``: run one of the book's own scripts (or notebooks) on dlzero.
 
 ::
 
     cd deep-learning-from-scratch
     dlzero book ch05/train_neuralnet.py
+    dlzero book notebooks/ch05.ipynb --out executed.ipynb
+    dlzero book --install-kernel --user
 
 The same as ``python -m dlzero.book``; :mod:`dlzero.book.runner` does the work.
 """
@@ -20,7 +22,7 @@ def add_parsers(subparsers: Any) -> None:
     """Add ``book`` to the ``dlzero`` command's subparsers."""
     p = subparsers.add_parser(
         "book",
-        help="run one of the book's own scripts (ch03-ch08) with its imports answered by dlzero",
+        help="run one of the book's own scripts or notebooks with its imports answered by dlzero",
         description=book.DESCRIPTION,
         epilog=book.EPILOG,
         formatter_class=argparse.RawDescriptionHelpFormatter,
@@ -30,5 +32,5 @@ def add_parsers(subparsers: Any) -> None:
 
 
 def run_book(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
-    """Run the script; its exit status is the command's."""
-    return book.run(args.script, args.args, parser.prog)
+    """Run the script or notebook, or install the kernel; its exit status is the command's."""
+    return book.dispatch(args, parser)
