@@ -140,6 +140,9 @@ BAD = {
     "PNG without label": ("/api/backprop", "png", "image/png", 400, "?label=N"),
     "PNG label x": ("/api/backprop?label=x", "png", "image/png", 400, "0-9"),
     "PNG label 12": ("/api/backprop?label=12", "png", "image/png", 400, "0-9"),
+    # "²" is a digit to str.isdigit but not to int(); int() refuses more than 4,300 digits
+    "PNG label superscript": ("/api/backprop?label=%C2%B2", "png", "image/png", 400, "0-9"),
+    "PNG label 5000 digits": ("/api/backprop?label=" + "1" * 5000, "png", "image/png", 400, "0-9"),
     "not an image": ("/api/backprop?label=1", b"plain text", "image/png", 400, "not an image"),
     "other media type": ("/api/backprop?label=1", b"1,2", "text/csv", 415, "image/png"),
     "learn as a form": ("/api/backprop/learn", b"label=1", "text/plain", 415, "application/json"),
@@ -147,6 +150,7 @@ BAD = {
     "learn lr 0": ("/api/backprop/learn", {"label": 1, "lr": 0}, J, 400, "lr"),
     "learn lr 11": ("/api/backprop/learn", {"label": 1, "lr": 11}, J, 400, "lr"),
     "learn lr text": ("/api/backprop/learn", {"label": 1, "lr": "0.1"}, J, 400, "lr"),
+    "learn lr 400 digits": ("/api/backprop/learn", {"label": 1, "lr": 10**400}, J, 400, "lr"),
     "learn label 10": ("/api/backprop/learn", {"label": 10}, J, 400, "0-9"),
     "check as a form": ("/api/backprop/check", b"label=1", "text/plain", 415, "application/json"),
     "check no label": ("/api/backprop/check", {}, J, 400, '"label"'),
@@ -277,4 +281,8 @@ def test_concurrent_traces_and_steps_do_not_mix(server, served, mnist_data):
         result = answers[i][1]
         if result["steps"] == 0:
             assert result["loss"] == pytest.approx(expected[i], rel=1e-6)
+        else:  # traced on the copy, after some of the 4 steps: a whole network, not a torn one
+            assert 1 <= result["steps"] <= 4 and np.isfinite(result["loss"])
+            assert np.isfinite(result["probabilities"]).all()
+            assert sum(result["probabilities"]) == pytest.approx(1, abs=1e-4)
     assert call(server, "POST", "/api/backprop/reset", {}, J)[1]["steps"] == 0

@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import copy
 import math
+import re
 import threading
 from http import HTTPStatus
 from typing import Any
@@ -36,7 +37,7 @@ from numpy.typing import NDArray
 
 from dlzero.networks import Sequential
 from dlzero.optimizers import SGD
-from dlzero.serve.guard import HTTPError, drawing_input, json_body, pixels_input
+from dlzero.serve.guard import HTTPError, drawing_input, empty_json, json_body, pixels_input
 from dlzero.serve.inference import ServedModel
 from dlzero.studies.backprop import BackpropTrace, check_some_weights, trace_backprop
 
@@ -95,7 +96,9 @@ def _label(value: Any, *, query: bool = False) -> int:
     """A correct label 0-9, from JSON (an integer) or the query string (digits)."""
     if query:  # parse_qs gives a list of strings
         value = value[-1]
-        if value.strip().isdigit():
+        # ASCII digits only: str.isdigit accepts "²", which int() refuses, and int() refuses
+        # more than 4,300 digits; one digit is all a label has.
+        if re.fullmatch(r"[0-9]", value.strip()):
             value = int(value)
     if isinstance(value, bool) or not isinstance(value, int) or not 0 <= value <= 9:
         raise HTTPError(
@@ -106,11 +109,12 @@ def _label(value: Any, *, query: bool = False) -> int:
 
 
 def _lr(value: Any) -> float:
+    # The range is tested before isfinite: a JSON integer of 400 digits overflows a float.
     if (
         isinstance(value, bool)
         or not isinstance(value, (int, float))
-        or not math.isfinite(value)
         or not 0 < value <= MAX_LR
+        or not math.isfinite(value)
     ):
         raise HTTPError(
             HTTPStatus.BAD_REQUEST, f"lr must be a number with 0 < lr <= {MAX_LR:g}, got {value!r}"
@@ -204,13 +208,7 @@ class BackpropTab:
             result["steps"] = steps
             return result
         if path == "/api/backprop/reset":
-            if ctype != "application/json":
-                raise HTTPError(
-                    HTTPStatus.UNSUPPORTED_MEDIA_TYPE,
-                    f"send Content-Type: application/json (an empty body or {{}}), not {ctype}",
-                )
-            if body.strip():
-                json_body(body, ctype)
+            empty_json(body, ctype)
             return self.reset()
         payload, image, label = _json_example(body, ctype)
         if path == "/api/backprop/learn":

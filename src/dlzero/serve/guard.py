@@ -31,7 +31,9 @@ __all__ = [
     "HTTPError",
     "allowed_hosts",
     "drawing_input",
+    "empty_json",
     "host_allowed",
+    "json_body",
     "pixels_input",
 ]
 
@@ -132,6 +134,26 @@ def json_body(body: bytes, ctype: str) -> Any:
         return json.loads(body, parse_constant=no_constants)
     except (ValueError, UnicodeDecodeError, RecursionError) as exc:
         raise HTTPError(HTTPStatus.BAD_REQUEST, f"malformed JSON: {exc}") from None
+
+
+def empty_json(body: bytes, ctype: str) -> None:
+    """Check the body of an action that takes no settings: ``{}`` or nothing, as JSON.
+
+    JSON is required even when empty, so that a cross-site form, which can send ``text/plain``
+    without a preflight, cannot trigger the action.
+
+    Raises
+    ------
+    HTTPError
+        415 for another content type; 400 for malformed JSON.
+    """
+    if ctype != "application/json":
+        raise HTTPError(
+            HTTPStatus.UNSUPPORTED_MEDIA_TYPE,
+            f"send Content-Type: application/json (an empty body or {{}}), not {ctype}",
+        )
+    if body.strip():
+        json_body(body, ctype)
 
 
 def pixels_input(payload: Any) -> NDArray[np.float32]:

@@ -57,6 +57,7 @@ from dlzero.serve.guard import (
     HTTPError,
     allowed_hosts,
     drawing_input,
+    empty_json,
     host_allowed,
     json_body,
 )
@@ -305,13 +306,7 @@ class RequestHandler(BaseHTTPRequestHandler):
             return
         # /api/train/stop: JSON too ({} or nothing), so that a cross-site form, which can send
         # text/plain without a preflight, cannot stop a run and have its network served.
-        if ctype != "application/json":
-            raise HTTPError(
-                HTTPStatus.UNSUPPORTED_MEDIA_TYPE,
-                f"send Content-Type: application/json (an empty body or {{}}), not {ctype}",
-            )
-        if body.strip():
-            json_body(body, ctype)
+        empty_json(body, ctype)
         job = self.server.job
         if job is None or not job.running:
             raise HTTPError(HTTPStatus.CONFLICT, "no training run is under way")
