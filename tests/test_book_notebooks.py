@@ -446,3 +446,21 @@ def test_a_kernel_that_does_not_load_the_extension_or_start_is_reported(
     monkeypatch.setattr(kernel, "make_argv", lambda extra: [sys.executable, "-c", "exit(3)"])
     status, out, err = run_dlzero(["book", path])
     assert status == 1 and "the kernel did not start" in err
+
+
+def test_a_kernel_that_dies_after_starting_is_one_line_and_exit_1(
+    book_tree, run_dlzero, monkeypatch
+):
+    from nbclient.exceptions import DeadKernelError
+
+    from dlzero.book import notebook
+
+    path = _notebook(book_tree / "notebooks" / "nb.ipynb", "print(1)")
+
+    def dies(client):
+        raise DeadKernelError("Kernel died")
+
+    monkeypatch.setattr(notebook, "_check_extension", dies)
+    status, out, err = run_dlzero(["book", path])
+    assert status == 1 and "the kernel failed: Kernel died" in err and "Traceback" not in err
+    assert "cell 1/1" not in out

@@ -252,9 +252,9 @@ def execute(
                         }
                         break
                     run.ran += 1
-        except (RuntimeError, TimeoutError) as exc:
+        except (RuntimeError, TimeoutError) as exc:  # DeadKernelError is a RuntimeError
             if started:
-                raise
+                raise KernelError(f"the kernel failed: {_first_line(str(exc))}") from None
             raise KernelError(f"the kernel did not start: {_first_line(str(exc))}") from None
     if extension:
         nb.metadata["kernelspec"] = {
@@ -314,7 +314,11 @@ def main(path: str, out: str | None, timeout: float | None, prog: str) -> int:
     if out is not None:
         import nbformat
 
-        atomic_write_text(out, nbformat.writes(run.notebook))
+        try:
+            atomic_write_text(out, nbformat.writes(run.notebook))
+        except OSError as exc:  # checked writable before the run, but the disk may fill
+            print(f"{prog}: error: --out {out}: {exc}", file=sys.stderr)
+            return EXIT_ERROR
     if run.failed:
         f = run.failed
         left = run.cells - f["number"]
