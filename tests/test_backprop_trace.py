@@ -370,3 +370,32 @@ def test_bad_input_is_a_one_line_error_with_status_2(
     assert status == 2 and stdout == ""
     assert len(stderr.strip().splitlines()) == 1 and stderr.startswith("dlzero backprop: error")
     assert message in stderr, stderr
+
+
+def test_ctrl_c_while_training_first_is_one_line_and_status_130(run_dlzero, seven, monkeypatch):
+    from dlzero.cli import backprop
+
+    def interrupted(*args):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(backprop, "train_chapter5", interrupted)
+    status, stdout, stderr = run_dlzero(["backprop", seven, "--label", "7", "--no-plot"])
+    assert status == 130 and stdout == "" and stderr == "dlzero backprop: interrupted\n"
+
+
+def test_without_matplotlib_the_graph_is_refused_before_training(run_dlzero, seven, monkeypatch):
+    import importlib.util
+
+    from dlzero.cli import backprop
+
+    find_spec = importlib.util.find_spec
+    monkeypatch.setattr(
+        importlib.util,
+        "find_spec",
+        lambda name, *a: None if name == "matplotlib" else find_spec(name, *a),
+    )
+    monkeypatch.setattr(backprop, "train_chapter5", lambda *a: pytest.fail("trained first"))
+    status, stdout, stderr = run_dlzero(["backprop", seven, "--label", "7"])
+    assert (
+        status == 2 and stdout == "" and "plots need matplotlib" in stderr and "--no-plot" in stderr
+    )

@@ -18,18 +18,10 @@ from __future__ import annotations
 
 import argparse
 import sys
-import time
 from typing import Any
 
-from dlzero.cli.options import (
-    EXIT_FAILURE,
-    CommandError,
-    check_output,
-    positive_int,
-    random_seed,
-)
-
-DEFAULT_ITERS = 3000  # as dlzero serve: the chapter-5 network, 5 epochs, about 96%
+from dlzero.cli.chapter5 import add_training_arguments, load_mnist, train_chapter5
+from dlzero.cli.options import EXIT_FAILURE, EXIT_INTERRUPTED, check_output, require_matplotlib
 
 
 def digit(text: str) -> int:
@@ -70,42 +62,8 @@ def add_parsers(subparsers: Any) -> None:
         help="where to draw the graph (default: %(default)s)",
     )
     p.add_argument("--no-plot", action="store_true", help="print the numbers only")
-    p.add_argument(
-        "--iters",
-        type=positive_int,
-        default=DEFAULT_ITERS,
-        metavar="N",
-        help="training steps of the network trained when no MODEL is given "
-        "(default: %(default)s, 5 epochs)",
-    )
-    p.add_argument("--seed", type=random_seed, default=0, metavar="S", help="its seed (default: 0)")
+    add_training_arguments(p)
     p.set_defaults(func=run, parser=p)
-
-
-def _default_network(args: argparse.Namespace) -> Any:
-    """The chapter-5 network, trained as ``dlzero serve`` trains it when given no model."""
-    from dlzero.cli.serve import _load_mnist
-    from dlzero.serve import TrainingSettings
-    from dlzero.serve.training_job import train
-
-    settings = TrainingSettings(iters=args.iters, seed=args.seed)
-    # On stderr: stdout is the trace's lines, for a reader or a file.
-    print(
-        f"no model given: training the chapter-5 network first ({settings.describe()}, seed "
-        f"{args.seed}); give a model saved by 'dlzero train --save' to skip this",
-        file=sys.stderr,
-        flush=True,
-    )
-    start = time.perf_counter()
-    network, _, test_accuracy = train(settings, _load_mnist())
-    if test_accuracy is None:  # pragma: no cover - the chapter-5 settings converge
-        raise CommandError("training diverged")
-    print(
-        f"trained in {time.perf_counter() - start:.1f} s: test accuracy {test_accuracy:.2%}",
-        file=sys.stderr,
-        flush=True,
-    )
-    return network
 
 
 def run(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
@@ -116,6 +74,7 @@ def run(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
 
     if not args.no_plot:
         check_output(parser, "--out", args.out, plot=True)
+        require_matplotlib(args)  # before training, not after
     try:  # the picture first: a bad one fails before any training
         try:
             image = load_digit(args.image)
@@ -126,14 +85,17 @@ def run(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
         if args.model is not None:
             network = _load_model(args.model)
             _digit_input_shape(network, args.model)
-        else:
-            network = _default_network(args)
+        else:  # on stderr: stdout is the trace's lines, for a reader or a file
+            network = train_chapter5(args, load_mnist(), sys.stderr)[0]
         try:
             trace = trace_backprop(network, image, args.label)
         except ValueError as exc:  # a model of fewer classes than the label
             raise _Failure(f"{args.model}: {exc}") from None
     except _Failure as exc:
         return _report(parser, exc)
+    except KeyboardInterrupt:
+        print(f"{parser.prog}: interrupted", file=sys.stderr)
+        return EXIT_INTERRUPTED
 
     for line in trace.lines():
         print(line)

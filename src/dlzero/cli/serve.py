@@ -14,20 +14,11 @@ from __future__ import annotations
 
 import argparse
 import sys
-import time
 from typing import Any
 
-from dlzero.cli.options import (
-    EXIT_INTERRUPTED,
-    EXIT_USAGE,
-    CommandError,
-    positive_int,
-    random_seed,
-)
+from dlzero.cli.chapter5 import add_training_arguments, load_mnist, train_chapter5
+from dlzero.cli.options import EXIT_INTERRUPTED, EXIT_USAGE, CommandError
 
-# The network trained when no model is given: the chapter-5 network, shortened to 5 epochs
-# (3,000 steps, about 96% on the test set) so the page is up in seconds.
-DEFAULT_ITERS = 3000
 REFERENCE_IMAGES = 500  # test images on which dead ReLU units are found
 LOOPBACK = ("127.0.0.1", "localhost", "::1")
 
@@ -80,38 +71,20 @@ def add_parsers(subparsers: Any) -> None:
         help="TCP port (default: %(default)s; 0 picks a free one)",
     )
     p.add_argument("--open", action="store_true", help="open the page in a web browser")
-    p.add_argument(
-        "--iters",
-        type=positive_int,
-        default=DEFAULT_ITERS,
-        metavar="N",
-        help="training steps of the network trained when no MODEL is given "
-        "(default: %(default)s, 5 epochs)",
-    )
-    p.add_argument("--seed", type=random_seed, default=0, metavar="S", help="its seed (default: 0)")
+    add_training_arguments(p)
     p.set_defaults(func=run, parser=p)
-
-
-def _load_mnist() -> Any:
-    from dlzero import datasets
-
-    try:
-        return datasets.load_mnist(normalize=True, flatten=True, one_hot_label=False)
-    except datasets.DatasetError as exc:
-        raise CommandError(f"cannot load mnist: {exc}") from None
 
 
 def run(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
     """``dlzero serve [MODEL]``: load or train a network, then serve the page until Ctrl-C."""
     from dlzero._threads import limit_blas_to_one_thread
-    from dlzero.serve import TrainingSettings, make_server
-    from dlzero.serve.training_job import train
+    from dlzero.serve import make_server
 
     # One BLAS thread: a drawing's products are tiny, and the request threads already run in
     # parallel; BLAS threads spinning against each other would only slow them down.
     limit_blas_to_one_thread()
     try:
-        data = _load_mnist()
+        data = load_mnist()
         reference = data[1][0][:REFERENCE_IMAGES]
         test_accuracy = None
         if args.model is not None:
@@ -124,23 +97,8 @@ def run(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
                 return exc.status
             source = args.model
         else:
-            settings = TrainingSettings(iters=args.iters, seed=args.seed)
-            print(
-                f"no model given: training the chapter-5 network first ({settings.describe()}, "
-                "seed "
-                f"{args.seed}); give a model saved by 'dlzero train --save' to skip this",
-                flush=True,
-            )
-            start = time.perf_counter()
-            network, _, test_accuracy = train(settings, data)
-            if test_accuracy is None:  # pragma: no cover - the chapter-5 settings converge
-                raise CommandError("training diverged")
-            print(
-                f"trained in {time.perf_counter() - start:.1f} s: test accuracy "
-                f"{test_accuracy:.2%}",
-                flush=True,
-            )
-            source = f"trained at start-up: {settings.describe()}"
+            network, settings, test_accuracy = train_chapter5(args, data, sys.stdout)
+            source = f"trained at start-up: {settings}"
         try:
             server = make_server(
                 network,
