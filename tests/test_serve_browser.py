@@ -6,7 +6,8 @@ Skipped, saying why, without selenium (``pip install -e ".[dev]"``) or without t
 (``apt-get install chromium chromium-driver``; the paths can be given with ``DLZERO_CHROMIUM``
 and ``DLZERO_CHROMEDRIVER``). ``DLZERO_SERVE_SCREENSHOT=path.png`` keeps the screenshot of the
 draw tab (``docs/serve.png`` was taken so), ``DLZERO_BACKPROP_SCREENSHOT=path.png`` the
-backprop tab's (``docs/backprop.png``).
+backprop tab's (``docs/backprop.png``), ``DLZERO_BACKPROP_PHONE_SCREENSHOT=path.png`` the same
+tab 390 pixels wide (``docs/screenshots/backprop-tab-phone.png``).
 """
 
 from __future__ import annotations
@@ -257,3 +258,26 @@ def test_the_backprop_tab_steps_through_the_graph_learns_and_resets(page, tmp_pa
     )
     summary = _wait_traced(page, "label t = 3")
     assert "copy" not in summary and float(summary.rsplit("loss ", 1)[1]) == loss_3
+
+
+def test_the_backprop_tab_fits_a_phones_screen(page, tmp_path):
+    """390 CSS pixels wide (a phone): nothing wider than the screen but the graph, which
+    scrolls inside its own box; the pad, the labels and the step buttons usable."""
+    page.set_window_size(390, 844)
+    try:
+        page.find_element(By.ID, "tab-backprop").click()
+        stroke(page, page.find_element(By.ID, "bp-pad"), SEVEN)
+        _wait_traced(page, "label t = 7")
+        width = page.execute_script("return document.documentElement.clientWidth")
+        assert page.execute_script("return document.documentElement.scrollWidth") <= width
+        for element in ("bp-pad", "bp-labels", "bp-step", "bp-learn", "bp-check"):
+            box = page.find_element(By.ID, element).rect
+            assert box["x"] >= 0 and box["x"] + box["width"] <= width + 1, (element, box)
+        assert width <= 400, width  # the window really is a phone's width
+        page.find_element(By.ID, "bp-first").click()  # the buttons still work at this size
+        page.find_element(By.ID, "bp-step").click()
+        assert _text(page, "bp-step-text") == "forward 1 of 4: Affine1"
+        shot = Path(os.environ.get("DLZERO_BACKPROP_PHONE_SCREENSHOT") or tmp_path / "phone.png")
+        assert page.save_screenshot(str(shot)) and shot.stat().st_size > 10_000
+    finally:
+        page.set_window_size(1280, 900)
