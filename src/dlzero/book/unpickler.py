@@ -29,7 +29,7 @@ from typing import IO, Any
 import numpy as np
 from numpy.typing import NDArray
 
-__all__ = ["ParamFileError", "check_arrays", "read_array_pickle"]
+__all__ = ["ParamFileError", "read_array_pickle"]
 
 
 class ParamFileError(ValueError):
@@ -351,7 +351,7 @@ class _ArrayDictUnpickler(pickle.Unpickler):
         return found
 
 
-def check_arrays(obj: object, path: str) -> dict[str, NDArray]:
+def _check_arrays(obj: object, path: str) -> dict[str, NDArray]:
     """``obj`` as a dict of str to numeric ndarray, or a ParamFileError naming what is wrong."""
     if not isinstance(obj, dict):
         raise ParamFileError(f"{path}: expected a dict of arrays, found {type(obj).__name__}")
@@ -396,7 +396,7 @@ def read_array_pickle(data: bytes, name: str) -> dict[str, NDArray]:
         if isinstance(exc, pickle.UnpicklingError) and str(exc).startswith("refused"):
             raise ParamFileError(f"{name}: {exc}") from None
         raise ParamFileError(f"{name}: not a pickle of NumPy arrays ({exc})") from None
-    arrays = check_arrays(obj, name)
+    arrays = _check_arrays(obj, name)
     # Each array's bytes are in the file once: a file that uses them again and again
     # (a few bytes a reference) could ask for far more memory than it holds.
     total = sum(a.nbytes for a in arrays.values())

@@ -63,9 +63,11 @@ class OptimizerCheck(Report):
 
     @property
     def ok(self) -> bool:
+        """True when every check passed."""
         return not self.failures
 
     def headline(self) -> str:
+        """The report's first line: PASS or FAIL, the name, what was found."""
         verdict = "PASS" if self.ok else "FAIL"
         if self.not_written:
             what = "not written yet (update raises NotImplementedError)"

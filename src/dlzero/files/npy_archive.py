@@ -145,6 +145,7 @@ class NpyArchive:
         self.zip.close()
 
     def error(self, message: str) -> Exception:
+        """The reader's own exception (``ModelFileError``, ``ParamFileError``), naming the file."""
         return self._error(f"{self.name}: {message}")
 
     def _open(self, key: str) -> IO[bytes]:

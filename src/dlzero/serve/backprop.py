@@ -181,6 +181,7 @@ class BackpropTab:
         }
 
     def reset(self) -> dict[str, Any]:
+        """Drop the learning copy: the tab traces the served network again. ``{"steps": 0}``."""
         with self._lock:
             self._state = (None, None, 0)
         return {"steps": 0}

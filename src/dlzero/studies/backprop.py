@@ -291,6 +291,7 @@ class WeightCheck:
 
     @property
     def difference(self) -> float:
+        """``|backprop - numerical|``, the disagreement of the two gradients."""
         return abs(self.backprop - self.numerical)
 
 
