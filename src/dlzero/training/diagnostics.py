@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 from numpy.typing import NDArray
 
+from dlzero.fast import training_step
 from dlzero.layers import Relu, Sigmoid, Tanh
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -244,7 +245,14 @@ def layer_diagnostics(
 
     if grads is None and t is not None:
         # A training pass updates batch-norm statistics and draws dropout masks: use a copy.
-        grads = copy.deepcopy(network).gradient(x, t)
+        # Its gradient as a training step computes it: by the fused step where one covers the
+        # network (the same numbers as the layers'; for DeepConvNet on 200 images, a tenth
+        # of the time and none of the 400 MB of the layers' im2col matrices).
+        twin = copy.deepcopy(network)
+        if hasattr(twin, "loss_and_gradient"):
+            grads = training_step(twin)(x, t)[1]
+        else:
+            grads = twin.gradient(x, t)
     if grads is not None:
         missing = [k for k in network.params if k not in grads]
         if missing:
@@ -256,10 +264,15 @@ def layer_diagnostics(
         report.params.append(ParamDiagnostics(key, tuple(p.shape), _norm(p), g))
 
     # Sequential.predict's loop, keeping each activation layer's output. An inference pass
-    # changes no state; a training pass would, so it runs on a copy.
-    net = copy.deepcopy(network) if train_flg else network
+    # changes no state but what a layer keeps for its backward (a convolution's im2col
+    # matrix: megabytes that would stay after the pass), so it runs on shallow copies of the
+    # layers, which share the weights; a training pass changes more, so it runs on a copy.
+    if train_flg:
+        layers = copy.deepcopy(network).layers
+    else:
+        layers = {name: copy.copy(layer) for name, layer in network.layers.items()}
     out = x
-    for name, layer in net.layers.items():
+    for name, layer in layers.items():
         out = layer.forward(out, train_flg) if layer.takes_train_flag else layer.forward(out)
         kind = _KINDS.get(type(layer))
         if kind is not None:
