@@ -46,11 +46,12 @@ def _passes(forward, x: np.ndarray, t: np.ndarray, passes: int) -> tuple[float, 
     return statistics.median(times), acc
 
 
-def run_dlzero(model: str, passes: int) -> dict[str, float]:
+def run_dlzero(model: str, passes: int, images: int) -> dict[str, float]:
     from dlzero.convnets import DeepConvNet, SimpleConvNet
     from dlzero.datasets import load_mnist
 
     _, (x, t) = load_mnist(flatten=False)
+    x, t = x[:images], t[:images]
     net = SimpleConvNet(rng=0) if model == "cnn" else DeepConvNet(rng=0)
     try:  # what the Trainer and dlzero evaluate call (dlzero 0.2)
         from dlzero.fast import accuracy
@@ -60,7 +61,7 @@ def run_dlzero(model: str, passes: int) -> dict[str, float]:
     return {"seconds": seconds, "accuracy": acc, "batch": net.eval_batch_size}
 
 
-def run_torch(model: str, passes: int, threads: int) -> dict[str, float]:
+def run_torch(model: str, passes: int, threads: int, images: int) -> dict[str, float]:
     import torch
 
     sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
@@ -71,6 +72,7 @@ def run_torch(model: str, passes: int, threads: int) -> dict[str, float]:
     torch.set_num_threads(threads)
     torch.manual_seed(0)
     _, (x, t) = load_mnist(flatten=False)
+    x, t = x[:images], t[:images]
     net = torch_model(model).eval()
     images, labels = torch.from_numpy(x), torch.from_numpy(t.astype(np.int64))
 
@@ -92,6 +94,7 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--passes", type=int, default=3, help="timed passes per process")
     parser.add_argument("--threads", type=int, default=os.cpu_count() or 1)
+    parser.add_argument("--images", type=int, default=10_000, help="the first N test images")
     parser.add_argument(
         "--baseline",
         metavar="SRC",
@@ -102,9 +105,9 @@ def main() -> None:
     args = parser.parse_args()
     if args.child:
         if args.child == "torch":
-            result = run_torch(args.model, args.passes, args.threads)
+            result = run_torch(args.model, args.passes, args.threads, args.images)
         else:
-            result = run_dlzero(args.model, args.passes)
+            result = run_dlzero(args.model, args.passes, args.images)
         result["peak_mb"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
         print(json.dumps(result))
         return
@@ -122,6 +125,7 @@ def main() -> None:
         for name in contenders:
             cmd = [sys.executable, __file__, "--child", name, "--model", args.model]
             cmd += ["--passes", str(args.passes), "--threads", str(args.threads)]
+            cmd += ["--images", str(args.images)]
             child_env = env
             if name == "baseline":
                 child_env = {**env, "PYTHONPATH": os.path.abspath(args.baseline)}
@@ -129,13 +133,13 @@ def main() -> None:
             run = json.loads(out.stdout.strip().splitlines()[-1])
             runs[name].append(run)
             print(
-                f"round {r + 1}: {name:8s} {run['seconds']:6.2f} s per 10,000 images "
+                f"round {r + 1}: {name:8s} {run['seconds']:6.2f} s per {args.images:,} images "
                 f"(batches of {run['batch']}), accuracy {run['accuracy']:.4f}",
                 flush=True,
             )
     title = "SimpleConvNet" if args.model == "cnn" else "DeepConvNet"
     print(
-        f"\n{title} forward pass on the 10,000 test images, {args.threads} thread(s), "
+        f"\n{title} forward pass on {args.images:,} test images, {args.threads} thread(s), "
         f"{os.cpu_count()} CPUs; median of {args.rounds} rounds"
     )
     medians = {name: statistics.median(r["seconds"] for r in rs) for name, rs in runs.items()}

@@ -499,7 +499,8 @@ def test_default_train_is_still_the_chapter_5_network_on_the_fused_path(
     status, _, err = run(["train", *SMALL, "--iters", 12, "--seed", 9, "--no-plot", "-q",
                           "--history", hist], capsys)  # fmt: skip
     assert status == 0, err
-    assert len(built) == 1 and fused_calls == [100] * 12
+    # The steps, and the diagnostics' gradient on 200 images (of a copy) before and after.
+    assert len(built) == 1 and fused_calls == [200] + [100] * 12 + [200]
     h = History.load(hist)
     assert h.config["optimizer"] == "SGD(lr=0.1)" and h.config["hidden_size"] == 50
 
