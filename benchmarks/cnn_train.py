@@ -4,8 +4,9 @@ doing the same.
 Both train chapter 7's SimpleConvNet (``--model cnn``) or chapter 8's DeepConvNet (``--model
 deep-cnn``) on the first ``--train-size`` MNIST training images for ``--epochs`` epochs (Adam lr
 0.001, batch 100, a new shuffle each epoch) and, as ``dlzero train`` does, measure the
-accuracy on those training images and on the 10,000 test images for the initial weights and
-after every epoch, printing a line each time. Timed: the whole process, from start to exit
+accuracy on those training images (``--train-eval-size`` of them, evenly spaced, as ``dlzero
+train`` measures them: 10,000 by default) and on the 10,000 test images for the initial weights
+and after every epoch, printing a line each time. Timed: the whole process, from start to exit
 (imports, data loading, training, every evaluation); ``dlzero train`` runs with
 ``--no-plot``, since the script draws nothing.
 
@@ -41,7 +42,9 @@ BATCH_SIZE = 100
 LR = 0.001
 
 
-def torch_script(model_name: str, train_size: int, epochs: int, seed: int, threads: int) -> None:
+def torch_script(
+    model_name: str, train_size: int, eval_size: int, epochs: int, seed: int, threads: int
+) -> None:
     """The PyTorch side, run in a child process: train and evaluate as dlzero train does."""
     start = time.perf_counter()
     import numpy as np
@@ -56,8 +59,10 @@ def torch_script(model_name: str, train_size: int, epochs: int, seed: int, threa
     torch.manual_seed(seed)
     (x_train, t_train), (x_test, t_test) = load_mnist(flatten=False)
     x_train, t_train = x_train[:train_size], t_train[:train_size].astype(np.int64)
+    step = len(x_train) // min(eval_size, len(x_train))  # every k-th, as dlzero's train_subset
+    x_eval, t_eval = x_train[::step][:eval_size], t_train[::step][:eval_size]
     sets = {
-        "train": (torch.from_numpy(x_train), torch.from_numpy(t_train)),
+        "train": (torch.from_numpy(x_eval), torch.from_numpy(t_eval)),
         "test": (torch.from_numpy(x_test), torch.from_numpy(t_test.astype(np.int64))),
     }
     model = torch_model(model_name)
@@ -119,6 +124,13 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=2)
     parser.add_argument("--threads", type=int, default=os.cpu_count() or 1)
     parser.add_argument("--train-size", type=int, default=20_000)
+    parser.add_argument(
+        "--train-eval-size",
+        default="10000",
+        help="training images the train accuracy is measured on, by both (dlzero train's "
+        "--train-eval-size: its default for the CNNs, 10000), or 'all'; the --baseline tree "
+        "is run without it (an older dlzero measures them all)",
+    )
     parser.add_argument("--epochs", type=int, default=2)
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument(
@@ -129,8 +141,10 @@ def main() -> None:
     )
     parser.add_argument("--child", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args()
+    eval_size = args.train_size if args.train_eval_size == "all" else int(args.train_eval_size)
+    eval_size = min(eval_size, args.train_size)
     if args.child:
-        torch_script(args.model, args.train_size, args.epochs, args.seed, args.threads)
+        torch_script(args.model, args.train_size, eval_size, args.epochs, args.seed, args.threads)
         return
 
     env = dict(os.environ)
@@ -153,6 +167,8 @@ def main() -> None:
                 child_env = env
                 if name == "baseline":
                     child_env = {**env, "PYTHONPATH": os.path.abspath(args.baseline)}
+                else:
+                    cmd += ["--train-eval-size", args.train_eval_size]
                 seconds, out, peak = _run(cmd, child_env)
                 peaks[name].append(peak)
                 with open(history) as f:
@@ -165,6 +181,7 @@ def main() -> None:
                 cmd = [sys.executable, __file__, "--child", "--threads", str(args.threads)]
                 cmd += ["--train-size", str(args.train_size), "--epochs", str(args.epochs)]
                 cmd += ["--seed", str(args.seed), "--model", args.model]
+                cmd += ["--train-eval-size", args.train_eval_size]
                 seconds, out, peak = _run(cmd, env)
                 peaks["torch"].append(peak)
                 lines = out.strip().splitlines()
@@ -174,7 +191,7 @@ def main() -> None:
 
     print(
         f"\ndlzero train --model {args.model} against PyTorch: {args.epochs} epoch(s) of "
-        f"{args.train_size:,} images, evaluating {args.train_size + 10_000:,} images per epoch, "
+        f"{args.train_size:,} images, evaluating {eval_size + 10_000:,} images per epoch, "
         f"{args.threads} thread(s), {os.cpu_count()} CPUs"
     )
     medians = {}
