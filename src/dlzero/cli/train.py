@@ -59,7 +59,8 @@ DIAGNOSTICS_SAMPLES = 200
 
 # Training images the convolutional networks' train accuracy is measured on each epoch
 # (evenly spaced; the MLP's on all): the accuracy within about 0.2 points (its standard error at
-# 97%), where the whole 60,000 would cost DeepConvNet a tenth of each epoch's time.
+# 97%), where the whole 60,000 would add a third to each epoch's time (a forward pass costs a
+# third of a training step per image: 0.13 against 0.39 ms for DeepConvNet, BENCHMARKS.md).
 CNN_TRAIN_EVAL_SIZE = 10_000
 
 
@@ -101,7 +102,7 @@ def add_parsers(subparsers: Any) -> None:
         metavar="N",
         help="measure the train accuracy each epoch on N training images, evenly spaced and "
         f"the same every epoch, or 'all' (default: {CNN_TRAIN_EVAL_SIZE:,} for cnn and "
-        "deep-cnn, whose evaluation of all 60,000 would cost a tenth of each epoch; all for "
+        "deep-cnn, whose evaluation of all 60,000 would add a third to each epoch; all for "
         "mlp)",
     )
     p.add_argument(
