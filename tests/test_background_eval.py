@@ -294,8 +294,8 @@ def test_auto_declines_when_evaluation_outweighs_an_epoch(monkeypatch):
 
 
 def test_auto_leaves_a_convolutional_networks_evaluation_in_the_foreground(monkeypatch):
-    # Its two lanes keep both cores busy: an image evaluated beside them costs the steps as
-    # much as one evaluated in the foreground (BENCHMARKS.md, issue 26).
+    # Its two lanes keep both cores busy: an image evaluated beside them costs the steps
+    # about as much as one evaluated in the foreground, or more (BENCHMARKS.md, issue 26).
     from dlzero.convnets import SimpleConvNet
     from dlzero.fast import fused_step
     from dlzero.optimizers import Adam

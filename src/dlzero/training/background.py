@@ -174,9 +174,10 @@ def background_eval_problem(trainer: Any) -> str | None:
     if fused.uses_every_blas_thread(trainer.batch_size):
         return "the steps are large enough to use every BLAS thread"
     if fused.lanes >= available_cpus():
-        # Measured (BENCHMARKS.md, issue 26): an image evaluated beside the steps of
-        # DeepConvNet costs them as much time as one evaluated in the foreground on both
-        # lanes, and SimpleConvNet's 1.4 times as much.
+        # Measured (BENCHMARKS.md, issue 26): an image evaluated beside DeepConvNet's steps
+        # costs them 1.0-1.1 times the time of one evaluated in the foreground on both lanes
+        # (Trainer.fit 7% slower); beside SimpleConvNet's 0.6 times on a quiet machine, 1.4
+        # times in a busy spell (its fit 3-7% faster, or no faster with a train subset).
         return "the steps already keep every core busy (two lanes)"
     eval_samples = sum(len(x) for x, _ in trainer.eval_sets.values())
     if 3 * trainer.iterations_per_epoch * trainer.batch_size < eval_samples:
