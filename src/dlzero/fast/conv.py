@@ -277,6 +277,9 @@ class FusedConvNet:
         """Scores for images ``x``, as ``Sequential.predict`` gives them (inference mode),
         by :func:`dlzero.fast.infer.predict`: no backward buffers, dropout the identity.
 
+        Its two lanes want one BLAS thread each: :func:`dlzero.fast.predictor` and
+        :func:`dlzero.fast.accuracy` call it so.
+
         Parameters
         ----------
         x : ndarray, shape (N, C, H, W)
