@@ -1,21 +1,27 @@
-"""``dlzero train --model cnn``, the whole process, against a PyTorch script doing the same.
+"""``dlzero train --model cnn`` (or ``deep-cnn``), the whole process, against a PyTorch script
+doing the same.
 
-Both train chapter 7's SimpleConvNet on the first ``--train-size`` MNIST training images for
-``--epochs`` epochs (Adam lr 0.001, batch 100, a new shuffle each epoch) and, as ``dlzero
-train`` does, measure the accuracy on those training images and on the 10,000 test images for
-the initial weights and after every epoch, printing a line each time. Timed: the whole
-process, from start to exit (imports, data loading, training, every evaluation); ``dlzero
-train`` runs with ``--no-plot``, since the script draws nothing.
+Both train chapter 7's SimpleConvNet (``--model cnn``) or chapter 8's DeepConvNet (``--model
+deep-cnn``) on the first ``--train-size`` MNIST training images for ``--epochs`` epochs (Adam lr
+0.001, batch 100, a new shuffle each epoch) and, as ``dlzero train`` does, measure the
+accuracy on those training images (``--train-eval-size`` of them, evenly spaced, as ``dlzero
+train`` measures them: 10,000 by default) and on the 10,000 test images for the initial weights
+and after every epoch, printing a line each time. Timed: the whole process, from start to exit
+(imports, data loading, training, every evaluation); ``dlzero train`` runs with
+``--no-plot``, since the script draws nothing.
 
-Each round runs ``dlzero`` then PyTorch (interleaved, so a slow spell of a shared machine hits
-both), each with the same thread count (``OPENBLAS_NUM_THREADS``, ``OMP_NUM_THREADS``,
-``MKL_NUM_THREADS``, and ``torch.set_num_threads``). The table gives the medians and ratios, and
-the evaluation time per epoch each side reports (dlzero's history; the script times its own).
+Each round runs ``dlzero`` (and the ``--baseline`` tree's, if given) then PyTorch
+(interleaved, so a slow spell of a shared machine hits all alike), each with the same thread
+count (``OPENBLAS_NUM_THREADS``, ``OMP_NUM_THREADS``, ``MKL_NUM_THREADS``, and
+``torch.set_num_threads``). The table gives the medians and ratios, and the evaluation time
+per epoch each side reports (dlzero's history; the script times its own).
 
 Run::
 
     python benchmarks/cnn_train.py                          # 2 epochs of 20,000 images
     python benchmarks/cnn_train.py --rounds 3 --train-size 60000 --epochs 1
+    python benchmarks/cnn_train.py --model deep-cnn --epochs 1 --train-size 3000
+    python benchmarks/cnn_train.py --baseline /tmp/before/src   # and dlzero before a change
 
 PyTorch is optional: ``pip install torch==2.13.0`` (without it only dlzero runs).
 """
@@ -36,7 +42,9 @@ BATCH_SIZE = 100
 LR = 0.001
 
 
-def torch_script(train_size: int, epochs: int, seed: int, threads: int) -> None:
+def torch_script(
+    model_name: str, train_size: int, eval_size: int, epochs: int, seed: int, threads: int
+) -> None:
     """The PyTorch side, run in a child process: train and evaluate as dlzero train does."""
     start = time.perf_counter()
     import numpy as np
@@ -51,11 +59,13 @@ def torch_script(train_size: int, epochs: int, seed: int, threads: int) -> None:
     torch.manual_seed(seed)
     (x_train, t_train), (x_test, t_test) = load_mnist(flatten=False)
     x_train, t_train = x_train[:train_size], t_train[:train_size].astype(np.int64)
+    step = len(x_train) // min(eval_size, len(x_train))  # every k-th, as dlzero's train_subset
+    x_eval, t_eval = x_train[::step][:eval_size], t_train[::step][:eval_size]
     sets = {
-        "train": (torch.from_numpy(x_train), torch.from_numpy(t_train)),
+        "train": (torch.from_numpy(x_eval), torch.from_numpy(t_eval)),
         "test": (torch.from_numpy(x_test), torch.from_numpy(t_test.astype(np.int64))),
     }
-    model = torch_model("cnn")
+    model = torch_model(model_name)
     optimizer = torch.optim.Adam(model.parameters(), lr=LR)
     loss_fn = torch.nn.CrossEntropyLoss()
     gen = torch.Generator().manual_seed(seed)
@@ -110,15 +120,31 @@ def _run(cmd: list[str], env: dict[str, str]) -> tuple[float, str, float]:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--model", choices=["cnn", "deep-cnn"], default="cnn")
     parser.add_argument("--rounds", type=int, default=2)
     parser.add_argument("--threads", type=int, default=os.cpu_count() or 1)
     parser.add_argument("--train-size", type=int, default=20_000)
+    parser.add_argument(
+        "--train-eval-size",
+        default="10000",
+        help="training images the train accuracy is measured on, by both (dlzero train's "
+        "--train-eval-size: its default for the CNNs, 10000), or 'all'; the --baseline tree "
+        "is run without it (an older dlzero measures them all)",
+    )
     parser.add_argument("--epochs", type=int, default=2)
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument(
+        "--baseline",
+        metavar="SRC",
+        help="also time the dlzero of this source directory (another checkout's src/, e.g. "
+        "from git archive), interleaved with the others: before and after a change",
+    )
     parser.add_argument("--child", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args()
+    eval_size = args.train_size if args.train_eval_size == "all" else int(args.train_eval_size)
+    eval_size = min(eval_size, args.train_size)
     if args.child:
-        torch_script(args.train_size, args.epochs, args.seed, args.threads)
+        torch_script(args.model, args.train_size, eval_size, args.epochs, args.seed, args.threads)
         return
 
     env = dict(os.environ)
@@ -127,37 +153,45 @@ def main() -> None:
     have_torch = importlib.util.find_spec("torch") is not None
     if not have_torch:
         print("PyTorch not installed (pip install torch==2.13.0): timing dlzero only")
-    times: dict[str, list[float]] = {"dlzero": [], "torch": []}
-    peaks: dict[str, list[float]] = {"dlzero": [], "torch": []}
-    evals: dict[str, list[float]] = {"dlzero": [], "torch": []}
+    contenders = ["dlzero"] + (["baseline"] if args.baseline else [])
+    times: dict[str, list[float]] = {name: [] for name in [*contenders, "torch"]}
+    peaks: dict[str, list[float]] = {name: [] for name in times}
+    evals: dict[str, list[float]] = {name: [] for name in times}
     with tempfile.TemporaryDirectory() as tmp:
         history = os.path.join(tmp, "run.json")
         for r in range(args.rounds):
-            cmd = [sys.executable, "-m", "dlzero", "train", "--model", "cnn"]
-            cmd += ["--train-size", str(args.train_size), "--epochs", str(args.epochs)]
-            cmd += ["--seed", str(args.seed), "--no-plot", "--history", history]
-            seconds, out, peak = _run(cmd, env)
-            peaks["dlzero"].append(peak)
-            with open(history) as f:
-                saved = json.load(f)
-            times["dlzero"].append(seconds)
-            evals["dlzero"] += saved["eval_time"][1:]  # after each epoch (the 0th overlaps)
-            last = out.strip().splitlines()[-1]
-            print(f"round {r + 1}: dlzero  {seconds:7.2f} s   {last}", flush=True)
+            for name in contenders:
+                cmd = [sys.executable, "-m", "dlzero", "train", "--model", args.model]
+                cmd += ["--train-size", str(args.train_size), "--epochs", str(args.epochs)]
+                cmd += ["--seed", str(args.seed), "--no-plot", "--history", history]
+                child_env = env
+                if name == "baseline":
+                    child_env = {**env, "PYTHONPATH": os.path.abspath(args.baseline)}
+                else:
+                    cmd += ["--train-eval-size", args.train_eval_size]
+                seconds, out, peak = _run(cmd, child_env)
+                peaks[name].append(peak)
+                with open(history) as f:
+                    saved = json.load(f)
+                times[name].append(seconds)
+                evals[name] += saved["eval_time"][1:]  # after each epoch (the 0th may overlap)
+                last = out.strip().splitlines()[-1]
+                print(f"round {r + 1}: {name:8s} {seconds:7.2f} s   {last}", flush=True)
             if have_torch:
                 cmd = [sys.executable, __file__, "--child", "--threads", str(args.threads)]
                 cmd += ["--train-size", str(args.train_size), "--epochs", str(args.epochs)]
-                cmd += ["--seed", str(args.seed)]
+                cmd += ["--seed", str(args.seed), "--model", args.model]
+                cmd += ["--train-eval-size", args.train_eval_size]
                 seconds, out, peak = _run(cmd, env)
                 peaks["torch"].append(peak)
                 lines = out.strip().splitlines()
                 times["torch"].append(seconds)
                 evals["torch"] += json.loads(lines[-1])["eval_seconds"][1:]
-                print(f"round {r + 1}: torch   {seconds:7.2f} s   {lines[-2]}", flush=True)
+                print(f"round {r + 1}: torch    {seconds:7.2f} s   {lines[-2]}", flush=True)
 
     print(
-        f"\ndlzero train --model cnn against PyTorch: {args.epochs} epoch(s) of "
-        f"{args.train_size:,} images, evaluating {args.train_size + 10_000:,} images per epoch, "
+        f"\ndlzero train --model {args.model} against PyTorch: {args.epochs} epoch(s) of "
+        f"{args.train_size:,} images, evaluating {eval_size + 10_000:,} images per epoch, "
         f"{args.threads} thread(s), {os.cpu_count()} CPUs"
     )
     medians = {}
@@ -166,12 +200,15 @@ def main() -> None:
             medians[name] = statistics.median(values)
             ev = statistics.median(evals[name])
             print(
-                f"{name:7s} process median {medians[name]:7.2f} s (min {min(values):.2f}, "
+                f"{name:8s} process median {medians[name]:7.2f} s (min {min(values):.2f}, "
                 f"max {max(values):.2f}, {len(values)} runs); evaluation per epoch "
                 f"median {ev:.2f} s; peak memory {max(peaks[name]):.0f} MB"
             )
-    if len(medians) == 2:
+    if "torch" in medians:
         print(f"ratio dlzero / torch: {medians['dlzero'] / medians['torch']:.2f}")
+    if "baseline" in medians:
+        print(f"ratio dlzero / baseline ({args.baseline}): "
+              f"{medians['dlzero'] / medians['baseline']:.2f}")  # fmt: skip
 
 
 if __name__ == "__main__":

@@ -97,9 +97,47 @@ def test_step_profile_and_background_eval_scripts_run(tmp_path):
         capture_output=True, text=True, timeout=300,
     )  # fmt: skip
     assert ab.returncode == 0, ab.stderr
-    assert "background_eval off (used: False)" in ab.stdout
-    assert "background_eval on  (used: True)" in ab.stdout
-    assert "median fit: foreground" in ab.stdout
+    assert "foreground                   (background used: False)" in ab.stdout
+    assert "background                   (background used: True)" in ab.stdout
+    assert "median fit (mlp)" in ab.stdout
+
+
+def test_the_convolutional_evaluation_benchmarks_run():
+    bench = ROOT / "benchmarks"
+    ab = subprocess.run(
+        [sys.executable, str(bench / "background_eval.py"), "--model", "cnn", "--rounds", "1",
+         "--train-size", "300", "--test-size", "100", "--epochs", "2", "--train-eval-size", "50"],
+        capture_output=True, text=True, timeout=300,
+    )  # fmt: skip
+    assert ab.returncode == 0, ab.stderr
+    runs = [line.split(":", 1)[1].split("fit")[0].split() for line in ab.stdout.splitlines()
+            if line.startswith("round 1:")]  # fmt: skip
+    assert [" ".join(run) for run in runs] == [
+        "foreground (background used: False)",
+        "background (background used: True)",
+        "foreground, train on 50 (background used: False)",
+        "background, train on 50 (background used: True)",
+    ]
+    assert "foreground, train on 50" in ab.stdout.split("median fit (cnn)")[1]
+    overlap = subprocess.run(
+        [sys.executable, str(bench / "eval_overlap.py"), "--model", "cnn", "--steps", "2",
+         "--rounds", "1"],
+        capture_output=True, text=True, timeout=300,
+    )  # fmt: skip
+    assert overlap.returncode == 0, overlap.stderr
+    assert "SimpleConvNet: training time an evaluated image costs" in overlap.stdout
+
+
+@pytest.mark.slow
+def test_the_forward_benchmark_runs_dlzero_and_pytorch():
+    done = subprocess.run(
+        [sys.executable, str(ROOT / "benchmarks" / "cnn_forward.py"), "--rounds", "1",
+         "--passes", "1", "--images", "300", "--threads", "1"],
+        capture_output=True, text=True, timeout=300,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    assert "DeepConvNet forward pass on 300 test images" in done.stdout
+    assert "dlzero   median" in done.stdout
 
 
 def test_scaling_times_the_convolutional_networks(tmp_path):

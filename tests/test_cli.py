@@ -188,6 +188,8 @@ BAD_ARGUMENTS = [
     (["--model", "cnn", "--activation", "sigmoid"], "argument --activation: --model cnn"),
     (["--model", "deep-cnn", "--weight-init-std", "0.1"], "(DeepConvNet) uses He init"),
     (["--model", "deep-cnn", "--weight-decay", "0.1"], "has no weight decay option"),
+    (["--train-eval-size", "0"], "argument --train-eval-size: expected a positive integer"),
+    (["--train-eval-size", "most"], "argument --train-eval-size: expected a positive integer"),
 ]
 
 
@@ -499,7 +501,8 @@ def test_default_train_is_still_the_chapter_5_network_on_the_fused_path(
     status, _, err = run(["train", *SMALL, "--iters", 12, "--seed", 9, "--no-plot", "-q",
                           "--history", hist], capsys)  # fmt: skip
     assert status == 0, err
-    assert len(built) == 1 and fused_calls == [100] * 12
+    # The steps, and the diagnostics' gradient on 200 images (of a copy) before and after.
+    assert len(built) == 1 and fused_calls == [200] + [100] * 12 + [200]
     h = History.load(hist)
     assert h.config["optimizer"] == "SGD(lr=0.1)" and h.config["hidden_size"] == 50
 
@@ -591,6 +594,29 @@ def test_deep_cnn_is_built_with_its_dropout(tmp_path, capsys, monkeypatch):
     net = built[0]
     assert isinstance(net, DeepConvNet) and net.dropout_ratio == 0.3 and net.hidden_size == 20
     assert type(net.last_layer).__name__ == "SoftmaxWithLoss"
+
+
+@pytest.mark.parametrize(
+    ("options", "measured"),
+    [
+        (["--model", "cnn"], 10_000),  # the convolutional networks: 10,000 by default
+        (["--model", "deep-cnn", "--train-eval-size", "all"], 12_000),
+        (["--model", "cnn", "--train-eval-size", "3000"], 3000),
+        ([], 12_000),  # the MLP: every training image, as the notes do
+    ],
+)
+def test_train_accuracy_is_measured_on_10000_images_for_the_cnns(options, measured, capsys,
+                                                                 monkeypatch):  # fmt: skip
+    seen = []
+    monkeypatch.setattr(training.Trainer, "fit", lambda self: seen.append(self) or
+                        pytest.skip("built"))  # fmt: skip
+    try:
+        run(["train", "--train-size", 12_000, *options, "--no-plot", "--seed", 0], capsys)
+    except pytest.skip.Exception:
+        pass
+    x_eval, _ = seen[0].eval_sets["train"]
+    assert len(x_eval) == measured and seen[0].train_size == 12_000
+    assert (f"(accuracy on {measured:,})" in capsys.readouterr().out) == (measured < 12_000)
 
 
 def test_early_stopping_keeps_the_best_epoch_and_says_so(tmp_path, capsys):

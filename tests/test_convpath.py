@@ -274,7 +274,7 @@ def test_two_lanes_only_where_blas_may_use_two_threads(monkeypatch):
 def test_a_forked_child_trains_with_its_own_lane_thread():
     import multiprocessing
 
-    from dlzero.fast import conv as convpath
+    from dlzero.fast import lanes as lanepool
 
     net = SimpleConvNet((1, 8, 8), {"filter_num": 3, "filter_size": 3}, 5, 3, rng=0)
     fused = fused_step(net)
@@ -282,7 +282,7 @@ def test_a_forked_child_trains_with_its_own_lane_thread():
     x = np.random.default_rng(0).random((20, 1, 8, 8), dtype=np.float32)
     t = np.arange(20) % 3
     loss, _ = fused.loss_and_gradient(x, t)  # the parent's worker thread now exists
-    assert convpath._pool is not None
+    assert lanepool._pool is not None
     with multiprocessing.get_context("fork").Pool(1) as pool:
         child_loss = pool.apply_async(fused.loss_and_gradient, (x, t)).get(timeout=20)[0]
     assert child_loss == pytest.approx(loss, rel=1e-6)

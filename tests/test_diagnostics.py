@@ -41,6 +41,30 @@ def test_norms_match_numpy_and_the_network_is_untouched():
         assert np.array_equal(after[key], value), key
 
 
+def test_a_convnet_gets_the_gradient_of_its_layers_and_keeps_no_im2col_matrix():
+    # The gradient comes from the fused step on a copy (same dropout masks as the layers'), and
+    # the activations pass runs on shallow copies: no layer of the network keeps its input.
+    from dlzero.convnets import DeepConvNet
+
+    kwargs = {"input_dim": (1, 12, 12), "hidden_size": 6, "output_size": 3, "dtype": np.float64}
+    net, twin = DeepConvNet(rng=4, **kwargs), DeepConvNet(rng=4, **kwargs)
+    rng = np.random.default_rng(0)
+    x, t = rng.random((5, 1, 12, 12)), rng.integers(0, 3, 5)
+    before, rng_state = _state(net)
+    expected = twin.gradient(x, t)  # the layers, with the same masks
+    diag = layer_diagnostics(net, x, t)
+    for p in diag.params:
+        assert p.grad_norm == pytest.approx(np.linalg.norm(expected[p.name]), rel=1e-9)
+    relus = [a for a in diag.activations if a.layer.startswith("Relu")]
+    assert len(relus) == 7 and all(a.dead_share is not None for a in relus)
+    assert all(getattr(layer, "col", None) is None for layer in net.layers.values())
+    assert all(getattr(layer, "x", None) is None for layer in net.layers.values())
+    after, rng_after = _state(net)
+    assert rng_after == rng_state
+    for key, value in before.items():
+        assert np.array_equal(after[key], value), key
+
+
 def test_given_grads_are_used_and_none_without_labels():
     net = MultiLayerNet(3, [2], 2, rng=0)
     x = np.ones((4, 3), dtype=np.float32)

@@ -23,12 +23,12 @@ from dlzero.training import (
 from dlzero.training.settings import trainer_keywords
 
 # Every keyword Trainer took before the settings were grouped, besides the data: train keeps
-# taking each of them, flat.
+# taking each of them, flat (and train_eval_size, which came later).
 FLAT_KEYWORDS = {
     "eval_sets", "batch_size", "iters", "epochs", "sampling", "gradient", "rng",
     "eval_batch_size", "evaluate_train", "verbose", "progress", "handle_sigint", "callbacks",
     "config", "log", "validation_fraction", "patience", "diagnostics", "seed",
-    "background_eval", "augment",
+    "background_eval", "augment", "train_eval_size",
 }  # fmt: skip
 
 
@@ -130,12 +130,48 @@ def test_the_groups_are_checked_when_made_and_then_frozen():
         (lambda: Evaluation(background_eval="yes"), "background_eval must be True, False"),
         (lambda: Evaluation(validation_fraction=1.0), "validation_fraction must be"),
         (lambda: Evaluation(diagnostics=-1), "diagnostics must be an integer >= 0"),
+        (lambda: Evaluation(train_eval_size=0), "train_eval_size must be a positive integer"),
         (lambda: Evaluation(eval_sets={"a": (np.zeros((3, 2)), np.zeros(2))}), "eval set 'a'"),
         (lambda: Stopping(patience=0), "patience must be a positive integer"),
         (lambda: Output(progress="yes"), "progress must be True, False or 'auto'"),
     ]:
         with pytest.raises(ValueError, match=message):
             make()
+
+
+def test_train_accuracy_on_evenly_spaced_training_samples():
+    x, t = blobs(n=300)
+    order = np.argsort(t, kind="stable")  # sorted by class: every class must get its share
+    x, t = x[order], t[order]
+    net = TwoLayerNet(6, 8, 3, rng=0)
+    rng_state = np.random.default_rng(1).bit_generator.state
+    history = train(
+        net, SGD(lr=0.1), x, t, x[:50], t[:50], rng=1, epochs=2, batch_size=30,
+        train_eval_size=70, verbose=False, progress=False, background_eval=False,
+    )  # fmt: skip
+    assert history.config["train_eval_size"] == 70 and history.config["train_size"] == 300
+    sample_x, sample_t = x[::4][:70], t[::4][:70]  # every 4th (300 // 70), the first 70
+    assert np.bincount(sample_t).min() >= 20  # each class its share, not the first ones only
+    assert history.accuracy["train"][-1] == net.accuracy(sample_x, sample_t)
+    # Nothing drawn: the same mini-batches, so the same losses, as with the whole set.
+    whole = train(
+        TwoLayerNet(6, 8, 3, rng=0), SGD(lr=0.1), x, t, x[:50], t[:50], rng=1, epochs=2,
+        batch_size=30, verbose=False, progress=False, background_eval=False,
+    )  # fmt: skip
+    assert np.array_equal(history.loss, whole.loss)
+    assert "train_eval_size" not in whole.config
+    assert whole.accuracy["train"][-1] == net.accuracy(x, t)
+    assert np.random.default_rng(1).bit_generator.state == rng_state
+
+
+def test_a_train_eval_size_of_the_whole_set_or_more_takes_it_all():
+    x, t = blobs(n=60)
+    trainer = Trainer(
+        TwoLayerNet(6, 8, 3, rng=0), SGD(lr=0.1), x, t,
+        evaluation=Evaluation(train_eval_size=60), steps=Steps(batch_size=20, epochs=1),
+    )  # fmt: skip
+    assert trainer.eval_sets["train"][0] is x
+    assert "train_eval_size" not in trainer.config
 
 
 def test_trainer_refuses_a_group_in_the_wrong_place():

@@ -27,6 +27,10 @@ class FusedStep(Protocol):
     """What a fused path offers (:class:`~dlzero.fast.mlp.FusedMLP`,
     :class:`~dlzero.fast.conv.FusedConvNet`)."""
 
+    #: Threads a step runs at once, each on one BLAS thread (2 for the convolutional
+    #: networks on 2 cores, see :mod:`dlzero.fast.lanes`; 1 for an MLP).
+    lanes: int
+
     def loss_and_gradient(self, x: NDArray, t: NDArray) -> tuple[float, dict[str, NDArray]]:
         """The network's ``loss_and_gradient``, in buffers the next call reuses."""
         ...
@@ -102,10 +106,22 @@ def training_step(network: Any) -> Step:
 def predictor(network: Any) -> Callable[[NDArray], NDArray]:
     """``predict(x) -> scores`` in inference mode: the fused forward pass where there is one.
 
-    The fused pass returns its scores in a buffer that the next call overwrites.
+    As a training step does, the fused pass runs its products on one BLAS thread unless
+    they are large enough for every thread (the convolutional networks' never are: their
+    two lanes keep both cores busy instead). It may return its scores in a buffer that the
+    next call overwrites.
     """
     fused = fused_step(network)
-    return fused.predict if fused is not None else network.predict
+    if fused is None:
+        return network.predict
+    blas = single_thread_blas()
+
+    def predict(x: NDArray) -> NDArray:
+        if fused.uses_every_blas_thread(len(x)):
+            return fused.predict(x)
+        return blas.call(fused.predict, x)
+
+    return predict
 
 
 def accuracy(network: Any, x: NDArray, t: NDArray, batch_size: int | None = None) -> float:
@@ -114,4 +130,5 @@ def accuracy(network: Any, x: NDArray, t: NDArray, batch_size: int | None = None
     labels = as_labels(t)
     if fused is None or labels.shape != (len(x),) or len(x) == 0:
         return network.accuracy(x, t, batch_size=batch_size)  # (and its errors)
-    return chunked_accuracy(fused.predict, x, labels, batch_size or network.eval_batch_size)
+    size = batch_size or network.eval_batch_size
+    return chunked_accuracy(predictor(network), x, labels, size)

@@ -37,16 +37,17 @@ gradients with far fewer passes over memory, which is where those layers spend t
   dL/dout and a product (a few rows at a time), instead of a product and a ``col2im`` that
   adds into the whole input gradient once per window offset.
 - **Two lanes.** A training batch is split in halves whose stages run at once, one in a worker
-  thread, each on one BLAS thread (where BLAS may use two).
+  thread, each on one BLAS thread (where BLAS may use two; :mod:`dlzero.fast.lanes`).
 
 Tried and left out (figures in BENCHMARKS.md): pooling over strided views of the convolution's
 output in natural order (its pooling passes take twice as long as over blocks: SimpleConvNet's
 step 11-14% slower); ``sliding_window_view``, and the other product order for the weight
 gradient, each under 5% of a step.
 
-Everything after the last pooling (``Affine``, ``Relu``, ``Dropout``, ``SoftmaxWithLoss``) runs
-through the layers themselves (or :class:`~dlzero.fast.mlp.FusedMLP` when they are a plain
-MLP), on the whole batch, so dropout draws the same masks from the same generator.
+In a training step, everything after the last pooling (``Affine``, ``Relu``, ``Dropout``,
+``SoftmaxWithLoss``) runs through the layers themselves (or :class:`~dlzero.fast.mlp.FusedMLP`
+when they are a plain MLP), on the whole batch, so dropout draws the same masks from the same
+generator. ``predict`` is :mod:`dlzero.fast.infer`'s forward pass.
 ``tests/test_convpath.py`` checks this path against the layers (loss, every gradient, the
 scores), on odd sizes, strides, padding, sizes that floor, ties in pooling, one and two lanes and
 a batch of one; the layers are checked against numerical gradients in ``tests/test_conv.py``.
@@ -55,51 +56,21 @@ a batch of one; the layers are checked against numerical gradients in ``tests/te
 from __future__ import annotations
 
 import copy
-import os
-import threading
-from collections.abc import Callable, Sequence
-from concurrent.futures import Future, ThreadPoolExecutor
-from typing import TypeVar
+from collections.abc import Sequence
 
 import numpy as np
 from numpy.typing import NDArray
 
 from dlzero._threads import available_cpus, blas_thread_count
+from dlzero.fast import infer
 from dlzero.fast.cache import BufferCache
+from dlzero.fast.lanes import halves, in_lanes
 from dlzero.fast.mlp import FusedMLP
-from dlzero.fast.stages import Stage, StageBuffers
+from dlzero.fast.stages import Stage, StageBuffers, run_stages
 from dlzero.layers import Affine, Convolution, Layer, Pooling, Relu
 from dlzero.layers.im2col import conv_output_hw
 
 __all__ = ["FusedConvNet"]
-
-T = TypeVar("T")
-U = TypeVar("U")
-
-# Smallest half-batch worth a second thread: below it the hand-over costs more than it saves.
-_MIN_LANE = 8
-
-_pool: ThreadPoolExecutor | None = None
-_pool_lock = threading.Lock()
-
-
-def _lane_pool() -> ThreadPoolExecutor:
-    """The one worker thread that runs the second half of every batch (made on first use)."""
-    global _pool
-    with _pool_lock:
-        if _pool is None:
-            _pool = ThreadPoolExecutor(1, thread_name_prefix="dlzero-lane")
-        return _pool
-
-
-def _forget_pool_in_child() -> None:
-    # A forked child has no copy of the worker thread: it makes its own on first use.
-    global _pool, _pool_lock
-    _pool, _pool_lock = None, threading.Lock()
-
-
-if hasattr(os, "register_at_fork"):
-    os.register_at_fork(after_in_child=_forget_pool_in_child)
 
 
 class FusedConvNet:
@@ -140,6 +111,8 @@ class FusedConvNet:
                 return {p: k for owner, p, k in self.tail_keys if owner is layer}
 
             self.mlp = FusedMLP.from_layers(self.tail, last_layer, param_keys)
+        # What runs after the stages at inference, batch innermost (None: the layers).
+        self.inference_tail = infer.Tail.from_layers(self.tail)
         # Two lanes: a batch of training images is split in two halves, whose convolution
         # stages run at once, one in a worker thread (NumPy and BLAS release the GIL), each
         # on one BLAS thread. Threads that block, unlike BLAS threads that spin, cost nothing
@@ -209,7 +182,11 @@ class FusedConvNet:
                 setattr(new, name, getattr(layer, name).copy())
             tail.append(new)
         keys = [(tail[self.tail.index(layer)], p, key) for layer, p, key in self.tail_keys]
-        return FusedConvNet([s.copy() for s in self.stages], tail, copy.copy(self.last_layer), keys)
+        stages = [s.copy() for s in self.stages]
+        snap = FusedConvNet(stages, tail, copy.copy(self.last_layer), keys)
+        # One lane: a snapshot evaluates beside the training steps, which have the two.
+        snap.lanes = 1
+        return snap
 
     def uses_every_blas_thread(self, n: int) -> bool:
         """Whether a training step runs its products on every BLAS thread: never.
@@ -232,6 +209,10 @@ class FusedConvNet:
             buf = StageBuffers(stage, shape, self.dtype, train, input_grad=i > 0)
             bufs.append(buf)
             shape = (stage.conv.W.shape[0], *buf.out_hw, n)
+        if not train:  # the stages run one after another: one column array serves them all
+            shared = np.empty(max(buf.col.size for buf in bufs), dtype=self.dtype)
+            for buf in bufs:
+                buf.col = shared[: buf.col.size].reshape(buf.col.shape)
         return bufs
 
     def _buffers_for(
@@ -239,6 +220,14 @@ class FusedConvNet:
     ) -> list[StageBuffers]:
         """Each stage's arrays for input of ``x_shape``, made on first use and kept."""
         return self._buffers[lane].get((tuple(x_shape), train), self._make_buffers)
+
+    def buffers_for(self, x_shape: tuple[int, ...], lane: int = 0) -> list[StageBuffers]:
+        """Each stage's inference arrays (no gradients) for input of ``x_shape`` in ``lane``."""
+        return self._buffers_for(x_shape, False, lane)
+
+    def flat_for(self, x_shape: tuple[int, ...]) -> NDArray:
+        """The last stage's output after its ReLU as (N, C, H, W), at inference."""
+        return self._flat_for(x_shape, False)[0]
 
     def _make_flat(self, key: tuple[tuple[int, ...], bool]) -> tuple[NDArray, NDArray | None]:
         """The last stage's output after its ReLU, (N, C, H, W), for the layers after the
@@ -275,40 +264,21 @@ class FusedConvNet:
     def _forward_stages(
         self, x: NDArray, train: bool, lane: int = 0, flat: NDArray | None = None
     ) -> tuple[list[StageBuffers], NDArray]:
-        """Run the stages; return their buffers and the last one's output as (N, C, H, W),
-        written into ``flat`` if given."""
+        """Run the stages; return their buffers and the last one's output after its ReLU as
+        (N, C, H, W), written into ``flat`` if given."""
         bufs = self._buffers_for(x.shape, train, lane)
         if flat is None:
             flat = self._flat_for(x.shape, train)[0]
-        bufs[0].write_input(x.transpose(1, 2, 3, 0), relu=False)
-        n = x.shape[0]
-        for i, (stage, buf) in enumerate(zip(self.stages, bufs, strict=True)):
-            conv, k = stage.conv, stage.pool
-            fn = conv.W.shape[0]
-            rows = buf.col.shape[0] - 1
-            buf.w_aug[:, :rows] = conv.W.reshape(fn, rows)
-            buf.w_aug[:, rows] = conv.b
-            for chunk in buf.chunks:
-                col = buf.columns(stage, *chunk)
-                np.matmul(buf.w_aug, col, out=buf.out[:, buf.span(*chunk)])
-            if k:  # the max over the k*k blocks: one elementwise maximum per window offset
-                blocks = buf.out.reshape(fn, k * k, -1)
-                pooled = buf.pooled.reshape(fn, -1)
-                np.maximum(blocks[:, 0], blocks[:, 1], out=pooled)
-                for j in range(2, k * k):
-                    np.maximum(pooled, blocks[:, j], out=pooled)
-                a = buf.pooled
-            else:
-                a = buf.out.reshape(fn, *buf.out_hw, n)
-            if i + 1 < len(bufs):  # ReLU, written into the next stage's padded input
-                bufs[i + 1].write_input(a, relu=True)
-            else:  # ReLU, written as (N, C, H, W) for the layers after the stages
-                np.maximum(a, 0, out=flat.transpose(1, 2, 3, 0))
-                return bufs, flat
-        raise AssertionError("unreachable")
+        a = run_stages(self.stages, bufs, x)
+        np.maximum(a, 0, out=flat.transpose(1, 2, 3, 0))  # ReLU, as (N, C, H, W)
+        return bufs, flat
 
     def predict(self, x: NDArray) -> NDArray:
-        """Scores for images ``x``, as ``Sequential.predict`` gives them (inference mode).
+        """Scores for images ``x``, as ``Sequential.predict`` gives them (inference mode),
+        by :func:`dlzero.fast.infer.predict`: no backward buffers, dropout the identity.
+
+        Its two lanes want one BLAS thread each: :func:`dlzero.fast.predictor` and
+        :func:`dlzero.fast.accuracy` call it so.
 
         Parameters
         ----------
@@ -317,14 +287,9 @@ class FusedConvNet:
         Returns
         -------
         ndarray, shape (N, classes)
+            A new array.
         """
-        x = self._check_input(x)
-        _, h = self._forward_stages(x, train=False)
-        if self.mlp is not None:
-            return self.mlp.predict(h).copy()
-        for layer in self.tail:
-            h = layer.forward(h, False) if layer.takes_train_flag else layer.forward(h)
-        return h
+        return infer.predict(self, self._check_input(x))
 
     # -- the training step ------------------------------------------------------------------
 
@@ -345,14 +310,14 @@ class FusedConvNet:
         """
         x = self._check_input(x)
         n = x.shape[0]
-        half = (n + 1) // 2 if self.lanes > 1 and n >= 2 * _MIN_LANE else n
-        if half == n:
+        split = halves(n, self.lanes)
+        if split is None:
             bufs, h = self._forward_stages(x, train=True)
             lanes = [(bufs, slice(0, n))]
         else:
             flat = self._flat_for(x.shape, True)[0]
-            first, second = slice(0, half), slice(half, n)
-            bufs0, bufs1 = self._in_lanes(
+            first, second = split
+            bufs0, bufs1 = in_lanes(
                 lambda: self._forward_stages(x[second], True, 1, flat[second])[0],
                 lambda: self._forward_stages(x[first], True, 0, flat[first])[0],
             )
@@ -379,24 +344,13 @@ class FusedConvNet:
             self._backward_stages(lanes[0][0], g, self._grads[0])
         else:
             (bufs0, first), (bufs1, second) = lanes
-            self._in_lanes(
+            in_lanes(
                 lambda: self._backward_stages(bufs1, g[..., second], self._grads[1]),
                 lambda: self._backward_stages(bufs0, g[..., first], self._grads[0]),
             )
             for key, value in self._grads[1].items():  # the two halves' sums make the whole
                 self._grads[0][key] += value
         return loss, grads
-
-    @staticmethod
-    def _in_lanes(second: Callable[[], T], first: Callable[[], U]) -> tuple[U, T]:
-        """Run ``second`` in the worker thread and ``first`` here, at once; both results."""
-        future: Future[T] = _lane_pool().submit(second)
-        try:
-            result = first()
-        finally:
-            # Wait in any case: the worker must not write into buffers the next step uses.
-            other = future.result()
-        return result, other
 
     def _backward_stages(
         self, bufs: list[StageBuffers], g: NDArray, grads: dict[str, NDArray]

@@ -54,6 +54,8 @@ class FusedMLP:
     network has any other kind of layer.
     """
 
+    lanes = 1  # a step runs in the caller's thread alone
+
     def __init__(
         self,
         affines: Sequence[Affine],

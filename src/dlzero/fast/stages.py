@@ -4,13 +4,15 @@ the arrays it computes in (:class:`StageBuffers`). :mod:`dlzero.fast.conv` runs 
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 import numpy as np
 from numpy.typing import NDArray
 
 from dlzero.layers import Convolution
 from dlzero.layers.im2col import conv_output_hw
 
-__all__ = ["Stage", "StageBuffers"]
+__all__ = ["Stage", "StageBuffers", "run_stages"]
 
 # im2col forms the columns of a few output rows at a time, about this many bytes, and each
 # chunk is multiplied while it is still in the cache: the whole matrix, 23 MB for DeepConvNet's
@@ -131,6 +133,29 @@ class StageBuffers:
             else:
                 part[...] = a[:, rows, cols]
 
+    def forward(self, stage: Stage) -> NDArray:
+        """The convolution of the padded input (its bias included) and the max pooling, if
+        any: the stage's output before its ReLU, (FN, H, W, N), a view of ``pooled`` or
+        ``out``."""
+        conv, k = stage.conv, stage.pool
+        fn = conv.W.shape[0]
+        rows = self.col.shape[0] - 1
+        self.w_aug[:, :rows] = conv.W.reshape(fn, rows)
+        self.w_aug[:, rows] = conv.b
+        self.col[rows] = 1  # the bias's input (at inference the stages share ``col``)
+        for chunk in self.chunks:
+            col = self.columns(stage, *chunk)
+            np.matmul(self.w_aug, col, out=self.out[:, self.span(*chunk)])
+        if not k:
+            return self.out.reshape(fn, *self.out_hw, self.in_shape[3])
+        # The max over the k*k blocks: one elementwise maximum per window offset.
+        blocks = self.out.reshape(fn, k * k, -1)
+        pooled = self.pooled.reshape(fn, -1)
+        np.maximum(blocks[:, 0], blocks[:, 1], out=pooled)
+        for j in range(2, k * k):
+            np.maximum(pooled, blocks[:, j], out=pooled)
+        return self.pooled
+
     def span(self, block: int, first: int, stop: int) -> slice:
         """The product's columns for pooled rows ``first`` to ``stop`` of window offset
         ``block``."""
@@ -161,3 +186,15 @@ class StageBuffers:
             phase = self.phases[:, u % step, v % step]
             view[:, y, x] = phase[:, top : top + stop - first, left : left + out_w]
         return col
+
+
+def run_stages(stages: Sequence[Stage], bufs: Sequence[StageBuffers], x: NDArray) -> NDArray:
+    """Run the stages on images ``x`` (N, C, H, W), each ReLU but the last written into the
+    next stage's padded input; return the last stage's output before its ReLU, (FN, H, W, N),
+    a view into its buffers."""
+    bufs[0].write_input(x.transpose(1, 2, 3, 0), relu=False)
+    for i, (stage, buf) in enumerate(zip(stages, bufs, strict=True)):
+        a = buf.forward(stage)
+        if i + 1 < len(bufs):  # ReLU, written into the next stage's padded input
+            bufs[i + 1].write_input(a, relu=True)
+    return a

@@ -143,8 +143,9 @@ def background_eval_problem(trainer: Any) -> str | None:
     or None if it would.
 
     With ``background_eval=True`` only what makes it impossible counts; with "auto", also what
-    makes it not worth it: one CPU, steps large enough to use every BLAS thread, or an epoch's
-    training work (about 3 x iterations x batch size samples' worth) under the evaluation's.
+    makes it not worth it: one CPU, steps that already keep every core busy (large enough to
+    use every BLAS thread, or the convolutional networks' two lanes), or an epoch's training
+    work (about 3 x iterations x batch size samples' worth) under the evaluation's.
     """
     if trainer.background_eval is False:
         return "background_eval is False"
@@ -172,6 +173,12 @@ def background_eval_problem(trainer: Any) -> str | None:
         return "one CPU"
     if fused.uses_every_blas_thread(trainer.batch_size):
         return "the steps are large enough to use every BLAS thread"
+    if fused.lanes >= available_cpus():
+        # Measured (BENCHMARKS.md, issue 26): an image evaluated beside DeepConvNet's steps
+        # costs them 1.0-1.1 times the time of one evaluated in the foreground on both lanes
+        # (Trainer.fit 7% slower); beside SimpleConvNet's 0.6 times on a quiet machine, 1.4
+        # times in a busy spell (its fit 3-7% faster, or no faster with a train subset).
+        return "the steps already keep every core busy (two lanes)"
     eval_samples = sum(len(x) for x, _ in trainer.eval_sets.values())
     if 3 * trainer.iterations_per_epoch * trainer.batch_size < eval_samples:
         return "an epoch's training is shorter than its evaluation"

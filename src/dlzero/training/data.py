@@ -27,6 +27,7 @@ __all__ = [
     "check_batch_norm_batches",
     "check_training_data",
     "shuffle_dataset",
+    "train_subset",
     "validation_size",
     "validation_split",
 ]
@@ -48,6 +49,20 @@ def check_training_data(x: Any, t: Any) -> tuple[NDArray, NDArray]:
     if len(x) == 0:
         raise ValueError("x_train is empty")
     return x, t
+
+
+def train_subset(x: NDArray, t: NDArray, size: int | None) -> tuple[NDArray, NDArray]:
+    """The training samples the train accuracy is measured on: all of them (``size`` None or
+    at least N), or ``size`` of them evenly spaced, every k-th with k = N // size.
+
+    The same samples every epoch and for every seed (nothing is drawn, so no random stream
+    moves), and from every part of the set (a set sorted by class gives each class its
+    share). Views of ``x`` and ``t``: nothing is copied.
+    """
+    if size is None or size >= len(x):
+        return x, t
+    step = len(x) // size
+    return x[::step][:size], t[::step][:size]
 
 
 def batch_order(

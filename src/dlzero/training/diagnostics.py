@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 from numpy.typing import NDArray
 
+from dlzero.fast import training_step
 from dlzero.layers import Relu, Sigmoid, Tanh
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -197,6 +198,18 @@ def _activation_stats(
     )
 
 
+def _gradient_of_a_copy(network: Sequential, x: NDArray, t: NDArray) -> dict[str, NDArray]:
+    """The gradient on ``(x, t)`` of a copy of ``network``: a training pass updates batch-norm
+    statistics and draws dropout masks. Computed as a training step computes it: by the fused
+    step where one covers the network (the same numbers as the layers'; for DeepConvNet on
+    200 images a fifth of the time, and none of the 400 MB of the layers' im2col matrices).
+    The copy, and its buffers, go when the caller is done with the gradient."""
+    twin = copy.deepcopy(network)
+    if hasattr(twin, "loss_and_gradient"):
+        return training_step(twin)(x, t)[1]
+    return twin.gradient(x, t)
+
+
 def layer_diagnostics(
     network: Sequential,
     x: NDArray,
@@ -243,8 +256,7 @@ def layer_diagnostics(
         raise ValueError(f"layer_diagnostics: x must be a non-empty batch, got shape {x.shape}")
 
     if grads is None and t is not None:
-        # A training pass updates batch-norm statistics and draws dropout masks: use a copy.
-        grads = copy.deepcopy(network).gradient(x, t)
+        grads = _gradient_of_a_copy(network, x, t)
     if grads is not None:
         missing = [k for k in network.params if k not in grads]
         if missing:
@@ -255,11 +267,17 @@ def layer_diagnostics(
         g = None if grads is None else _norm(grads[key])
         report.params.append(ParamDiagnostics(key, tuple(p.shape), _norm(p), g))
 
+    grads = None  # (the copy's buffers go before the activations pass)
     # Sequential.predict's loop, keeping each activation layer's output. An inference pass
-    # changes no state; a training pass would, so it runs on a copy.
-    net = copy.deepcopy(network) if train_flg else network
+    # changes no state but what a layer keeps for its backward (a convolution's im2col
+    # matrix: megabytes that would stay after the pass), so each layer runs as a shallow copy,
+    # which shares the weights and is dropped after its step; a training pass changes more,
+    # so it runs on a copy of the network.
+    layers = copy.deepcopy(network).layers if train_flg else network.layers
     out = x
-    for name, layer in net.layers.items():
+    for name, layer in layers.items():
+        if not train_flg:
+            layer = copy.copy(layer)
         out = layer.forward(out, train_flg) if layer.takes_train_flag else layer.forward(out)
         kind = _KINDS.get(type(layer))
         if kind is not None:
