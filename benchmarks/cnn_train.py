@@ -4,8 +4,8 @@ doing the same.
 Both train chapter 7's SimpleConvNet (``--model cnn``) or chapter 8's DeepConvNet (``--model
 deep-cnn``) on the first ``--train-size`` MNIST training images for ``--epochs`` epochs (Adam lr
 0.001, batch 100, a new shuffle each epoch) and, as ``dlzero train`` does, measure the
-accuracy on those training images (``--train-eval-size`` of them, evenly spaced, as ``dlzero
-train`` measures them: 10,000 by default) and on the 10,000 test images for the initial weights
+accuracy on those training images (``--train-eval-size`` of them, the random sample that ``dlzero
+train`` measures: 10,000 by default) and on the 10,000 test images for the initial weights
 and after every epoch, printing a line each time. Timed: the whole process, from start to exit
 (imports, data loading, training, every evaluation); ``dlzero train`` runs with
 ``--no-plot``, since the script draws nothing.
@@ -54,13 +54,13 @@ def torch_script(
     from cnn_epoch import torch_model
 
     from dlzero.datasets import load_mnist
+    from dlzero.training.data import train_subset
 
     torch.set_num_threads(threads)
     torch.manual_seed(seed)
     (x_train, t_train), (x_test, t_test) = load_mnist(flatten=False)
     x_train, t_train = x_train[:train_size], t_train[:train_size].astype(np.int64)
-    step = len(x_train) // min(eval_size, len(x_train))  # every k-th, as dlzero's train_subset
-    x_eval, t_eval = x_train[::step][:eval_size], t_train[::step][:eval_size]
+    x_eval, t_eval = train_subset(x_train, t_train, eval_size)  # the images dlzero evaluates
     sets = {
         "train": (torch.from_numpy(x_eval), torch.from_numpy(t_eval)),
         "test": (torch.from_numpy(x_test), torch.from_numpy(t_test.astype(np.int64))),

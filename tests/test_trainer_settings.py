@@ -20,6 +20,7 @@ from dlzero.training import (
     Trainer,
     train,
 )
+from dlzero.training.data import train_subset
 from dlzero.training.settings import trainer_keywords
 
 # Every keyword Trainer took before the settings were grouped, besides the data: train keeps
@@ -139,7 +140,7 @@ def test_the_groups_are_checked_when_made_and_then_frozen():
             make()
 
 
-def test_train_accuracy_on_evenly_spaced_training_samples():
+def test_train_accuracy_on_a_fixed_random_sample_of_the_training_set():
     x, t = blobs(n=300)
     order = np.argsort(t, kind="stable")  # sorted by class: every class must get its share
     x, t = x[order], t[order]
@@ -150,10 +151,13 @@ def test_train_accuracy_on_evenly_spaced_training_samples():
         train_eval_size=70, verbose=False, progress=False, background_eval=False,
     )  # fmt: skip
     assert history.config["train_eval_size"] == 70 and history.config["train_size"] == 300
-    sample_x, sample_t = x[::4][:70], t[::4][:70]  # every 4th (300 // 70), the first 70
-    assert np.bincount(sample_t).min() >= 20  # each class its share, not the first ones only
+    sample_x, sample_t = train_subset(x, t, 70)
+    assert len(sample_t) == 70 and np.bincount(sample_t).min() >= 15  # each class its share
     assert history.accuracy["train"][-1] == net.accuracy(sample_x, sample_t)
-    # Nothing drawn: the same mini-batches, so the same losses, as with the whole set.
+    # The same sample in every run and for every training seed, in the set's order, no repeats.
+    index = [int(np.flatnonzero((x == row).all(axis=1))[0]) for row in sample_x]
+    assert index == sorted(set(index)) and np.array_equal(train_subset(x, t, 70)[0], sample_x)
+    # Nothing drawn from the training stream: the same mini-batches, so the same losses.
     whole = train(
         TwoLayerNet(6, 8, 3, rng=0), SGD(lr=0.1), x, t, x[:50], t[:50], rng=1, epochs=2,
         batch_size=30, verbose=False, progress=False, background_eval=False,
@@ -162,6 +166,15 @@ def test_train_accuracy_on_evenly_spaced_training_samples():
     assert "train_eval_size" not in whole.config
     assert whole.accuracy["train"][-1] == net.accuracy(x, t)
     assert np.random.default_rng(1).bit_generator.state == rng_state
+
+
+def test_the_sample_is_not_every_kth_image():
+    """MNIST alternates its two groups of writers: every 6th image would take one group only.
+    A set whose even samples are all 0 and odd ones all 1 must give a sample of both."""
+    x = np.arange(600, dtype=np.float64).reshape(300, 2)
+    t = np.arange(300) % 2
+    _, sample_t = train_subset(x, t, 50)  # 300 // 50 = 6: every 6th would be all zeros
+    assert 15 <= sample_t.sum() <= 35
 
 
 def test_a_train_eval_size_of_the_whole_set_or_more_takes_it_all():

@@ -116,8 +116,9 @@ class Evaluation:
     evaluate_train : bool, default True
         Also measure accuracy on the training set at each epoch, as the notes do.
     train_eval_size : int, optional
-        Measure the train accuracy on this many training samples, evenly spaced through the
-        set (every k-th), the same ones every epoch; by default on all of them. For a
+        Measure the train accuracy on a random sample of this many training samples, the
+        same one every epoch and every run (:func:`dlzero.training.data.train_subset`); by
+        default on all of them. For a
         convolutional network a forward pass costs about a third of a training step per
         sample, so the whole training set costs about a third of an epoch's training time
         at every epoch's end; 10,000 samples give the train accuracy within a few tenths of
