@@ -15,53 +15,26 @@ from __future__ import annotations
 import copy
 import os
 import re
-import shutil
 from pathlib import Path
 
 import pytest
 
-webdriver = pytest.importorskip(
-    "selenium.webdriver", reason="the browser test needs selenium (the dev extra)"
-)
-from selenium.webdriver.chrome.service import Service  # noqa: E402
-from selenium.webdriver.common.action_chains import ActionChains  # noqa: E402
-from selenium.webdriver.common.by import By  # noqa: E402
-from selenium.webdriver.support.ui import WebDriverWait  # noqa: E402
+pytest.importorskip("selenium.webdriver", reason="the browser test needs selenium (the dev extra)")
+from selenium.webdriver.common.action_chains import ActionChains
+from selenium.webdriver.common.by import By
+from selenium.webdriver.support.ui import WebDriverWait
 
 pytest.importorskip("PIL", reason="reading the drawing needs Pillow (dlzero[cli])")
 
+from browser import CHROMEDRIVER, CHROMIUM, NO_BROWSER, chromium
 
-def _find(env: str, *candidates: str) -> str | None:
-    for path in (os.environ.get(env), *candidates):
-        found = path and (shutil.which(path) or (Path(path).is_file() and path))
-        if found:
-            return str(found)
-    return None
-
-
-CHROMIUM = _find("DLZERO_CHROMIUM", "chromium", "chromium-browser")
-CHROMEDRIVER = _find("DLZERO_CHROMEDRIVER", "chromedriver", "/usr/lib/chromium/chromedriver")
-pytestmark = pytest.mark.skipif(
-    CHROMIUM is None or CHROMEDRIVER is None,
-    reason="no headless browser: install Debian's chromium and chromium-driver "
-    f"(found chromium: {CHROMIUM}, chromedriver: {CHROMEDRIVER})",
-)
+pytestmark = pytest.mark.skipif(CHROMIUM is None or CHROMEDRIVER is None, reason=NO_BROWSER)
 
 
 @pytest.fixture(scope="module")
 def browser():
-    with pytest.MonkeyPatch.context() as mp:
-        mp.setenv("SE_OFFLINE", "true")  # Selenium Manager must never fetch a driver
-        options = webdriver.ChromeOptions()
-        options.binary_location = CHROMIUM
-        for arg in ("--headless=new", "--no-sandbox", "--disable-dev-shm-usage"):
-            options.add_argument(arg)
-        options.add_argument("--window-size=1280,900")
-        driver = webdriver.Chrome(service=Service(executable_path=CHROMEDRIVER), options=options)
-    try:
+    with chromium(1280, 900) as driver:
         yield driver
-    finally:
-        driver.quit()
 
 
 def _text(driver, element_id):

@@ -26,6 +26,8 @@ from pathlib import Path
 
 import pytest
 
+from browser import chromium
+
 for module in ("mkdocs", "material", "mkdocs_jupyter", "mkdocstrings_handlers.python"):
     pytest.importorskip(
         module, reason='building the site needs the docs extra: pip install ".[docs]"'
@@ -178,44 +180,11 @@ def test_every_readme_section_lands_on_a_page(hook):
 # --- in the browser ----------------------------------------------------------------------
 
 
-def _find(env: str, *candidates: str) -> str | None:
-    import shutil
-
-    for path in (os.environ.get(env), *candidates):
-        found = path and (shutil.which(path) or (Path(path).is_file() and path))
-        if found:
-            return str(found)
-    return None
-
-
 @pytest.fixture(scope="module")
 def browser():
-    webdriver = pytest.importorskip(
-        "selenium.webdriver", reason="the browser tests need selenium (the dev extra)"
-    )
-    from selenium.webdriver.chrome.service import Service
-
-    chromium = _find("DLZERO_CHROMIUM", "chromium", "chromium-browser")
-    chromedriver = _find("DLZERO_CHROMEDRIVER", "chromedriver", "/usr/lib/chromium/chromedriver")
-    if chromium is None or chromedriver is None:
-        pytest.skip(
-            "no headless browser: install Debian's chromium and chromium-driver "
-            f"(found chromium: {chromium}, chromedriver: {chromedriver})"
-        )
-    with pytest.MonkeyPatch.context() as mp:
-        mp.setenv("SE_OFFLINE", "true")  # Selenium Manager must never fetch a driver
-        options = webdriver.ChromeOptions()
-        options.binary_location = chromium
-        for arg in ("--headless=new", "--no-sandbox", "--disable-dev-shm-usage"):
-            options.add_argument(arg)
-        options.add_argument("--window-size=1280,1000")
-        # The console, and every request the pages make (Chrome's performance log).
-        options.set_capability("goog:loggingPrefs", {"browser": "ALL", "performance": "ALL"})
-        driver = webdriver.Chrome(service=Service(executable_path=chromedriver), options=options)
-    try:
+    # The console, and every request the pages make (Chrome's performance log).
+    with chromium(1280, 1000, {"browser": "ALL", "performance": "ALL"}) as driver:
         yield driver
-    finally:
-        driver.quit()
 
 
 def _open(driver, site: Path, page: str):
