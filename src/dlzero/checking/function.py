@@ -59,11 +59,6 @@ class FunctionCheck(Report):
     _headers = ("", "shape", "rel. error", "")
     _right_aligned = (2,)
 
-    @property
-    def ok(self) -> bool:
-        """True when every check passed."""
-        return not self.failures
-
     def headline(self) -> str:
         """The report's first line: PASS or FAIL, the name, what was found."""
         verdict = "PASS" if self.ok else "FAIL"

@@ -61,11 +61,6 @@ class OptimizerCheck(Report):
     _headers = ("step", "param", "rel. error", "")
     _right_aligned = (0, 2)
 
-    @property
-    def ok(self) -> bool:
-        """True when every check passed."""
-        return not self.failures
-
     def headline(self) -> str:
         """The report's first line: PASS or FAIL, the name, what was found."""
         verdict = "PASS" if self.ok else "FAIL"

@@ -122,12 +122,19 @@ class GradientResult:
 class Report:
     """What the reports share: a verdict line, a table, notes below it; text and HTML.
 
-    A subclass gives ``headline()`` (which begins with PASS or FAIL and the name of what was
-    checked), ``_rows()`` (one list of strings per row, under ``_headers``) and ``_notes()``.
+    A subclass has ``failures`` (the names of what is wrong) and gives ``headline()`` (which
+    begins with PASS or FAIL and the name of what was checked), ``_rows()`` (one list of
+    strings per row, under ``_headers``) and ``_notes()``.
     """
 
+    failures: list[str]
     _headers: tuple[str, ...] = ()
     _right_aligned: tuple[int, ...] = ()  # the columns of numbers
+
+    @property
+    def ok(self) -> bool:
+        """True when nothing is wrong (warnings do not count)."""
+        return not self.failures
 
     def headline(self) -> str:
         raise NotImplementedError
@@ -204,11 +211,6 @@ class LayerCheck(Report):
 
     _headers = ("gradient", "shape", "rel. error", "")
     _right_aligned = (2,)
-
-    @property
-    def ok(self) -> bool:
-        """True when every gradient agrees with the numerical one (warnings do not count)."""
-        return not self.failures
 
     def headline(self) -> str:
         """The first line: ``PASS Affine: ...`` or ``FAIL Affine: ...``."""
