@@ -24,6 +24,12 @@ Run::
     python benchmarks/cnn_epoch.py --threads 1 --rounds 5
     python benchmarks/cnn_epoch.py --model deep-cnn --train-size 10000
     python benchmarks/cnn_epoch.py --baseline /tmp/before/src   # and dlzero before a change
+    python benchmarks/cnn_epoch.py --model deep-cnn --products  # and the products alone
+
+``--products`` adds a contender that is not a training run: the matrix products of one dlzero
+step (every ``np.matmul`` it calls, recorded with their arrays), replayed as many times as the
+epoch has steps, in the same two threads, with nothing between them. It is a floor: however
+well the passes between the products were cut, dlzero's step could not be faster than that.
 
 PyTorch is optional: ``pip install torch==2.13.0`` (without it only dlzero runs).
 """
@@ -75,6 +81,62 @@ def run_dlzero(model: str, train_size: int | None, seed: int) -> dict[str, float
         optimizer.update(net.params, grads)
     seconds = time.perf_counter() - start
     return {"epoch_seconds": seconds, "test_acc": accuracy(net, x_test, t_test)}
+
+
+def run_products(model: str, train_size: int | None, seed: int) -> dict[str, float]:
+    """The epoch's matrix products alone: one dlzero step's ``np.matmul`` calls, replayed."""
+    import threading
+
+    from dlzero._threads import single_thread_blas
+    from dlzero.convnets import DeepConvNet, SimpleConvNet
+    from dlzero.fast import training_step
+
+    x_train, t_train, _, _, order = _data(train_size, seed)
+    net = SimpleConvNet(rng=seed) if model == "cnn" else DeepConvNet(rng=seed)
+    step = training_step(net)
+    batch = order[:BATCH_SIZE]
+    step(x_train[batch], t_train[batch])  # buffers made
+    calls: dict[int, list] = {}  # by thread: the caller's lane (and the tail), the worker's
+    matmul = np.matmul
+
+    def recording(a, b, out=None):
+        calls.setdefault(threading.get_ident(), []).append((a, b, out))
+        return matmul(a, b, out=out)
+
+    np.matmul = recording  # every product of the fused step is an np.matmul
+    try:
+        step(x_train[batch], t_train[batch])
+    finally:
+        np.matmul = matmul
+    if not calls:
+        raise SystemExit("no np.matmul recorded: the fused step computes its products otherwise")
+    flop = sum(
+        2 * a.shape[0] * a.shape[1] * b.shape[1] for lane in calls.values() for a, b, _ in lane
+    )
+    steps = -(-len(order) // BATCH_SIZE)
+
+    def replay(lane: list) -> None:
+        for _ in range(steps):
+            for a, b, out in lane:
+                matmul(a, b, out=out)
+
+    def both() -> float:
+        threads = [threading.Thread(target=replay, args=(lane,)) for lane in calls.values()]
+        start = time.perf_counter()
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
+        return time.perf_counter() - start
+
+    # On one BLAS thread each, as the step runs them.
+    seconds = single_thread_blas().call(both)
+    return {
+        "epoch_seconds": seconds,
+        "test_acc": float("nan"),
+        "lanes": len(calls),
+        "gflop_per_step": flop / 1e9,
+    }
 
 
 def torch_model(name: str):
@@ -146,6 +208,8 @@ def run_torch(model_name: str, train_size: int | None, seed: int, threads: int) 
 def _child(args: argparse.Namespace) -> None:
     if args.child in ("dlzero", "baseline"):
         result = run_dlzero(args.model, args.train_size, args.seed)
+    elif args.child == "products":
+        result = run_products(args.model, args.train_size, args.seed)
     else:
         result = run_torch(args.model, args.train_size, args.seed, args.threads)
     import resource
@@ -190,13 +254,22 @@ def main() -> None:
         help="also time the dlzero of this source directory (another checkout's src/, e.g. "
         "from git archive), interleaved with the others: before and after a change",
     )
-    parser.add_argument("--child", choices=["dlzero", "baseline", "torch"], help=argparse.SUPPRESS)
+    parser.add_argument(
+        "--products",
+        action="store_true",
+        help="also time one dlzero step's matrix products alone, replayed for an epoch: the "
+        "floor under dlzero's epoch",
+    )
+    parser.add_argument(
+        "--child", choices=["dlzero", "baseline", "products", "torch"], help=argparse.SUPPRESS
+    )
     args = parser.parse_args()
     if args.child:
         _child(args)
         return
 
     contenders = ["dlzero"] + (["baseline"] if args.baseline else [])
+    contenders += ["products"] if args.products else []
     if importlib.util.find_spec("torch") is not None:
         contenders.append("torch")
     else:
@@ -219,7 +292,7 @@ def main() -> None:
             run["round"] = r
             runs.append(run)
             print(
-                f"round {r + 1}: {name:7s} {run['epoch_seconds']:7.2f} s/epoch, "
+                f"round {r + 1}: {name:8s} {run['epoch_seconds']:7.2f} s/epoch, "
                 f"test acc {run['test_acc']:.4f}",
                 flush=True,
             )
@@ -238,12 +311,19 @@ def main() -> None:
         medians[name] = statistics.median(times)
         spread = f"min {min(times):.2f}, max {max(times):.2f}, {len(times)} runs"
         peak = max(r["peak_rss_mb"] for r in runs if r["contender"] == name)
-        print(f"{name:7s} median {medians[name]:7.2f} s  ({spread}); peak memory {peak:.0f} MB")
+        print(f"{name:8s} median {medians[name]:7.2f} s  ({spread}); peak memory {peak:.0f} MB")
     if "torch" in medians:
         print(f"ratio dlzero / torch: {medians['dlzero'] / medians['torch']:.2f}")
         best = min(r["epoch_seconds"] for r in runs if r["contender"] == "dlzero")
         best_torch = min(r["epoch_seconds"] for r in runs if r["contender"] == "torch")
         print(f"ratio of the best runs: {best / best_torch:.2f}")
+    if "products" in medians:
+        run = next(r for r in runs if r["contender"] == "products")
+        rate = run["gflop_per_step"] * images / BATCH_SIZE / medians["products"]
+        print(f"products: {run['gflop_per_step']:.2f} GFLOP a step in {run['lanes']} lane(s), "
+              f"{rate:.0f} GFLOP/s")  # fmt: skip
+    if "products" in medians and "torch" in medians:
+        print(f"ratio products alone / torch: {medians['products'] / medians['torch']:.2f}")
     if "baseline" in medians:
         print(f"ratio dlzero / baseline ({args.baseline}): "
               f"{medians['dlzero'] / medians['baseline']:.2f}")  # fmt: skip

@@ -1,5 +1,6 @@
 """Smoke test: the race script runs end to end with tiny settings and prints its table."""
 
+import json
 import subprocess
 import sys
 from pathlib import Path
@@ -154,3 +155,25 @@ def test_scaling_times_the_convolutional_networks(tmp_path):
         ["| DeepConvNet", "3"],
     ]
     assert all(float(row.split(" | ")[2]) > 0 for row in rows)
+
+
+def test_the_epoch_benchmark_times_the_products_alone(tmp_path):
+    # The floor under an epoch: one step's np.matmul calls replayed. If the fused step stopped
+    # calling np.matmul, nothing would be recorded and the floor would read 0 s: it must fail.
+    runs = tmp_path / "runs.json"
+    done = subprocess.run(
+        [sys.executable, str(ROOT / "benchmarks" / "cnn_epoch.py"), "--model", "deep-cnn",
+         "--rounds", "1", "--train-size", "200", "--threads", "2", "--products",
+         "--json", str(runs)],
+        capture_output=True, text=True, timeout=300,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    products = [r for r in json.loads(runs.read_text())["runs"] if r["contender"] == "products"]
+    assert len(products) == 1 and products[0]["epoch_seconds"] > 0
+    # DeepConvNet's six convolutions, forward and backward, on 100 images: 5.1 GFLOP, and the
+    # two lanes' products were both recorded (on a machine with two cores).
+    assert 4.9 < products[0]["gflop_per_step"] < 5.4
+    from dlzero._threads import available_cpus
+
+    assert products[0]["lanes"] == (2 if available_cpus() >= 2 else 1)
+    assert "products: 5." in done.stdout and "GFLOP a step" in done.stdout
