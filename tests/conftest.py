@@ -1,6 +1,7 @@
 """Settings shared by the whole test suite."""
 
 import socket
+import sys
 
 import pytest
 
@@ -33,6 +34,21 @@ def run_dlzero(capsys):
         return status, out, err
 
     return run
+
+
+@pytest.fixture
+def book_folder(tmp_path, monkeypatch):
+    """A book-like ``common`` package on sys.path, its ``common.layers`` already imported
+    (and saying ``FROM_THE_FOLDER``): what a book checkout looks like to the import hooks."""
+    (tmp_path / "common").mkdir()
+    (tmp_path / "common" / "__init__.py").write_text("")
+    (tmp_path / "common" / "layers.py").write_text("FROM_THE_FOLDER = True\n")
+    monkeypatch.syspath_prepend(str(tmp_path))
+    import common.layers
+
+    yield common.layers
+    for name in [n for n in sys.modules if n == "common" or n.startswith("common.")]:
+        del sys.modules[name]
 
 
 @pytest.fixture(scope="module")

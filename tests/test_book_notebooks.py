@@ -38,20 +38,6 @@ def _finders() -> int:
 # -- the extension, in this process -------------------------------------------------------------
 
 
-@pytest.fixture
-def book_folder(tmp_path, monkeypatch):
-    """A book-like ``common`` package on sys.path, imported before the extension loads."""
-    (tmp_path / "common").mkdir()
-    (tmp_path / "common" / "__init__.py").write_text("")
-    (tmp_path / "common" / "layers.py").write_text("FROM_THE_FOLDER = True\n")
-    monkeypatch.syspath_prepend(str(tmp_path))
-    import common.layers
-
-    yield common.layers
-    for name in [n for n in sys.modules if n == "common" or n.startswith("common.")]:
-        del sys.modules[name]
-
-
 def test_load_answers_the_books_imports_and_unload_puts_everything_back(book_folder, capsys):
     meta_path, was_global = list(sys.meta_path), _rng._use_numpy_global
     extension.load_ipython_extension(None)

@@ -85,14 +85,8 @@ def test_a_name_the_book_does_not_have_is_refused_clearly():
         importlib.import_module("common.nothing")
 
 
-def test_the_hook_wins_over_the_books_own_folder_and_leaves_no_trace(tmp_path, monkeypatch):
-    # A book-like tree on sys.path whose common.layers would say so if it were imported.
-    (tmp_path / "common").mkdir()
-    (tmp_path / "common" / "__init__.py").write_text("")
-    (tmp_path / "common" / "layers.py").write_text("FROM_THE_FOLDER = True\n")
-    monkeypatch.syspath_prepend(str(tmp_path))
-    import common.layers as folder_layers  # the folder's, before the hook
-
+def test_the_hook_wins_over_the_books_own_folder_and_leaves_no_trace(book_folder):
+    folder_layers = book_folder  # the folder's common.layers, imported before the hook
     assert folder_layers.FROM_THE_FOLDER
     meta_path = list(sys.meta_path)
     with book_imports():
@@ -102,8 +96,6 @@ def test_the_hook_wins_over_the_books_own_folder_and_leaves_no_trace(tmp_path, m
         assert isinstance(sys.meta_path[0], BookFinder)
     assert sys.meta_path == meta_path
     assert sys.modules["common.layers"] is folder_layers  # put back as it was
-    for name in ("common", "common.layers"):
-        del sys.modules[name]
 
 
 def _write_book_tree(root, script_body):
