@@ -31,6 +31,8 @@ import statistics
 import subprocess
 import sys
 
+import _harness
+
 WORKER = """
 import json, sys
 from dlzero.datasets import load_mnist
@@ -87,13 +89,8 @@ def main(argv: list[str] | None = None) -> int:
         for r in range(1, args.rounds + 1):
             for mode, (background, size) in modes.items():
                 spec = {**base, "background": background, "train_eval_size": size}
-                out = subprocess.run(
-                    [sys.executable, "-c", WORKER, json.dumps(spec)],
-                    capture_output=True,
-                    text=True,
-                    check=True,
-                )
-                run = json.loads(out.stdout.strip().splitlines()[-1])
+                cmd = [sys.executable, "-c", WORKER, json.dumps(spec)]
+                run = _harness.run_child(cmd, name=mode).result()
                 walls[mode].append(run["wall"])
                 print(
                     f"round {r}: {mode:28s} (background used: {run['used']}) fit "

@@ -37,14 +37,13 @@ PyTorch is optional: ``pip install torch==2.13.0`` (without it only dlzero runs)
 from __future__ import annotations
 
 import argparse
-import importlib.util
 import json
 import os
 import statistics
-import subprocess
 import sys
 import time
 
+import _harness
 import numpy as np
 
 BATCH_SIZE = 100
@@ -212,32 +211,17 @@ def _child(args: argparse.Namespace) -> None:
         result = run_products(args.model, args.train_size, args.seed)
     else:
         result = run_torch(args.model, args.train_size, args.seed, args.threads)
-    import resource
-
-    # Peak resident memory of the whole process (data, network, buffers): kilobytes on Linux.
-    peak_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     print(
         json.dumps(
             {
                 "contender": args.child,
                 "threads": args.threads,
-                "blas": _blas_info(),
-                "peak_rss_mb": peak_mb,
+                "blas": _harness.blas_description(),
+                "peak_rss_mb": _harness.peak_rss_mb(),
                 **result,
             }
         )
     )
-
-
-def _blas_info() -> str:
-    try:
-        from threadpoolctl import threadpool_info
-
-        return ", ".join(
-            f"{i['internal_api']} ({i['num_threads']} threads)" for i in threadpool_info()
-        )
-    except ImportError:
-        return f"NumPy {np.__version__}"
 
 
 def main() -> None:
@@ -270,13 +254,7 @@ def main() -> None:
 
     contenders = ["dlzero"] + (["baseline"] if args.baseline else [])
     contenders += ["products"] if args.products else []
-    if importlib.util.find_spec("torch") is not None:
-        contenders.append("torch")
-    else:
-        print("PyTorch not installed (pip install torch==2.13.0): timing dlzero only")
-    env = dict(os.environ)
-    for var in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS"):
-        env[var] = str(args.threads)
+    contenders += ["torch"] if _harness.torch_available() else []
     runs: list[dict] = []
     for r in range(args.rounds):
         for name in contenders:
@@ -284,11 +262,9 @@ def main() -> None:
             cmd += ["--seed", str(args.seed), "--model", args.model]
             if args.train_size:
                 cmd += ["--train-size", str(args.train_size)]
-            child_env = env
-            if name == "baseline":
-                child_env = {**env, "PYTHONPATH": os.path.abspath(args.baseline)}
-            out = subprocess.run(cmd, env=child_env, check=True, capture_output=True, text=True)
-            run = json.loads(out.stdout.strip().splitlines()[-1])
+            baseline = args.baseline if name == "baseline" else None
+            env = _harness.child_env(threads=args.threads, baseline=baseline)
+            run = _harness.run_child(cmd, name=name, env=env).result()
             run["round"] = r
             runs.append(run)
             print(
@@ -309,7 +285,7 @@ def main() -> None:
     for name in contenders:
         times = [r["epoch_seconds"] for r in runs if r["contender"] == name]
         medians[name] = statistics.median(times)
-        spread = f"min {min(times):.2f}, max {max(times):.2f}, {len(times)} runs"
+        spread = _harness.spread(times)
         peak = max(r["peak_rss_mb"] for r in runs if r["contender"] == name)
         print(f"{name:8s} median {medians[name]:7.2f} s  ({spread}); peak memory {peak:.0f} MB")
     if "torch" in medians:

@@ -23,15 +23,13 @@ PyTorch is optional: ``pip install torch==2.13.0`` (without it only dlzero runs)
 from __future__ import annotations
 
 import argparse
-import importlib.util
 import json
 import os
-import resource
 import statistics
-import subprocess
 import sys
 import time
 
+import _harness
 import numpy as np
 
 
@@ -63,8 +61,6 @@ def run_dlzero(model: str, passes: int, images: int) -> dict[str, float]:
 
 def run_torch(model: str, passes: int, threads: int, images: int) -> dict[str, float]:
     import torch
-
-    sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
     from cnn_epoch import torch_model
 
     from dlzero.datasets import load_mnist
@@ -108,29 +104,21 @@ def main() -> None:
             result = run_torch(args.model, args.passes, args.threads, args.images)
         else:
             result = run_dlzero(args.model, args.passes, args.images)
-        result["peak_mb"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+        result["peak_mb"] = _harness.peak_rss_mb()
         print(json.dumps(result))
         return
 
     contenders = ["dlzero"] + (["baseline"] if args.baseline else [])
-    if importlib.util.find_spec("torch") is not None:
-        contenders.append("torch")
-    else:
-        print("PyTorch not installed (pip install torch==2.13.0): timing dlzero only")
-    env = dict(os.environ)
-    for var in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS"):
-        env[var] = str(args.threads)
+    contenders += ["torch"] if _harness.torch_available() else []
     runs: dict[str, list[dict]] = {name: [] for name in contenders}
     for r in range(args.rounds):
         for name in contenders:
             cmd = [sys.executable, __file__, "--child", name, "--model", args.model]
             cmd += ["--passes", str(args.passes), "--threads", str(args.threads)]
             cmd += ["--images", str(args.images)]
-            child_env = env
-            if name == "baseline":
-                child_env = {**env, "PYTHONPATH": os.path.abspath(args.baseline)}
-            out = subprocess.run(cmd, env=child_env, check=True, capture_output=True, text=True)
-            run = json.loads(out.stdout.strip().splitlines()[-1])
+            baseline = args.baseline if name == "baseline" else None
+            env = _harness.child_env(threads=args.threads, baseline=baseline)
+            run = _harness.run_child(cmd, name=name, env=env).result()
             runs[name].append(run)
             print(
                 f"round {r + 1}: {name:8s} {run['seconds']:6.2f} s per {args.images:,} images "
@@ -144,12 +132,9 @@ def main() -> None:
     )
     medians = {name: statistics.median(r["seconds"] for r in rs) for name, rs in runs.items()}
     for name, rs in runs.items():
-        times = [r["seconds"] for r in rs]
+        spread = _harness.spread([r["seconds"] for r in rs], runs=False)
         peak = max(r["peak_mb"] for r in rs)
-        print(
-            f"{name:8s} median {medians[name]:6.2f} s (min {min(times):.2f}, max {max(times):.2f})"
-            f"; peak memory {peak:.0f} MB"
-        )
+        print(f"{name:8s} median {medians[name]:6.2f} s ({spread}); peak memory {peak:.0f} MB")
     if "torch" in medians:
         print(f"ratio dlzero / torch: {medians['dlzero'] / medians['torch']:.2f}")
         if "baseline" in medians:

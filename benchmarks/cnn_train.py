@@ -29,14 +29,14 @@ PyTorch is optional: ``pip install torch==2.13.0`` (without it only dlzero runs)
 from __future__ import annotations
 
 import argparse
-import importlib.util
 import json
 import os
 import statistics
-import subprocess
 import sys
 import tempfile
 import time
+
+import _harness
 
 BATCH_SIZE = 100
 LR = 0.001
@@ -49,8 +49,6 @@ def torch_script(
     start = time.perf_counter()
     import numpy as np
     import torch
-
-    sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
     from cnn_epoch import torch_model
 
     from dlzero.datasets import load_mnist
@@ -104,20 +102,6 @@ def torch_script(
     print(json.dumps({"eval_seconds": eval_seconds, "inner": time.perf_counter() - start}))
 
 
-def _run(cmd: list[str], env: dict[str, str]) -> tuple[float, str, float]:
-    """Run ``cmd``; return its wall time, its stdout and its peak resident memory (MB)."""
-    with tempfile.TemporaryFile("w+") as out:
-        t0 = time.perf_counter()
-        proc = subprocess.Popen(cmd, env=env, stdout=out, stderr=subprocess.DEVNULL, text=True)
-        _, status, usage = os.wait4(proc.pid, 0)
-        seconds = time.perf_counter() - t0
-        proc.returncode = os.waitstatus_to_exitcode(status)
-        if proc.returncode:
-            raise subprocess.CalledProcessError(proc.returncode, cmd)
-        out.seek(0)
-        return seconds, out.read(), usage.ru_maxrss / 1024
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--model", choices=["cnn", "deep-cnn"], default="cnn")
@@ -147,12 +131,7 @@ def main() -> None:
         torch_script(args.model, args.train_size, eval_size, args.epochs, args.seed, args.threads)
         return
 
-    env = dict(os.environ)
-    for var in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS"):
-        env[var] = str(args.threads)
-    have_torch = importlib.util.find_spec("torch") is not None
-    if not have_torch:
-        print("PyTorch not installed (pip install torch==2.13.0): timing dlzero only")
+    have_torch = _harness.torch_available()
     contenders = ["dlzero"] + (["baseline"] if args.baseline else [])
     times: dict[str, list[float]] = {name: [] for name in [*contenders, "torch"]}
     peaks: dict[str, list[float]] = {name: [] for name in times}
@@ -164,30 +143,31 @@ def main() -> None:
                 cmd = [sys.executable, "-m", "dlzero", "train", "--model", args.model]
                 cmd += ["--train-size", str(args.train_size), "--epochs", str(args.epochs)]
                 cmd += ["--seed", str(args.seed), "--no-plot", "--history", history]
-                child_env = env
-                if name == "baseline":
-                    child_env = {**env, "PYTHONPATH": os.path.abspath(args.baseline)}
+                if name == "baseline":  # an older dlzero has no --train-eval-size
+                    env = _harness.child_env(threads=args.threads, baseline=args.baseline)
                 else:
+                    env = _harness.child_env(threads=args.threads)
                     cmd += ["--train-eval-size", args.train_eval_size]
-                seconds, out, peak = _run(cmd, child_env)
-                peaks[name].append(peak)
+                run = _harness.run_child(cmd, name=name, env=env)
+                peaks[name].append(run.peak_rss_mb)
                 with open(history) as f:
                     saved = json.load(f)
-                times[name].append(seconds)
+                times[name].append(run.seconds)
                 evals[name] += saved["eval_time"][1:]  # after each epoch (the 0th may overlap)
-                last = out.strip().splitlines()[-1]
-                print(f"round {r + 1}: {name:8s} {seconds:7.2f} s   {last}", flush=True)
+                last = run.lines()[-1]
+                print(f"round {r + 1}: {name:8s} {run.seconds:7.2f} s   {last}", flush=True)
             if have_torch:
                 cmd = [sys.executable, __file__, "--child", "--threads", str(args.threads)]
                 cmd += ["--train-size", str(args.train_size), "--epochs", str(args.epochs)]
                 cmd += ["--seed", str(args.seed), "--model", args.model]
                 cmd += ["--train-eval-size", args.train_eval_size]
-                seconds, out, peak = _run(cmd, env)
-                peaks["torch"].append(peak)
-                lines = out.strip().splitlines()
-                times["torch"].append(seconds)
-                evals["torch"] += json.loads(lines[-1])["eval_seconds"][1:]
-                print(f"round {r + 1}: torch    {seconds:7.2f} s   {lines[-2]}", flush=True)
+                env = _harness.child_env(threads=args.threads)
+                run = _harness.run_child(cmd, name="torch", env=env)
+                peaks["torch"].append(run.peak_rss_mb)
+                times["torch"].append(run.seconds)
+                evals["torch"] += run.result()["eval_seconds"][1:]
+                last = run.lines()[-2]  # (the last is the JSON line)
+                print(f"round {r + 1}: torch    {run.seconds:7.2f} s   {last}", flush=True)
 
     print(
         f"\ndlzero train --model {args.model} against PyTorch: {args.epochs} epoch(s) of "
@@ -200,9 +180,8 @@ def main() -> None:
             medians[name] = statistics.median(values)
             ev = statistics.median(evals[name])
             print(
-                f"{name:8s} process median {medians[name]:7.2f} s (min {min(values):.2f}, "
-                f"max {max(values):.2f}, {len(values)} runs); evaluation per epoch "
-                f"median {ev:.2f} s; peak memory {max(peaks[name]):.0f} MB"
+                f"{name:8s} process median {medians[name]:7.2f} s ({_harness.spread(values)}); "
+                f"evaluation per epoch median {ev:.2f} s; peak memory {max(peaks[name]):.0f} MB"
             )
     if "torch" in medians:
         print(f"ratio dlzero / torch: {medians['dlzero'] / medians['torch']:.2f}")

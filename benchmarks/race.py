@@ -27,7 +27,6 @@ import json
 import os
 import platform
 import statistics
-import subprocess
 import sys
 import tempfile
 import threading
@@ -35,6 +34,7 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import _harness
 import numpy as np
 
 HERE = Path(__file__).resolve().parent
@@ -76,8 +76,7 @@ def contenders(args: argparse.Namespace, workdir: Path) -> list[Contender]:
     ]
     if args.baseline:
         # The other tree's package comes first on the path, ahead of the installed one.
-        src = str(Path(args.baseline).resolve() / "src")
-        env = {**os.environ, "PYTHONPATH": src}
+        env = _harness.child_env(baseline=Path(args.baseline) / "src")
         cs.append(dlzero(f"dlzero baseline ({args.baseline})", "baseline", env))
     return cs
 
@@ -102,12 +101,22 @@ def _tree_pss_mb(pid: int) -> float:
 
 
 class TreeMemorySampler(threading.Thread):
-    """Sample the process tree's PSS every ``interval`` s while it runs; keep the peak."""
+    """Sample a process tree's PSS every ``interval`` s from :meth:`watch` to :meth:`stop`;
+    keep the peak."""
 
-    def __init__(self, pid: int, interval: float = 0.05) -> None:
+    def __init__(self, interval: float = 0.05) -> None:
         super().__init__(daemon=True)
-        self.pid, self.interval, self.peak_mb = pid, interval, 0.0
+        self.pid, self.interval, self.peak_mb = 0, interval, 0.0
         self.done = threading.Event()
+
+    def watch(self, pid: int) -> None:
+        """Start sampling the tree of ``pid``."""
+        self.pid = pid
+        self.start()
+
+    def stop(self) -> None:
+        self.done.set()
+        self.join()
 
     def run(self) -> None:
         while not self.done.wait(self.interval):
@@ -116,32 +125,25 @@ class TreeMemorySampler(threading.Thread):
 
 def run_once(c: Contender, workdir: Path) -> None:
     """Run one contender in a fresh process; record wall time, peak memory and its results."""
-    start = time.perf_counter()
-    proc = subprocess.Popen(
-        c.command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=c.env
-    )
-    sampler = TreeMemorySampler(proc.pid)
-    sampler.start()
-    # wait4 gives the peak RSS of this child (ru_maxrss, in KiB on Linux); the sampler also
-    # sees any processes it starts.
-    _, status, usage = os.wait4(proc.pid, 0)
-    wall = time.perf_counter() - start
-    sampler.done.set()
-    sampler.join()
-    out, err = proc.communicate()
-    if os.waitstatus_to_exitcode(status) != 0:
-        raise SystemExit(f"{c.name} failed:\n{err[-2000:]}")
+    # The child's own peak RSS comes with its exit status; the sampler also sees any
+    # processes it starts.
+    sampler = TreeMemorySampler()
+    try:
+        run = _harness.run_child(c.command, name=c.name, env=c.env, on_start=sampler.watch)
+    finally:
+        if sampler.is_alive():
+            sampler.stop()
     if c.history is not None:
         data = json.loads(c.history.read_text())
         # fit's own clock: with background evaluation the two lists overlap in time
         loop = data.get("wall_time") or sum(data["train_time"]) + sum(data["eval_time"])
         acc = data["accuracy"]["test"][-1]
     else:
-        data = json.loads(out.strip().splitlines()[-1])
+        data = run.result()
         loop, acc = data["train_time"], data["test_acc"]
-    c.walls.append(wall)
+    c.walls.append(run.seconds)
     c.loops.append(loop)
-    c.rss_mb.append(usage.ru_maxrss / 1024)
+    c.rss_mb.append(run.peak_rss_mb)
     c.tree_pss_mb.append(sampler.peak_mb)
     c.test_acc.append(acc)
 

@@ -20,11 +20,11 @@ import importlib.util
 import json
 import os
 import statistics
-import subprocess
 import sys
 import time
 from collections.abc import Callable
 
+import _harness
 import numpy as np
 
 HIDDEN = (50, 200, 1000)
@@ -83,11 +83,9 @@ def _torch_step(model: str, hidden: int) -> Callable:
         )
         opt = torch.optim.SGD(net.parameters(), lr=0.1)
     else:  # the networks of benchmarks/cnn_epoch.py
-        path = os.path.join(os.path.dirname(os.path.abspath(__file__)), "cnn_epoch.py")
-        spec = importlib.util.spec_from_file_location("cnn_epoch", path)
-        cnn_epoch = importlib.util.module_from_spec(spec)
-        spec.loader.exec_module(cnn_epoch)
-        net = cnn_epoch.torch_model(model)
+        from cnn_epoch import torch_model
+
+        net = torch_model(model)
         opt = torch.optim.Adam(net.parameters(), lr=0.001)
     loss_fn = torch.nn.CrossEntropyLoss()
 
@@ -137,8 +135,7 @@ def run_worker(
         cmd += ["--model", model]
     if steps:
         cmd += ["--steps", str(steps)]
-    out = subprocess.run(cmd, capture_output=True, text=True, check=True).stdout
-    return json.loads(out.strip().splitlines()[-1])["per_step"]
+    return _harness.run_child(cmd, name=f"{framework} worker").result()["per_step"]
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -1,6 +1,8 @@
-"""Smoke test: the race script runs end to end with tiny settings and prints its table."""
+"""The benchmark scripts run end to end with tiny settings, and their shared harness."""
 
+import importlib.util
 import json
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -8,6 +10,26 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
+BENCHMARKS = ROOT / "benchmarks"
+
+
+def _load(name: str, monkeypatch):
+    """The script ``benchmarks/NAME.py`` as a module, its folder on sys.path as when it runs."""
+    monkeypatch.syspath_prepend(str(BENCHMARKS))
+    spec = importlib.util.spec_from_file_location(name, BENCHMARKS / f"{name}.py")
+    module = importlib.util.module_from_spec(spec)
+    monkeypatch.setitem(sys.modules, name, module)  # (dataclasses look their module up)
+    spec.loader.exec_module(module)
+    return module
+
+
+def _broken_tree(root: Path) -> Path:
+    """A source tree whose dlzero fails at once, saying so; its ``src/``."""
+    broken = root / "broken" / "src" / "dlzero"
+    broken.mkdir(parents=True)
+    (broken / "__init__.py").write_text("raise SystemExit('the baseline tree ran')\n")
+    (broken / "__main__.py").write_text("")
+    return broken.parent
 
 
 def test_race_runs_with_tiny_settings(tmp_path):
@@ -27,10 +49,7 @@ def test_race_runs_with_tiny_settings(tmp_path):
 def test_race_runs_a_baseline_tree_beside_the_installed_one(tmp_path):
     # A tree whose dlzero fails at once: if the baseline were not run from it, the race would
     # pass; since it is, the race must report that contender's failure.
-    broken = tmp_path / "broken" / "src" / "dlzero"
-    broken.mkdir(parents=True)
-    (broken / "__init__.py").write_text("raise SystemExit('the baseline tree ran')\n")
-    (broken / "__main__.py").write_text("")
+    _broken_tree(tmp_path)
     cmd = [
         sys.executable, str(ROOT / "benchmarks" / "race.py"), "--rounds", "1", "--iters", "20",
         "--train-size", "500", "--only", "dlzero", "baseline",
@@ -46,15 +65,10 @@ def test_race_runs_a_baseline_tree_beside_the_installed_one(tmp_path):
 
 @pytest.mark.skipif(not sys.platform.startswith("linux"), reason="reads /proc")
 def test_race_memory_counts_a_forked_childs_own_pages(tmp_path, monkeypatch):
-    import importlib.util
-    import os
     import signal
     import time
 
-    spec = importlib.util.spec_from_file_location("race", ROOT / "benchmarks" / "race.py")
-    race = importlib.util.module_from_spec(spec)
-    monkeypatch.setitem(sys.modules, "race", race)  # (dataclasses look their module up)
-    spec.loader.exec_module(race)
+    race = _load("race", monkeypatch)
     ready = tmp_path / "ready"
     script = (
         "import os, sys, time\n"
@@ -177,3 +191,75 @@ def test_the_epoch_benchmark_times_the_products_alone(tmp_path):
 
     assert products[0]["lanes"] == (2 if available_cpus() >= 2 else 1)
     assert "products: 5." in done.stdout and "GFLOP a step" in done.stdout
+
+
+def test_the_harness_gives_a_child_its_blas_threads_and_the_baseline_tree(tmp_path, monkeypatch):
+    harness = _load("_harness", monkeypatch)
+    tree = tmp_path / "tree" / "src"
+    (tree / "dlzero").mkdir(parents=True)
+    (tree / "dlzero" / "__init__.py").write_text("")
+    monkeypatch.setenv("OMP_NUM_THREADS", "7")
+    assert harness.child_env()["OMP_NUM_THREADS"] == "7"  # left as it was without threads
+    probe = (
+        "import json, os, dlzero; print('a line before'); "
+        f"print(json.dumps({{v: os.environ[v] for v in {harness.THREAD_VARIABLES!r}}} "
+        "| {'dlzero': dlzero.__file__}))"
+    )
+    env = harness.child_env(threads=3, baseline=tree)
+    child = harness.run_child([sys.executable, "-c", probe], name="probe", env=env)
+    assert child.result() == {
+        "OPENBLAS_NUM_THREADS": "3",
+        "OMP_NUM_THREADS": "3",
+        "MKL_NUM_THREADS": "3",
+        "dlzero": str(tree / "dlzero" / "__init__.py"),  # the other tree's, not this one's
+    }
+    assert child.lines()[0] == "a line before"
+    assert os.environ["OMP_NUM_THREADS"] == "7"
+
+
+def test_the_harness_reports_a_failing_childs_stderr(monkeypatch):
+    harness = _load("_harness", monkeypatch)
+    script = "import sys\n" + "x = 1\n" * 50 + "print('some output')\nsys.exit('the reason')\n"
+    with pytest.raises(SystemExit) as failed:
+        harness.run_child([sys.executable, "-c", script, "--flag"], name="contender X")
+    message = str(failed.value)
+    assert message.startswith("contender X failed (exit status 1): ")
+    assert message.endswith("\nthe reason")
+    assert "-c 'import sys ...' --flag" in message  # the long script cut short
+    with pytest.raises(SystemExit, match=r"killed by signal 9"):
+        harness.run_child(
+            [sys.executable, "-c", "import os; os.kill(os.getpid(), 9)"], name="killed"
+        )
+    printed = harness.run_child(
+        [sys.executable, "-c", "import sys; print('no JSON'); sys.stderr.write('why')"],
+        name="talker",
+    )
+    with pytest.raises(SystemExit, match=r"talker printed 'no JSON' last, not a JSON object\nwhy"):
+        printed.result()
+
+
+def test_the_harness_measures_a_childs_time_and_peak_memory(monkeypatch):
+    harness = _load("_harness", monkeypatch)
+    started = []
+    script = (
+        "import os, time; block = os.urandom(1 << 20) * 150; time.sleep(0.3); print(os.getpid())"
+    )
+    child = harness.run_child([sys.executable, "-c", script], name="big", on_start=started.append)
+    assert started == [int(child.stdout)]  # called with the child's pid
+    assert child.seconds >= 0.3
+    assert 150 <= child.peak_rss_mb < 250  # 150 MB of its own, and the interpreter
+    assert harness.spread([1.0, 1.254, 1.1]) == "min 1.00, max 1.25, 3 runs"
+    assert harness.spread([2.0], runs=False) == "min 2.00, max 2.00"
+
+
+def test_a_failing_baseline_child_stops_the_epoch_benchmark_with_its_stderr(tmp_path):
+    done = subprocess.run(
+        [sys.executable, str(BENCHMARKS / "cnn_epoch.py"), "--model", "cnn", "--rounds", "1",
+         "--train-size", "100", "--threads", "1", "--baseline", str(_broken_tree(tmp_path))],
+        capture_output=True, text=True, timeout=300,
+    )  # fmt: skip
+    assert done.returncode == 1
+    assert "round 1: dlzero" in done.stdout  # the dlzero of this tree ran first
+    assert done.stderr.startswith("baseline failed (exit status 1): ")
+    assert done.stderr.endswith("--child baseline --threads 1 --seed 0 --model cnn --train-size "
+                                "100\nthe baseline tree ran\n")  # fmt: skip
