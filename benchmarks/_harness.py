@@ -94,7 +94,9 @@ class Child:
         Wall time from its start to its exit.
     peak_rss_mb : float
         Its peak resident memory in MB (``ru_maxrss`` of the process itself, not of any
-        process it starts).
+        process it starts). Linux starts a child's count at its parent's resident size at
+        the fork, so this is right only when the parent is smaller than the child, as the
+        scripts' parents (which load no data) are.
     """
 
     name: str
@@ -202,7 +204,8 @@ def spread(values: Sequence[float], *, runs: bool = True) -> str:
 
 
 def peak_rss_mb() -> float:
-    """This process's peak resident memory so far, in MB (data, network, buffers: all of it)."""
+    """This process's peak resident memory so far, in MB (data, network, buffers: all of it;
+    at least its parent's size at the fork, see :class:`Child`)."""
     # ru_maxrss is in kilobytes on Linux.
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
