@@ -277,3 +277,17 @@ def test_a_failing_baseline_child_stops_the_epoch_benchmark_with_its_stderr(tmp_
     assert done.stderr.startswith("baseline failed (exit status 1): ")
     assert done.stderr.endswith("--child baseline --threads 1 --seed 0 --model cnn --train-size "
                                 "100\nthe baseline tree ran\n")  # fmt: skip
+
+
+def test_the_winograd_benchmark_checks_its_layer_and_times_every_3x3_convolution():
+    # The script refuses to time a Winograd layer that differs from Convolution (forward, dW,
+    # dx); this runs it on 8-image lanes and reads each convolution's line.
+    done = subprocess.run(
+        [sys.executable, str(BENCHMARKS / "winograd_training.py"), "--lane", "8", "--reps", "1"],
+        capture_output=True, text=True, timeout=300,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    lines = [line for line in done.stdout.splitlines() if line.startswith("conv ")]
+    assert [line.split()[1] for line in lines] == ["2", "3", "4", "5", "6"]
+    for line in lines:
+        assert float(line.rsplit("error ", 1)[1].rstrip(")")) < 1e-5
