@@ -225,16 +225,16 @@ def main() -> None:
     print(f"{'':6s} {'one':>10s} {'two lanes':>10s} {'one':>10s} {'two lanes':>10s}")
     for i, stage in enumerate(fused.stages[1:], start=1):
         fn, c = stage.conv.W.shape[:2]
-        pad, hp = stage.conv.pad, lanes[0][0][i].in_shape[1] + 2 * stage.conv.pad
+        buf = lanes[0][0][i]
+        pad, hp = stage.conv.pad, buf.in_shape[1] + 2 * stage.conv.pad
         convs = [WinogradConv(c, fn, hp, args.lane) for _ in (0, 1)]
-        error = check(WinogradConv(c, fn, hp, args.lane), pad, rng)
+        error = check(convs[0], pad, rng)
         if error > 1e-4:
             raise SystemExit(f"conv {i + 1}: Winograd differs from Convolution by {error:.1e}")
         w = stage.conv.W
         xp = rng.standard_normal((c, hp, hp, args.lane)).astype(np.float32)
         dy = rng.standard_normal((fn, hp - 2, hp - 2, args.lane)).astype(np.float32)
-        buf = lanes[0][0][i]  # the gradient a stage gets: after its pooling, if any
-        hw = buf.pooled.shape[1:3] if stage.pool else buf.out_hw
+        hw = buf.pooled.shape[1:3] if stage.pool else buf.out_hw  # g: after the pooling
         g = rng.standard_normal((fn, *hw, args.lane)).astype(np.float32)
 
         def stage_pass(lane: int, i: int = i, stage=stage, g=g) -> Callable[[], object]:
